@@ -1,0 +1,1 @@
+"""DisDepth training library (arXiv 2404.16386)."""

@@ -1,0 +1,239 @@
+"""Typed training configuration: nested dataclasses, YAML files, dotted command-line overrides.
+
+One mechanism for every script (distill.py, evaluate.py, export.py, benchmarks):
+
+    cfg = load_config('config/training/synthetic_demo.yaml', ['trainer.max_steps=50', 'model.head=plain'])
+
+YAML is read with ``yaml.safe_load``. Unknown keys and values of the wrong type raise ``ConfigError``
+naming the key, like nanoGPT's configurator checks but without its ``exec``. The resolved config is
+written to ``output_dir/config.yaml`` by the trainer (``save_config``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or gives a value of the wrong type."""
+
+
+@dataclass
+class LGConvConfig:
+    """Local-global convolution (design.md section 2, arXiv 2404.16386 section 3.2)."""
+
+    enabled: bool = True
+    heads: int = 8  # N attention heads of the global branch
+    reduction: int = 4  # r: hidden channels = in_channels / r
+    # Backbone stages (1..4, strides 4, 8, 16, 32) whose 3x3 convs get the global branch.
+    stages: list[int] = field(default_factory=lambda: [3, 4])
+    bn_init_std: float = 1e-4  # BN scale ~ N(0, std): zero impact at initialisation
+
+
+@dataclass
+class ModelConfig:
+    """Student CNN: backbone (strides 4..32) + LGConv + decoder + depth head."""
+
+    backbone: str = 'mobilenet_v2'  # key of disdepth.models.backbones.BACKBONES
+    pretrained: Optional[str] = None  # local folder or hub id of ImageNet weights; None = random init
+    lgconv: LGConvConfig = field(default_factory=LGConvConfig)
+    decoder_channels: list[int] = field(default_factory=lambda: [128, 64, 32, 16])
+    head: str = 'bins'  # 'bins' (AdaBins-style adaptive bins) or 'plain' (sigmoid x max_depth)
+    num_bins: int = 64
+    min_depth: float = 1e-3  # metres
+    max_depth: float = 80.0  # metres
+
+
+@dataclass
+class TeacherConfig:
+    """Transformer teacher: a Hugging Face depth model, or the small one trained from scratch."""
+
+    kind: str = 'small'  # 'small' (random init, built from the fields below) or 'hf' (from_pretrained)
+    path: Optional[str] = None  # hf: local folder or hub id; small: a checkpoint from task=teacher
+    finetune_lr_scale: float = 0.0  # 0 = encoder frozen; else its lr = optim.lr * scale
+    # small teacher (a ViT + DPT-style neck, Depth-Anything-like, tiny)
+    patch_size: int = 8
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    neck_channels: int = 64
+
+
+@dataclass
+class DistillConfig:
+    """DisDepth distillation switches, one key per contribution (for the ablation table)."""
+
+    enabled: bool = True  # False: student-only supervised baseline
+    ghost_decoder: bool = True  # False: plain feature KD (FAM trained by KD only, no teacher SILog)
+    attention: str = 'lam'  # 'lam' (loss attention module) or 'uniform' (A = 1 everywhere)
+    kd_weight: float = 1.0  # lambda of L_kd
+    teacher_silog_weight: float = 1.0
+    warmup_epochs: float = 1.0  # student-only epochs before the KD terms switch on
+
+
+@dataclass
+class DataConfig:
+    """Dataset and protocol (design.md section 2, 'Protocols')."""
+
+    dataset: str = 'synthetic_outdoor'  # kitti | nyu | synthetic_outdoor | synthetic_indoor
+    data_root: Optional[str] = None
+    gt_root: Optional[str] = None
+    train_split: Optional[str] = None
+    test_split: Optional[str] = None
+    nyu_mat: Optional[str] = None  # official labelled .mat for NYU evaluation (654 test images)
+    height: int = 96  # training crop, pixels
+    width: int = 320
+    eval_height: int = 96  # evaluation/export input size, pixels
+    eval_width: int = 320
+    min_depth: float = 1e-3  # metres
+    max_depth: float = 80.0
+    num_train: int = 2000  # synthetic: images per epoch
+    num_test: int = 64  # synthetic: held-out images
+    seed: int = 0
+    augment: bool = True
+    batch_size: int = 8
+    num_workers: int = 0
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + one-cycle schedule (design.md defaults)."""
+
+    lr: float = 1e-4
+    weight_decay: float = 1e-2
+    backbone_lr_scale: float = 1.0  # pretrained backbone lr = lr * scale
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 100.0
+    grad_clip: float = 1.0
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000
+    steps_per_epoch: int = 0  # 0 = len(train loader); sets the epoch used by warm-up
+    log_every: int = 10
+    val_every: int = 200
+    ckpt_every: int = 200
+    preview_every: int = 200
+    amp: bool = True  # mixed precision, used only on CUDA
+    device: str = 'auto'  # auto | cpu | cuda
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    """Top-level training config. ``task`` chooses what is trained and saved."""
+
+    output_dir: str = 'runs/default'
+    task: str = 'student'  # 'student' (with or without distillation) or 'teacher' (supervised)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+_CHOICES = {
+    'task': ('student', 'teacher'),
+    'model.head': ('bins', 'plain'),
+    'teacher.kind': ('small', 'hf'),
+    'distill.attention': ('lam', 'uniform'),
+    'data.dataset': ('kitti', 'nyu', 'synthetic_outdoor', 'synthetic_indoor'),
+    'trainer.device': ('auto', 'cpu', 'cuda'),
+}
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a dataclass field annotation; convert int->float only."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f'{key}: expected a list, got {value!r}')
+        return [_coerce(v, args[0], f'{key}[{i}]') for i, v in enumerate(value)]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (bool, int, float, str) and type(value) is not annotation:
+        raise ConfigError(f'{key}: expected {annotation.__name__}, got {type(value).__name__} {value!r}')
+    return value
+
+
+def _merge(obj: Any, values: dict, prefix: str = '') -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for name, value in values.items():
+        key = prefix + name
+        if name not in names:
+            raise ConfigError(f'unknown config key {key!r}; valid keys here: {sorted(names)}')
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f'{key}: expected a mapping of {sorted(f.name for f in dataclasses.fields(current))}')
+            _merge(current, value, key + '.')
+            continue
+        value = _coerce(value, hints[name], key)
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise ConfigError(f'{key}: {value!r} is not one of {_CHOICES[key]}')
+        setattr(obj, name, value)
+
+
+def parse_override(text: str) -> dict:
+    """``'a.b=3'`` -> ``{'a': {'b': 3}}``; the value is parsed as YAML (so 1e-3, true, [1,2], null work)."""
+    if '=' not in text:
+        raise ConfigError(f'override {text!r} is not of the form section.key=value')
+    dotted, raw = text.split('=', 1)
+    value = yaml.safe_load(raw) if raw.strip() else ''
+    nested: dict = value
+    for part in reversed(dotted.strip().split('.')):
+        nested = {part: nested}
+    return nested
+
+
+def config_from_dict(values: dict, overrides: Optional[list[str]] = None) -> Config:
+    """Build a ``Config`` from a nested mapping plus dotted overrides. Raises ``ConfigError``."""
+    cfg = Config()
+    _merge(cfg, values or {})
+    for text in overrides or []:
+        _merge(cfg, parse_override(text))
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: Optional[list[str]] = None) -> Config:
+    """Load a YAML config (``yaml.safe_load``) and apply ``section.key=value`` overrides.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ConfigError: unknown key, wrong type or invalid choice (the message names the key).
+    """
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f'config file not found: {path}')
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f'{path}: top level must be a mapping')
+    return config_from_dict(values, overrides)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (``output_dir/config.yaml``)."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

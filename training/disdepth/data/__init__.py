@@ -1,0 +1,1 @@
+"""Datasets: KITTI Eigen, NYU-Depth v2, embedded synthetic scenes."""

@@ -1,0 +1,1 @@
+"""Cross-architecture distillation: teacher, FAM, LAM, ghost decoder, task."""

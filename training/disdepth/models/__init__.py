@@ -1,0 +1,1 @@
+"""Student CNN: backbones, LGConv, decoder, heads."""
