@@ -153,7 +153,7 @@ _CHOICES = {
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a dataclass field annotation; convert int->float only."""
+    """Check ``value`` against a dataclass field annotation; only numbers convert to float."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -167,6 +167,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         return [_coerce(v, args[0], f'{key}[{i}]') for i, v in enumerate(value)]
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):
+        # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number it plainly is.
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f'{key}: expected float, got str {value!r}') from None
     if annotation in (bool, int, float, str) and type(value) is not annotation:
         raise ConfigError(f'{key}: expected {annotation.__name__}, got {type(value).__name__} {value!r}')
     return value

@@ -1,0 +1,98 @@
+"""Platform contracts that no unit test would notice breaking (design.md section 4, style item 13).
+
+The robot runs ROS 2 Humble on Python 3.10, may have no PyTorch, and has rclpy only in the node.
+"""
+import ast
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_FILES = sorted((ROOT / 'depth_kd_ros').rglob('*.py')) + sorted((ROOT / 'launch').glob('*.py'))
+ALL_SOURCES = RUNTIME_FILES + sorted((ROOT / 'training').rglob('*.py')) + sorted((ROOT / 'scripts').glob('*.py'))
+# Python 3.11+ names that a 3.10 robot lacks; the parser alone does not catch library additions.
+PY311_ONLY = ('StrEnum', 'tomllib', 'typing.Self', 'from typing import Self', 'ExceptionGroup', 'TaskGroup')
+
+
+@pytest.mark.parametrize('path', ALL_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_parses_as_python_3_10(path):
+    """Every source file must parse with the Python 3.10 grammar (ROS 2 Humble, JetPack 6)."""
+    ast.parse(path.read_text(), filename=str(path), feature_version=(3, 10))
+
+
+@pytest.mark.parametrize('path', ALL_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_python_3_11_only_library_names(path):
+    """Library additions of 3.11+ pass the 3.10 parser but fail at import on the robot."""
+    text = path.read_text()
+    assert not [name for name in PY311_ONLY if name in text]
+
+
+def _python_3_10():
+    """A working Python 3.10 interpreter, or None (pyenv shims exist without the version installed)."""
+    candidates = [shutil.which('python3.10'), *map(str, Path.home().glob('.pyenv/versions/3.10*/bin/python3.10'))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, '--version'], capture_output=True, text=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def test_runtime_compiles_with_real_python_3_10():
+    """Byte-compile the runtime with a real 3.10 interpreter when one is installed."""
+    interpreter = _python_3_10()
+    if interpreter is None:
+        pytest.skip('no working python3.10 interpreter on this machine; the 3.10 grammar check still ran')
+    files = [str(p) for p in RUNTIME_FILES]
+    result = subprocess.run([interpreter, '-m', 'py_compile', *files], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_runtime_imports_without_torch_or_rclpy():
+    """Importing the plain runtime modules must not pull in torch (robot may lack it) or rclpy."""
+    modules = sorted(
+        'depth_kd_ros.' + '.'.join(p.relative_to(ROOT / 'depth_kd_ros').with_suffix('').parts)
+        for p in (ROOT / 'depth_kd_ros').rglob('*.py')
+        if p.name != '__init__.py' and p.stem not in ('mono_depth_node', 'torch_backend'))
+    code = (
+        'import importlib, sys\n'
+        f'for name in {modules!r}:\n'
+        '    importlib.import_module(name)\n'
+        "leaked = [m for m in ('torch', 'rclpy', 'disdepth') if m in sys.modules]\n"
+        "assert not leaked, leaked\n")
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_package_xml_declares_runtime_dependencies():
+    """colcon/rosdep read package.xml: it must be format 3, ament_python, with the real dependencies."""
+    root = ET.parse(ROOT / 'package.xml').getroot()
+    assert root.get('format') == '3'
+    assert root.findtext('name') == 'depth_kd_ros'
+    depends = {e.text for e in root if e.tag.endswith('depend')}
+    for needed in ('rclpy', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs', 'cv_bridge', 'launch_ros',
+                   'python3-numpy', 'python3-opencv'):
+        assert needed in depends
+    assert root.find('export/build_type').text == 'ament_python'
+
+
+def test_setup_installs_runtime_only_with_launch_and_config():
+    """setup.py ships the runtime, launch and config files and both console scripts, never training/."""
+    code = ('from distutils.core import run_setup;'
+            "d = run_setup('setup.py', stop_after='init');"
+            'print(repr((d.packages, d.data_files, d.entry_points)))')
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
+    packages, data_files, entry_points = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert 'depth_kd_ros' in packages
+    assert not [p for p in packages if p.startswith(('training', 'disdepth', 'test'))]
+    installed = {dest: files for dest, files in data_files}
+    assert 'launch/mono_depth.launch.py' in installed['share/depth_kd_ros/launch']
+    assert 'config/mono_depth.yaml' in installed['share/depth_kd_ros/config']
+    assert 'config/mono_depth.rviz' in installed['share/depth_kd_ros/config']
+    scripts = ' '.join(entry_points['console_scripts'])
+    assert 'mono_depth_node = depth_kd_ros.mono_depth_node:main' in scripts
+    assert 'mono_depth_offline = depth_kd_ros.offline:main' in scripts
