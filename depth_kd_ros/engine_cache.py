@@ -1,0 +1,142 @@
+"""TensorRT engine cache: one engine per (model, precision), guarded by a key in a JSON sidecar.
+
+Design.md section 3 / style_examples item 11. A serialized TensorRT engine is only valid for the exact
+network, TensorRT version and GPU it was built on, so an engine is reused only when all of
+
+    key = (sha256(onnx file), TensorRT version, GPU name, compute capability, precision, input shape)
+
+match the sidecar written beside it (ros2_trt_pose keys by model name only and loads foreign engines).
+Files in ``cache_dir``: ``<onnx stem>.<precision>.engine`` + ``<onnx stem>.<precision>.json``. A stale
+engine is overwritten in place, so the cache never grows with old builds. Writes are atomic (tmp file,
+fsync, ``os.replace``) and the sidecar is written last, so a crash mid-write leaves no sidecar and the
+next start rebuilds instead of loading a truncated engine.
+
+No tensorrt or torch import here: the backend passes the TensorRT/GPU facts in, so this is unit-tested
+on machines without a GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+LOGGER = logging.getLogger(__name__)
+PRECISIONS = ('fp32', 'fp16', 'int8')
+CACHE_FORMAT = 1  # bump when the sidecar layout changes; old sidecars then read as stale
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything a serialized engine depends on. Field names are the sidecar's JSON keys."""
+
+    onnx_sha256: str
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str  # 'major.minor', e.g. '8.7' for Jetson Orin
+    precision: str  # 'fp32' | 'fp16' | 'int8'
+    input_shape: tuple[int, ...]  # [1,3,H,W]
+
+    def to_dict(self) -> dict:
+        return dict(dataclasses.asdict(self), input_shape=list(self.input_shape), cache_format=CACHE_FORMAT)
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """Result of ``lookup``: ``engine_path`` set when usable, else ``reason`` says why not."""
+
+    engine_path: Optional[Path]
+    reason: str = ''
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes. Raises OSError when unreadable."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def make_key(onnx_path: str | Path, *, tensorrt_version: str, gpu_name: str, compute_capability: str,
+             precision: str, input_shape) -> EngineKey:
+    """Build the key for ``onnx_path`` (hashed here). Raises ValueError for an unknown precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision {precision!r} is not one of {PRECISIONS}')
+    return EngineKey(file_sha256(onnx_path), str(tensorrt_version), str(gpu_name), str(compute_capability),
+                     precision, tuple(int(d) for d in input_shape))
+
+
+def engine_paths(cache_dir: str | Path, onnx_path: str | Path, precision: str) -> tuple[Path, Path]:
+    """(engine file, JSON sidecar) for this model and precision inside ``cache_dir``."""
+    stem = f'{Path(onnx_path).stem}.{precision}'
+    cache_dir = Path(cache_dir)
+    return cache_dir / f'{stem}.engine', cache_dir / f'{stem}.json'
+
+
+def key_differences(stored: dict, current: EngineKey) -> list[str]:
+    """Human-readable list of key fields that differ, e.g. ``"tensorrt_version '8.6.2' -> '10.3.0'"``."""
+    wanted = current.to_dict()
+    return [f'{name} {stored.get(name)!r} -> {value!r}' for name, value in wanted.items()
+            if stored.get(name) != value]
+
+
+def lookup(cache_dir: str | Path, onnx_path: str | Path, key: EngineKey) -> CacheLookup:
+    """Return the cached engine for ``key`` if it is usable; else log ``rebuilding engine: <reason>``.
+
+    An engine is usable when its sidecar parses, every key field matches and the engine file's sha256
+    equals the one recorded at build time (a truncated or swapped engine file is not loaded).
+    """
+    engine_path, sidecar_path = engine_paths(cache_dir, onnx_path, key.precision)
+    reason = ''
+    if not engine_path.is_file() or not sidecar_path.is_file():
+        reason = f'no cached engine {engine_path.name} (with sidecar) in {cache_dir}'
+    else:
+        try:
+            stored = json.loads(sidecar_path.read_text())
+            if not isinstance(stored, dict):
+                raise ValueError('not a JSON object')
+        except (OSError, ValueError) as exc:
+            stored, reason = {}, f'sidecar {sidecar_path} unreadable ({exc})'
+        if not reason:
+            changed = key_differences(stored.get('key', {}), key)
+            if changed:
+                reason = 'key changed: ' + '; '.join(changed)
+            elif stored.get('engine_sha256') != file_sha256(engine_path):
+                reason = f'{engine_path.name} does not match the sha256 recorded in its sidecar'
+    if reason:
+        LOGGER.warning('rebuilding engine: %s', reason)
+        return CacheLookup(None, reason)
+    return CacheLookup(engine_path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store(cache_dir: str | Path, onnx_path: str | Path, key: EngineKey, engine_bytes: bytes) -> Path:
+    """Write the engine, then its sidecar (key + engine sha256); return the engine path."""
+    engine_path, sidecar_path = engine_paths(cache_dir, onnx_path, key.precision)
+    sidecar_path.unlink(missing_ok=True)  # never leave an old sidecar vouching for a new engine
+    atomic_write_bytes(engine_path, engine_bytes)
+    sidecar = {'key': key.to_dict(), 'engine_sha256': hashlib.sha256(engine_bytes).hexdigest(),
+               'onnx_path': str(Path(onnx_path).resolve())}
+    atomic_write_bytes(sidecar_path, (json.dumps(sidecar, indent=2) + '\n').encode())
+    return engine_path

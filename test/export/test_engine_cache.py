@@ -1,0 +1,102 @@
+"""Engine cache key and stale-engine detection (depth_kd_ros.engine_cache): no TensorRT needed."""
+import dataclasses
+import json
+import logging
+
+import pytest
+
+from depth_kd_ros import engine_cache
+
+BASE = dict(tensorrt_version='10.3.0', gpu_name='Orin', compute_capability='8.7', precision='fp16',
+            input_shape=(1, 3, 96, 320))
+
+
+@pytest.fixture
+def onnx_file(tmp_path):
+    path = tmp_path / 'model.onnx'
+    path.write_bytes(b'fake onnx bytes')
+    return path
+
+
+def test_each_key_component_changes_the_key(onnx_file, tmp_path):
+    """A foreign engine must never match: every component (incl. the ONNX bytes) changes the key."""
+    base = engine_cache.make_key(onnx_file, **BASE)
+    changes = dict(tensorrt_version='8.6.2', gpu_name='RTX 4090', compute_capability='8.9', precision='int8',
+                   input_shape=(1, 3, 192, 640))
+    for name, value in changes.items():
+        other = engine_cache.make_key(onnx_file, **dict(BASE, **{name: value}))
+        assert other != base and getattr(other, name) != getattr(base, name), name
+    other_onnx = tmp_path / 'other.onnx'
+    other_onnx.write_bytes(b'fake onnx bytes, retrained')
+    assert engine_cache.make_key(other_onnx, **BASE).onnx_sha256 != base.onnx_sha256
+    assert {f.name for f in dataclasses.fields(base)} == {'onnx_sha256', *changes}
+
+
+def test_unknown_precision_rejected(onnx_file):
+    """A typo in the precision parameter must fail loudly, not build an fp32 engine silently."""
+    with pytest.raises(ValueError, match='precision'):
+        engine_cache.make_key(onnx_file, **dict(BASE, precision='half'))
+
+
+def test_store_then_lookup_hits(onnx_file, tmp_path):
+    """A stored engine with its sidecar is found again for the same key."""
+    key = engine_cache.make_key(onnx_file, **BASE)
+    path = engine_cache.store(tmp_path / 'cache', onnx_file, key, b'engine-bytes')
+    assert path.read_bytes() == b'engine-bytes'
+    found = engine_cache.lookup(tmp_path / 'cache', onnx_file, key)
+    assert found.engine_path == path and found.reason == ''
+    assert not list((tmp_path / 'cache').glob('*.tmp')), 'atomic write left a temp file'
+
+
+def test_missing_engine_is_a_rebuild_with_log(onnx_file, tmp_path, caplog):
+    """An empty cache logs 'rebuilding engine: <reason>' so users see why start-up is slow."""
+    key = engine_cache.make_key(onnx_file, **BASE)
+    with caplog.at_level(logging.WARNING):
+        found = engine_cache.lookup(tmp_path, onnx_file, key)
+    assert found.engine_path is None and 'no cached engine' in found.reason
+    assert f'rebuilding engine: {found.reason}' in caplog.text
+
+
+@pytest.mark.parametrize('field,value', [('tensorrt_version', '10.4.0'), ('gpu_name', 'Xavier'),
+                                         ('compute_capability', '7.2'), ('input_shape', (1, 3, 64, 64))])
+def test_mismatched_sidecar_names_the_changed_field(onnx_file, tmp_path, caplog, field, value):
+    """A stale engine (TensorRT upgrade, other GPU, other size) is rebuilt and the reason names the field."""
+    engine_cache.store(tmp_path, onnx_file, engine_cache.make_key(onnx_file, **BASE), b'old')
+    current = engine_cache.make_key(onnx_file, **dict(BASE, **{field: value}))
+    with caplog.at_level(logging.WARNING):
+        found = engine_cache.lookup(tmp_path, onnx_file, current)
+    assert found.engine_path is None
+    assert found.reason.startswith('key changed: ') and field in found.reason
+    assert 'rebuilding engine: key changed' in caplog.text
+
+
+def test_retrained_onnx_invalidates_engine(onnx_file, tmp_path):
+    """Overwriting model.onnx with new weights must not reuse the old engine (same file name)."""
+    engine_cache.store(tmp_path, onnx_file, engine_cache.make_key(onnx_file, **BASE), b'old')
+    onnx_file.write_bytes(b'new weights')
+    found = engine_cache.lookup(tmp_path, onnx_file, engine_cache.make_key(onnx_file, **BASE))
+    assert found.engine_path is None and 'onnx_sha256' in found.reason
+
+
+def test_corrupt_sidecar_or_engine_is_rebuilt(onnx_file, tmp_path):
+    """A truncated engine or garbage sidecar is never loaded."""
+    key = engine_cache.make_key(onnx_file, **BASE)
+    engine_path = engine_cache.store(tmp_path, onnx_file, key, b'engine-bytes')
+    engine_path.write_bytes(b'engine-by')  # truncated after the sidecar was written
+    assert 'sha256' in engine_cache.lookup(tmp_path, onnx_file, key).reason
+    engine_cache.store(tmp_path, onnx_file, key, b'engine-bytes')
+    _, sidecar = engine_cache.engine_paths(tmp_path, onnx_file, 'fp16')
+    sidecar.write_text('{not json')
+    assert 'unreadable' in engine_cache.lookup(tmp_path, onnx_file, key).reason
+
+
+def test_precisions_are_cached_side_by_side(onnx_file, tmp_path):
+    """fp16 and int8 engines of one model coexist; the sidecar records the full key as JSON."""
+    for precision in ('fp16', 'int8'):
+        key = engine_cache.make_key(onnx_file, **dict(BASE, precision=precision))
+        engine_cache.store(tmp_path, onnx_file, key, precision.encode())
+    for precision in ('fp16', 'int8'):
+        key = engine_cache.make_key(onnx_file, **dict(BASE, precision=precision))
+        assert engine_cache.lookup(tmp_path, onnx_file, key).engine_path.read_bytes() == precision.encode()
+    stored = json.loads(engine_cache.engine_paths(tmp_path, onnx_file, 'int8')[1].read_text())
+    assert stored['key']['input_shape'] == [1, 3, 96, 320] and stored['key']['precision'] == 'int8'
