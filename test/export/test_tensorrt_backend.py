@@ -1,5 +1,8 @@
 """TensorRT backend surroundings that run without TensorRT: calibration batching and the missing-package error."""
 import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -70,3 +73,14 @@ def test_tensorrt_module_imports_without_tensorrt():
     """The module must import on CI (no GPU) so its pure parts stay tested and the node can list it."""
     module = importlib.import_module('depth_kd_ros.backends.tensorrt_backend')
     assert hasattr(module, 'TensorRTBackend') and hasattr(module, 'build_engine')
+
+
+@pytest.mark.skipif(importlib.util.find_spec('tensorrt') is not None, reason='TensorRT is installed here')
+@pytest.mark.parametrize('script', ['build_trt_engine.py', 'verify_trt.py'])
+def test_trt_scripts_fail_cleanly_without_tensorrt(tmp_path, script):
+    """The deployment scripts print one error line, no traceback, and exit 1 when something is missing."""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, str(root / 'scripts' / script), '--onnx', str(tmp_path / 'm.onnx')],
+                            capture_output=True, text=True, cwd=root, timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith('error: ') and 'Traceback' not in result.stderr
