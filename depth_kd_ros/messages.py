@@ -1,0 +1,92 @@
+"""Fill sensor_msgs fields on any message object: rclpy's classes (node) or rosbags' (offline tool).
+
+Paper: DisDepth (arXiv 2404.16386) depth, published per REP 118 (depth images: 32FC1, metres) and
+REP 103/104 (optical frame, CameraInfo). Only plain attributes are set, so one helper per message kind
+serves both libraries; ``uint8[]`` data gets the container the object already holds (rclpy:
+array.array('B'); rosbags: numpy uint8), and float64[] arrays likewise (rclpy: array('d'); rosbags: numpy).
+Headers are not touched: the caller copies the input header (the output header is the input header).
+"""
+from __future__ import annotations
+
+import array
+import sys
+
+import numpy as np
+
+from depth_kd_ros.pointcloud import PackedCloud
+
+IMAGE_ENCODINGS = {('float32', 1): '32FC1', ('uint8', 3): 'bgr8', ('uint8', 1): 'mono8',
+                   ('uint16', 1): '16UC1'}
+IS_BIGENDIAN = int(sys.byteorder == 'big')
+
+
+def _bytes_like(current, data: np.ndarray):
+    """``data`` (any contiguous array) as uint8, in the container type ``current`` has."""
+    flat = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    if isinstance(current, np.ndarray):
+        return flat
+    out = array.array('B')
+    out.frombytes(flat)  # one memcpy; rclpy's setter accepts array('B') without a per-byte check
+    return out
+
+
+def _floats_like(current, values) -> object:
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if isinstance(current, np.ndarray):
+        return values
+    return array.array('d', values.tolist()) if isinstance(current, array.array) else values.tolist()
+
+
+def fill_image(msg, image: np.ndarray, encoding: str | None = None):
+    """Set height, width, encoding, is_bigendian, step, data of a sensor_msgs/Image; returns ``msg``.
+
+    Args:
+        image: float32 [H,W] (32FC1, metres), uint8 [H,W,3] (bgr8), uint8 [H,W] (mono8), uint16 [H,W] (16UC1).
+        encoding: override the encoding inferred from dtype and channels.
+    Raises:
+        ValueError: an array layout without a known encoding.
+    """
+    channels = image.shape[2] if image.ndim == 3 else 1
+    key = (image.dtype.name, channels)
+    if encoding is None and key not in IMAGE_ENCODINGS:
+        raise ValueError(f'no image encoding for dtype {image.dtype} with {channels} channels')
+    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+    msg.encoding = encoding or IMAGE_ENCODINGS[key]
+    msg.is_bigendian = IS_BIGENDIAN
+    msg.step = int(image.shape[1] * channels * image.dtype.itemsize)
+    msg.data = _bytes_like(msg.data, image)
+    return msg
+
+
+def fill_camera_info(msg, camera, distortion_model: str = 'plumb_bob',
+                                     d=(0.0, 0.0, 0.0, 0.0, 0.0)):
+    """Set width, height, K, R (identity), P, D of a sensor_msgs/CameraInfo from a CameraModel; returns msg."""
+    k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
+    p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.width, msg.height = int(camera.width), int(camera.height)
+    msg.distortion_model = distortion_model
+    msg.d = _floats_like(msg.d, d)
+    msg.k = _floats_like(msg.k, k)
+    msg.r = _floats_like(msg.r, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])
+    msg.p = _floats_like(msg.p, p)
+    return msg
+
+
+def fill_pointcloud2(msg, cloud: PackedCloud, point_field_factory):
+    """Set height, width, fields, is_bigendian, point_step, row_step, data, is_dense of a PointCloud2.
+
+    Args:
+        cloud: pointcloud.build_cloud output (float32 fields in host byte order).
+        point_field_factory: callable(name=, offset=, datatype=, count=) -> a PointField of the
+            caller's message library (e.g. ``sensor_msgs.msg.PointField``).
+    Returns:
+        ``msg``.
+    """
+    msg.height, msg.width = cloud.height, cloud.width
+    msg.fields = [point_field_factory(name=name, offset=offset, datatype=datatype, count=count)
+                  for name, offset, datatype, count in cloud.fields]
+    msg.is_bigendian = bool(IS_BIGENDIAN)
+    msg.point_step, msg.row_step = cloud.point_step, cloud.row_step
+    msg.data = _bytes_like(msg.data, cloud.data)
+    msg.is_dense = cloud.is_dense
+    return msg

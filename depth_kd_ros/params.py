@@ -1,0 +1,156 @@
+"""Node parameters: one typed table (defaults, descriptions, ranges) shared by the node and the offline tool.
+
+Paper: DisDepth (arXiv 2404.16386) students are deployed by this runtime (design.md section 3).
+The node declares every field as a ROS parameter with a ParameterDescriptor built from ``SPECS``;
+config/mono_depth.yaml holds the same names under ``mono_depth_node: ros__parameters:``.
+Fields marked ``runtime`` can change while the node runs (parameter callback); the others need a restart.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+NODE_NAME = 'mono_depth_node'
+
+
+class ParameterError(ValueError):
+    """A parameter has a wrong type or value; the message starts with the parameter's name."""
+
+
+def _spec(default, description: str, *, low=None, high=None, choices=None, runtime: bool = False):
+    return field(default=default, metadata={'description': description, 'low': low, 'high': high,
+                                            'choices': choices, 'runtime': runtime})
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """All node parameters with their defaults. Depths and ranges in metres; 0 means 'use the model's'."""
+
+    model_path: str = _spec('', 'Model file (.onnx; .pt2 for the torch backend). Required.')
+    backend: str = _spec('onnxruntime', 'Inference backend.', choices=('tensorrt', 'onnxruntime', 'torch'))
+    device: str = _spec('cpu', 'Device for onnxruntime/torch (cuda uses the CUDA provider).',
+                        choices=('cpu', 'cuda'))
+    num_threads: int = _spec(0, 'Intra-op CPU threads for the backend (0: runtime default).', low=0, high=64)
+    trt_precision: str = _spec('fp16', 'TensorRT engine precision.', choices=('fp16', 'fp32', 'int8'))
+    trt_cache_dir: str = _spec('', 'TensorRT engine cache directory (empty: next to the model).')
+    input_transport: str = _spec('raw', "'raw' subscribes image (sensor_msgs/Image); 'compressed' "
+                                 'subscribes image/compressed (sensor_msgs/CompressedImage).',
+                                 choices=('raw', 'compressed'))
+    max_input_pixels: int = _spec(3840 * 2160, 'Frames with more pixels are rejected (default: 4K UHD).',
+                                  low=1, high=1 << 30)
+    focal_scaling: bool = _spec(True, "Rescale depth by f_camera / f_train (model metadata 'focal_length').",
+                                runtime=True)
+    publish_colored: bool = _spec(True, 'Publish depth/colored (bgr8 preview).', runtime=True)
+    colormap: str = _spec('turbo', 'Colormap of depth/colored.',
+                          choices=('turbo', 'viridis', 'inferno', 'magma', 'plasma'), runtime=True)
+    colored_min_depth: float = _spec(0.0, 'Depth at the start of the colormap (0: model min_depth).',
+                                     low=0.0, high=1000.0, runtime=True)
+    colored_max_depth: float = _spec(0.0, 'Depth at the end of the colormap (0: model max_depth).',
+                                     low=0.0, high=1000.0, runtime=True)
+    publish_points: bool = _spec(True, 'Publish points (PointCloud2).', runtime=True)
+    points_stride: int = _spec(2, 'Use every n-th pixel in u and v for the cloud.', low=1, high=64, runtime=True)
+    points_min_range: float = _spec(0.0, 'Drop points with z below this (metres).', low=0.0, high=1000.0,
+                                    runtime=True)
+    points_max_range: float = _spec(0.0, 'Drop points with z above this (0: model max_depth).',
+                                    low=0.0, high=1000.0, runtime=True)
+    points_organized: bool = _spec(True, 'Organised cloud (NaN for invalid, is_dense=False) or only valid '
+                                   'points.', runtime=True)
+    points_rgb: bool = _spec(False, 'Add a PCL-packed float32 rgb field to the cloud.', runtime=True)
+    uncertainty_threshold: float = _spec(0.0, 'Drop points with depth_std/depth above this (0: off).',
+                                         low=0.0, high=100.0, runtime=True)
+    output_reliable: bool = _spec(True, 'Reliable outputs (Fast DDS loses large best-effort messages).')
+    output_qos_depth: int = _spec(2, 'History depth of the output publishers.', low=1, high=100)
+    diagnostics_period: float = _spec(1.0, 'Seconds between /diagnostics messages.', low=0.1, high=60.0)
+    log_throttle: float = _spec(5.0, 'Seconds between repeated log messages of one fault kind.',
+                                low=0.0, high=3600.0)
+
+    def __post_init__(self):
+        validate(self)
+
+    def replace(self, **changes: Any) -> NodeParams:
+        """A validated copy with ``changes``. Raises ParameterError for unknown names or bad values."""
+        unknown = sorted(set(changes) - set(FIELD_NAMES))
+        if unknown:
+            raise ParameterError(f'{unknown[0]}: unknown parameter; valid: {sorted(FIELD_NAMES)}')
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SPECS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(NodeParams)}
+FIELD_NAMES = tuple(SPECS)
+RUNTIME_NAMES = tuple(name for name, f in SPECS.items() if f.metadata['runtime'])
+
+
+def _check_value(name: str, value: Any) -> None:
+    spec = SPECS[name]
+    kind = type(spec.default)
+    # bool is an int subclass and YAML/ROS give ints for floats ("5"), so check types by hand
+    if kind is bool and not isinstance(value, bool):
+        raise ParameterError(f'{name}: expected a bool, got {value!r}')
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ParameterError(f'{name}: expected an integer, got {value!r}')
+    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))
+                          or not math.isfinite(value)):
+        raise ParameterError(f'{name}: expected a finite number, got {value!r}')
+    if kind is str and not isinstance(value, str):
+        raise ParameterError(f'{name}: expected a string, got {value!r}')
+    meta = spec.metadata
+    if meta['choices'] is not None and value not in meta['choices']:
+        raise ParameterError(f'{name}: {value!r} is not one of {list(meta["choices"])}')
+    if meta['low'] is not None and not meta['low'] <= value <= meta['high']:
+        raise ParameterError(f'{name}: {value!r} is outside [{meta["low"]}, {meta["high"]}]')
+
+
+def validate(params: NodeParams) -> None:
+    """Check every field's type and range, and the cross-field rules.
+
+    Raises:
+        ParameterError: naming the first bad parameter.
+    """
+    for name in FIELD_NAMES:
+        _check_value(name, getattr(params, name))
+    if params.colored_max_depth and params.colored_min_depth >= params.colored_max_depth:
+        raise ParameterError('colored_min_depth: must be below colored_max_depth')
+    if params.points_max_range and params.points_min_range >= params.points_max_range:
+        raise ParameterError('points_min_range: must be below points_max_range')
+
+
+def params_from_dict(values: dict[str, Any]) -> NodeParams:
+    """NodeParams from a mapping (a params file's ros__parameters); ints are accepted for floats.
+
+    Raises:
+        ParameterError: unknown name, wrong type or value.
+    """
+    unknown = sorted(set(values) - set(FIELD_NAMES))
+    if unknown:
+        raise ParameterError(f'{unknown[0]}: unknown parameter; valid: {sorted(FIELD_NAMES)}')
+    coerced = {}
+    for name, value in values.items():
+        if type(SPECS[name].default) is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        coerced[name] = value
+    return NodeParams(**coerced)
+
+
+def load_params_file(path: str, node_name: str = NODE_NAME) -> NodeParams:
+    """Read a ROS 2 params file (``<node_name>: ros__parameters: {...}``; ``/**`` also accepted).
+
+    Raises:
+        ParameterError: unreadable file, missing section, unknown name or bad value.
+    """
+    try:
+        with open(path, encoding='utf-8') as stream:
+            document = yaml.safe_load(stream)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParameterError(f'params file {path}: {exc}') from exc
+    document = document or {}
+    section = document.get(node_name, document.get('/**')) if isinstance(document, dict) else None
+    if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
+        raise ParameterError(f'params file {path}: expected "{node_name}: ros__parameters:" mapping')
+    return params_from_dict(section['ros__parameters'])

@@ -1,0 +1,202 @@
+"""Per-frame depth pipeline, free of ROS: RGB frame -> metric depth, uncertainty, point cloud, preview.
+
+Paper: DisDepth (arXiv 2404.16386) section 3: the distilled CNN student runs alone at deployment.
+Stages: resize to the model input (INTER_AREA when shrinking, INTER_LINEAR when enlarging) -> backend ->
+resize depth back to the input size (bilinear) -> focal-length scale correction -> back-projection.
+
+Focal-length scale correction. An object of metric size S at depth Z appears s = f * S / Z pixels
+wide in a camera of focal length f (pixels). A model trained with one camera (focal f_train at its
+input size) that judges depth from apparent size predicts Z_pred = f_train * S / s. A camera with
+focal f_cam at the model's input size shows the object at s = f_cam * S / Z_true, so
+    Z_pred = Z_true * f_train / f_cam   ->   Z_true = Z_pred * f_cam / f_train.
+f_cam = sqrt(fx * sx * fy * sy), with sx = W_model / W and sy = H_model / H the resize factors
+(equal to fx * sx for square pixels and a kept aspect ratio). Assumption: the scene's objects have
+the sizes seen in training (same scene scale) and apparent size ~ f / Z is the model's metric cue;
+other cues (horizon height, texture) do not scale this way, so large focal mismatches stay approximate.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from depth_kd_ros.backends import BackendError, DepthBackend, create_backend
+from depth_kd_ros.colorize import colorize
+from depth_kd_ros.model_file import ModelInfo, read_model_info
+from depth_kd_ros.params import NodeParams
+from depth_kd_ros.pointcloud import PackedCloud, build_cloud
+
+
+class CameraInfoError(ValueError):
+    """Camera intrinsics unusable (NaN/zero/negative focal, zero size, size differs from the image).
+
+    ``kind`` is a short stable key for diagnostics counters.
+    """
+
+    def __init__(self, message: str, kind: str = 'bad_camera_info'):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Pinhole intrinsics in pixels at width x height (sensor_msgs/CameraInfo K, REP 104)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    @classmethod
+    def from_k(cls, k, width: int, height: int) -> CameraModel:
+        """From a row-major 3x3 K (9 numbers) and the image size.
+
+        Raises:
+            CameraInfoError: K not 9 numbers, focal not finite and positive, principal point not
+                finite, or zero size.
+        """
+        values = [float(x) for x in k]
+        if len(values) != 9:
+            raise CameraInfoError(f'K must have 9 elements, got {len(values)}', 'bad_k')
+        fx, cx, fy, cy = values[0], values[2], values[4], values[5]
+        if not (math.isfinite(fx) and math.isfinite(fy) and fx > 0 and fy > 0):
+            raise CameraInfoError(f'focal length must be finite and positive, got fx={fx} fy={fy}',
+                                  'bad_focal')
+        if not (math.isfinite(cx) and math.isfinite(cy)):
+            raise CameraInfoError(f'principal point must be finite, got cx={cx} cy={cy}', 'bad_focal')
+        if width <= 0 or height <= 0:
+            raise CameraInfoError(f'camera_info size {width}x{height} must be positive', 'bad_camera_size')
+        return cls(fx, fy, cx, cy, int(width), int(height))
+
+    def check_size(self, width: int, height: int) -> None:
+        """Raises CameraInfoError (kind 'camera_size_mismatch') unless the image is width x height."""
+        if (width, height) != (self.width, self.height):
+            raise CameraInfoError(f'camera_info is {self.width}x{self.height} but the image is '
+                                  f'{width}x{height}', 'camera_size_mismatch')
+
+    def focal_at(self, width: int, height: int) -> float:
+        """Focal length in pixels after resizing the image to width x height: sqrt(fx*sx * fy*sy)."""
+        return math.sqrt(self.fx * width / self.width * self.fy * height / self.height)
+
+
+def focal_scale(camera: CameraModel, info: ModelInfo) -> float:
+    """Depth factor f_cam / f_train (module docstring), f_cam at the model's input size."""
+    return camera.focal_at(info.input_width, info.input_height) / info.focal_length
+
+
+@dataclass
+class FrameResult:
+    """One processed frame. Arrays are at the input image's size H x W."""
+
+    depth: np.ndarray  # float32 [H,W] metres, NaN = invalid (REP 118)
+    depth_std: np.ndarray | None  # float32 [H,W] metres, when the model has a depth_std output
+    cloud: PackedCloud | None  # None without a (valid) camera or when not requested
+    colored: np.ndarray | None  # uint8 [H,W,3] bgr8 preview, when requested
+    scale: float  # focal scale factor applied to depth (1.0 when off or without camera)
+    timings: dict[str, float] = field(default_factory=dict)  # ms per stage
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    shrinking = width <= image.shape[1] and height <= image.shape[0]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+class DepthPipeline:
+    """Backend + model metadata + parameters. ``params`` may be swapped between frames (runtime changes)."""
+
+    def __init__(self, backend: DepthBackend, model_info: ModelInfo, params: NodeParams):
+        self.backend = backend
+        self.info = model_info
+        self.params = params
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 [H,W,3] RGB -> float32 [1,3,h,w] in 0..1 at the model's input size."""
+        resized = _resize(rgb, self.info.input_width, self.info.input_height)
+        blob = np.empty((1, 3, self.info.input_height, self.info.input_width), dtype=np.float32)
+        np.multiply(resized.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=blob[0], dtype=np.float32)
+        return blob
+
+    def _postprocess(self, output: np.ndarray, width: int, height: int, scale: float,
+                     zero_valid: bool = False) -> np.ndarray:
+        expected = (1, 1, self.info.input_height, self.info.input_width)
+        if output.shape != expected:
+            raise BackendError(f'backend returned shape {output.shape}, expected {expected}')
+        depth = _resize(output[0, 0].astype(np.float32, copy=False), width, height)
+        depth = depth * np.float32(scale)
+        with np.errstate(invalid='ignore'):
+            depth[~(np.isfinite(depth) & ((depth >= 0) if zero_valid else (depth > 0)))] = np.nan
+        return depth
+
+    def process(self, rgb: np.ndarray, camera: CameraModel | None = None, *,
+                want_cloud: bool = True, want_colored: bool = False) -> FrameResult:
+        """Run one frame.
+
+        Args:
+            rgb: uint8 [H,W,3] RGB (image_codec output).
+            camera: intrinsics at H x W, or None (no focal scaling, no cloud).
+            want_cloud, want_colored: compute the cloud / preview (skip what nobody subscribes to).
+        Returns:
+            FrameResult at H x W.
+        Raises:
+            CameraInfoError: camera size differs from the image (callers may retry with camera=None).
+            BackendError: inference failed or returned a wrong shape.
+        """
+        params, info = self.params, self.info
+        height, width = rgb.shape[:2]
+        if camera is not None:
+            camera.check_size(width, height)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        blob = self.preprocess(rgb)
+        timings['resize'] = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        outputs = self.backend.infer(blob)
+        timings['inference'] = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        scale = focal_scale(camera, info) if (camera is not None and params.focal_scaling) else 1.0
+        depth = self._postprocess(outputs['depth'], width, height, scale)
+        depth_std = (self._postprocess(outputs['depth_std'], width, height, scale, zero_valid=True)
+                     if 'depth_std' in outputs else None)
+        timings['postprocess'] = (time.perf_counter() - start) * 1e3
+        cloud = colored = None
+        if want_cloud and camera is not None:
+            start = time.perf_counter()
+            cloud = build_cloud(depth, camera, stride=params.points_stride,
+                                min_range=params.points_min_range,
+                                max_range=params.points_max_range or info.max_depth * scale,
+                                rgb=rgb if params.points_rgb else None, depth_std=depth_std,
+                                uncertainty_threshold=params.uncertainty_threshold,
+                                organized=params.points_organized)
+            timings['cloud'] = (time.perf_counter() - start) * 1e3
+        if want_colored:
+            start = time.perf_counter()
+            colored = colorize(depth, params.colored_min_depth or info.min_depth,
+                               params.colored_max_depth or info.max_depth, params.colormap)
+            timings['colorize'] = (time.perf_counter() - start) * 1e3
+        return FrameResult(depth, depth_std, cloud, colored, scale, timings)
+
+
+def backend_options(params: NodeParams) -> dict:
+    """Constructor options for ``create_backend(params.backend, ...)`` from the parameters."""
+    if params.backend == 'tensorrt':
+        return {'precision': params.trt_precision, 'cache_dir': params.trt_cache_dir or None}
+    return {'device': params.device, 'num_threads': params.num_threads}
+
+
+def load_pipeline(params: NodeParams) -> DepthPipeline:
+    """Read the model file's contract, create the backend, and build the pipeline (node and offline tool).
+
+    Raises:
+        ModelFileError: model file missing or not following the contract.
+        BackendError: backend not installed or cannot load the model.
+    """
+    info = read_model_info(params.model_path)
+    backend = create_backend(params.backend, params.model_path, **backend_options(params))
+    return DepthPipeline(backend, info, params)

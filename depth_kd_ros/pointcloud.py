@@ -1,0 +1,117 @@
+"""Back-projection of a metric depth image to a sensor_msgs/PointCloud2 payload (pinhole model).
+
+Paper: DisDepth (arXiv 2404.16386) predicts metric depth; this turns it into 3-D points.
+Formula (pixel (u, v), depth z in metres, K = [[fx,0,cx],[0,fy,cy],[0,0,1]]), REP 103 optical frame
+(x right, y down, z forward), as depth_image_proc's point_cloud_xyz does with K's cx, cy (not W/2):
+    x = (u - cx) * z / fx,   y = (v - cy) * z / fy,   z = z
+Invalid points (non-finite or non-positive z, z outside [min_range, max_range], relative uncertainty
+depth_std / z above the threshold) are NaN in an organised cloud (is_dense=False) or dropped in an
+unorganised one (height 1, is_dense=True). Colour follows the PCL convention: 0x00RRGGBB as uint32,
+reinterpreted as one float32 field ``rgb``.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
+
+
+@dataclass(frozen=True)
+class PackedCloud:
+    """A PointCloud2 payload independent of any message class (little-endian float32 fields)."""
+
+    height: int
+    width: int
+    fields: tuple[tuple[str, int, int, int], ...]  # (name, byte offset, PointField datatype, count)
+    point_step: int  # bytes per point
+    row_step: int  # bytes per row = point_step * width
+    data: np.ndarray  # uint8 [height * row_step]
+    is_dense: bool
+
+    def xyz(self) -> np.ndarray:
+        """float32 [height, width, 3] view of x, y, z (for tests and consumers)."""
+        per_point = self.point_step // 4
+        return self.data.view(np.float32).reshape(self.height, self.width, per_point)[..., :3]
+
+
+@functools.lru_cache(maxsize=8)
+def ray_grid(intrinsics: tuple[float, float, float, float], shape: tuple[int, int],
+             stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(u - cx) / fx and (v - cy) / fy at the sampled pixels, float32 [ceil(H/s), ceil(W/s)] each.
+
+    ``intrinsics`` = (fx, fy, cx, cy) in pixels, ``shape`` = (H, W) of the full-resolution image.
+
+    Cached: the camera rarely changes, and this is the costly part of back-projection.
+    """
+    fx, fy, cx, cy = intrinsics
+    height, width = shape
+    u = (np.arange(0, width, stride, dtype=np.float64) - cx) / fx
+    v = (np.arange(0, height, stride, dtype=np.float64) - cy) / fy
+    rx, ry = np.meshgrid(u.astype(np.float32), v.astype(np.float32))
+    rx.setflags(write=False)
+    ry.setflags(write=False)
+    return rx, ry
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """uint8 [..., 3] RGB -> float32 [...] holding 0x00RRGGBB bits (PCL's packed rgb field)."""
+    rgb = rgb.astype(np.uint32)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return packed.view(np.float32)
+
+
+def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float = 0.0,
+                max_range: float = 0.0, rgb: np.ndarray | None = None, depth_std: np.ndarray | None = None,
+                uncertainty_threshold: float = 0.0, organized: bool = True) -> PackedCloud:
+    """Back-project ``depth`` and pack it as a PointCloud2 payload.
+
+    Args:
+        depth: float32 [H,W] metres (NaN/0 = invalid), H and W equal to camera.height/width.
+        camera: object with fx, fy, cx, cy (pixels at H x W), e.g. pipeline.CameraModel.
+        stride: keep every stride-th pixel in u and v (u, v are the full-resolution pixel indices).
+        min_range, max_range: keep min_range <= z <= max_range (metres; max_range 0 = no limit).
+        rgb: optional uint8 [H,W,3] colours for a packed ``rgb`` field.
+        depth_std: optional float32 [H,W] metres; with uncertainty_threshold > 0, points with
+            depth_std / z > uncertainty_threshold are invalid.
+        organized: NaN-filled [H/s, W/s] cloud (is_dense False) or only the valid points (height 1).
+    Returns:
+        PackedCloud with fields x, y, z (+ rgb), float32.
+    Raises:
+        ValueError: stride < 1 or array shapes that do not match.
+    """
+    if stride < 1:
+        raise ValueError(f'stride must be >= 1, got {stride}')
+    height, width = depth.shape
+    for name, array in (('rgb', rgb), ('depth_std', depth_std)):
+        if array is not None and array.shape[:2] != depth.shape:
+            raise ValueError(f'{name} shape {array.shape[:2]} != depth shape {depth.shape}')
+    intrinsics = (float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy))
+    rx, ry = ray_grid(intrinsics, (height, width), stride)
+    z = depth[::stride, ::stride]
+    with np.errstate(invalid='ignore'):
+        valid = np.isfinite(z) & (z > 0) & (z >= min_range)
+        if max_range > 0:
+            valid &= z <= max_range
+        if depth_std is not None and uncertainty_threshold > 0:
+            valid &= depth_std[::stride, ::stride] <= uncertainty_threshold * z
+    n_fields = 4 if rgb is not None else 3
+    points = np.empty(z.shape + (n_fields,), dtype=np.float32)
+    np.multiply(rx, z, out=points[..., 0])
+    np.multiply(ry, z, out=points[..., 1])
+    points[..., 2] = z
+    if rgb is not None:
+        points[..., 3] = pack_rgb(rgb[::stride, ::stride])
+    if organized:
+        points[~valid, :3] = np.nan
+        out_height, out_width, dense = z.shape[0], z.shape[1], False
+    else:
+        points = points[valid]
+        out_height, out_width, dense = 1, points.shape[0], True
+    names = ('x', 'y', 'z', 'rgb')[:n_fields]
+    fields = tuple((name, 4 * i, FLOAT32, 1) for i, name in enumerate(names))
+    point_step = 4 * n_fields
+    data = np.ascontiguousarray(points).reshape(-1).view(np.uint8)
+    return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense)
