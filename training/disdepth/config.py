@@ -57,6 +57,7 @@ class TeacherConfig:
     kind: str = 'small'  # 'small' (random init, built from the fields below) or 'hf' (from_pretrained)
     path: Optional[str] = None  # hf: local folder or hub id; small: a checkpoint from task=teacher
     finetune_lr_scale: float = 0.0  # 0 = encoder frozen; else its lr = optim.lr * scale
+    random_init: bool = False  # hf: build from path/config.json only, no weights (tests, smoke runs)
     # small teacher (a ViT + DPT-style neck, Depth-Anything-like, tiny)
     patch_size: int = 8
     hidden_size: int = 128
@@ -75,6 +76,7 @@ class DistillConfig:
     kd_weight: float = 1.0  # lambda of L_kd
     teacher_silog_weight: float = 1.0
     warmup_epochs: float = 1.0  # student-only epochs before the KD terms switch on
+    lam_dim: int = 32  # d of the LAM query/key projections
 
 
 @dataclass
@@ -123,6 +125,7 @@ class TrainerConfig:
     ckpt_every: int = 200
     preview_every: int = 200
     amp: bool = True  # mixed precision, used only on CUDA
+    amp_dtype: str = 'bf16'  # CUDA autocast dtype: bf16 | fp16 (fp16 adds a GradScaler)
     device: str = 'auto'  # auto | cpu | cuda
     seed: int = 0
     progress: bool = True
@@ -149,6 +152,7 @@ _CHOICES = {
     'distill.attention': ('lam', 'uniform'),
     'data.dataset': ('kitti', 'nyu', 'synthetic_outdoor', 'synthetic_indoor'),
     'trainer.device': ('auto', 'cpu', 'cuda'),
+    'trainer.amp_dtype': ('bf16', 'fp16'),
 }
 
 

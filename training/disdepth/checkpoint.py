@@ -1,0 +1,135 @@
+"""Checkpoints that load with ``weights_only=True`` and survive SIGKILL.
+
+Paper: DisDepth, arXiv 2404.16386 (training protocol, section 4.1); layout from design.md section 3.
+
+    output_dir/checkpoints/{last,best}.pt    tensors and plain containers: {'model', 'step', ...}
+    output_dir/checkpoints/{last,best}.json  meta: config (resolved dict), task, step, epoch, metrics
+
+Every file is written to ``NAME.tmp``, fsync'ed, then ``os.replace``d over ``NAME`` (atomic on
+POSIX), so a kill at any moment leaves the previous file whole. Nothing pickled: the config goes to
+JSON beside the weights (nanochat's model_*.pt + meta_*.json), RNG states are stored as tensors.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from disdepth.config import Config, ConfigError, config_from_dict
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or holds a different task/architecture than expected."""
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    # make the rename itself durable
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(ckpt_dir: str | Path, name: str, state: dict, meta: dict) -> Path:
+    """Write ``ckpt_dir/name.pt`` (``state``: tensors/containers) and ``name.json`` (``meta``) atomically."""
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    path = ckpt_dir / f'{name}.pt'
+    _atomic_write(path, buf.getvalue())
+    _atomic_write(ckpt_dir / f'{name}.json', json.dumps(meta, indent=2).encode())
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = 'cpu') -> dict:
+    """``torch.load(weights_only=True)``. Raises CheckpointError if missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint not found: {path}')
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError for corrupt files
+        raise CheckpointError(f'checkpoint {path} is corrupt or not a weights-only file: {exc}') from exc
+    if not isinstance(state, dict) or 'model' not in state:
+        raise CheckpointError(f'checkpoint {path} has no "model" entry')
+    return state
+
+
+def read_meta(path: str | Path) -> dict:
+    """The JSON beside ``path`` (``last.pt`` -> ``last.json``). Raises CheckpointError."""
+    meta_path = Path(path).with_suffix('.json')
+    try:
+        return json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f'checkpoint meta {meta_path} is missing or not JSON: {exc}') from exc
+
+
+def load_model(checkpoint_path: str | Path, device: str | torch.device = 'cpu',
+               expect_task: str | None = None) -> tuple[nn.Module, Config]:
+    """Rebuild the trained model (student or teacher) from ``checkpoint_path`` and its meta JSON.
+
+    Returns (model in eval mode on ``device``, its Config). ``model(image [B,3,H,W] 0..1)`` returns a
+    dict with 'depth' [B,1,H,W] metres.
+    Raises:
+        CheckpointError: missing/corrupt files, a task other than ``expect_task``, or weights that do
+            not fit the architecture in the meta config.
+    """
+    from disdepth.distill.teacher import build_teacher, teacher_without_path
+    from disdepth.models.student import build_student
+    meta = read_meta(checkpoint_path)
+    try:
+        cfg = config_from_dict(meta['config'])
+    except (KeyError, ConfigError) as exc:
+        raise CheckpointError(f'{checkpoint_path}: meta has no valid config: {exc}') from exc
+    task = meta.get('task', cfg.task)
+    if expect_task is not None and task != expect_task:
+        raise CheckpointError(f'{checkpoint_path} is a task={task!r} checkpoint, expected {expect_task!r}')
+    state = load_checkpoint(checkpoint_path)
+    if task == 'teacher':
+        cfg.teacher = teacher_without_path(cfg.teacher)
+        model = build_teacher(cfg.teacher, cfg.model)
+    else:
+        model = build_student(cfg.model)
+    try:
+        model.load_state_dict(state['model'])
+    except RuntimeError as exc:
+        raise CheckpointError(f'{checkpoint_path}: weights do not match the {task} architecture: {exc}') from exc
+    return model.to(device).eval(), cfg
+
+
+def rng_state() -> dict:
+    """Python, numpy, torch (and CUDA) RNG states as tensors/ints (``weights_only``-loadable)."""
+    version, mt, gauss = random.getstate()
+    np_state = np.random.get_state()
+    return {'python': torch.tensor(mt, dtype=torch.int64), 'python_version': version,
+            'python_gauss': gauss,
+            'numpy': torch.from_numpy(np_state[1].astype(np.int64)), 'numpy_pos': int(np_state[2]),
+            'numpy_gauss': (int(np_state[3]), float(np_state[4])),
+            'torch': torch.get_rng_state(),
+            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`rng_state`."""
+    random.setstate((state['python_version'], tuple(int(x) for x in state['python'].tolist()),
+                     state['python_gauss']))
+    has_gauss, cached = state['numpy_gauss']
+    np.random.set_state(('MT19937', state['numpy'].numpy().astype(np.uint32), state['numpy_pos'],
+                         has_gauss, cached))
+    torch.set_rng_state(state['torch'])
+    if state['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])

@@ -1,0 +1,190 @@
+"""Transformer depth teachers with multi-scale features at strides ~4, 8, 16, 32.
+
+Paper: DisDepth, arXiv 2404.16386, section 3.1 (a Transformer teacher's multi-scale features are
+acclimated to a CNN student). Reference code: Hugging Face transformers GLPN / DPT / Depth Anything.
+
+    features = [T_1, T_2, T_3, T_4]   T_l: [B, C_l, ~H/s_l, ~W/s_l], s_l = 4, 8, 16, 32
+      GLPN:                 the hierarchical (SegFormer) encoder's four stage outputs
+      DPT, Depth Anything:  the neck's reassembled maps (ViT tokens -> 4 resolutions), e.g. strides
+                            3.5, 7, 14, 28 for patch 14; the FAM resizes them to the student's maps
+    depth    = the model's own neck/head on the same features, upsampled to the input, [B,1,H,W]
+
+Depth units: GLPN and metric Depth Anything give metres; DPT and relative Depth Anything give
+relative inverse depth (only the features are used for distillation, so either is fine as a teacher).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from disdepth.config import ModelConfig, TeacherConfig
+from disdepth.distill.small_teacher import IMAGENET_MEAN, IMAGENET_STD, SmallDepthTransformer
+
+SUPPORTED_HF = ('glpn', 'dpt', 'depth_anything')
+# Normalisation used by each family's image processor when no preprocessor_config.json is found.
+_DEFAULT_NORM = {'glpn': ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), 'dpt': ((0.5,) * 3, (0.5,) * 3),
+                 'depth_anything': (IMAGENET_MEAN, IMAGENET_STD)}
+
+
+class TeacherError(ValueError):
+    """The teacher path is not a supported depth model, or its feature strides cannot be matched."""
+
+
+def _read_norm(path: str | None, model_type: str) -> tuple[tuple, tuple]:
+    """Mean/std from the folder's preprocessor_config.json (as the HF image processor would use)."""
+    mean, std = _DEFAULT_NORM[model_type]
+    cfg_file = Path(path) / 'preprocessor_config.json' if path else None
+    if cfg_file is not None and cfg_file.is_file():
+        pre = json.loads(cfg_file.read_text())
+        if pre.get('do_normalize', True) and 'image_mean' in pre:
+            mean, std = tuple(pre['image_mean']), tuple(pre['image_std'])
+        elif not pre.get('do_normalize', True):
+            mean, std = (0.0,) * 3, (1.0,) * 3
+    return mean, std
+
+
+class HFDepthTeacher(nn.Module):
+    """A transformers ``*ForDepthEstimation`` model exposing its multi-scale features.
+
+    The input (RGB 0..1) is resized to a multiple of ``input_multiple`` (the patch size, or 32 for
+    GLPN) and normalised as the model's image processor does.
+    """
+
+    def __init__(self, model: nn.Module, mean: tuple, std: tuple):
+        super().__init__()
+        self.model = model
+        self.model_type = model.config.model_type
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        cfg = model.config
+        if self.model_type == 'glpn':
+            self.input_multiple = 32
+        else:
+            backbone_cfg = getattr(cfg, 'backbone_config', None)
+            self.input_multiple = getattr(backbone_cfg, 'patch_size', None) or cfg.patch_size
+        self.feature_info = _probe_feature_info(self)
+
+    def _pixel_values(self, image: torch.Tensor) -> torch.Tensor:
+        m = self.input_multiple
+        h, w = image.shape[-2:]
+        size = (max(m, round(h / m) * m), max(m, round(w / m) * m))
+        if size != (h, w):
+            image = F.interpolate(image, size=size, mode='bilinear', align_corners=False)
+        return (image - self.mean) / self.std
+
+    def _vit_states(self, pv: torch.Tensor) -> tuple[list, int | None, int | None]:
+        """Backbone token states for DPT / Depth Anything, plus the patch grid (None for hybrids)."""
+        model, cfg = self.model, self.model.config
+        ph = pv.shape[-2] // self.input_multiple
+        pw = pv.shape[-1] // self.input_multiple
+        if getattr(model, 'backbone', None) is not None:
+            states = model.backbone.forward_with_filtered_kwargs(pv).feature_maps
+            return list(states), ph, pw
+        out = model.dpt(pv, output_hidden_states=True)
+        states = [s for i, s in enumerate(out.hidden_states[1:]) if i in cfg.backbone_out_indices]
+        if cfg.is_hybrid:
+            states = list(out.intermediate_activations) + states[2:]
+            return states, None, None
+        # transformers' DPTForDepthEstimation omits the patch grid for plain ViTs (square inputs only);
+        # passing it makes non-square KITTI crops work.
+        return states, ph, pw
+
+    def forward_features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """image [B,3,H,W] RGB 0..1 -> 4 maps [B,C_l,h_l,w_l] (see ``feature_info``)."""
+        return self._features(self._pixel_values(image))[0]
+
+    def _features(self, pv: torch.Tensor) -> tuple[list[torch.Tensor], int | None, int | None]:
+        if self.model_type == 'glpn':
+            return list(self.model.glpn(pv, output_hidden_states=True).hidden_states), None, None
+        states, ph, pw = self._vit_states(pv)
+        stage = self.model.neck.reassemble_stage
+        return (list(stage(states, ph, pw)) if stage is not None else states), ph, pw
+
+    def forward(self, image: torch.Tensor) -> dict:
+        """image [B,3,H,W] 0..1 -> dict(depth [B,1,H,W], features). Units: see the module docstring."""
+        feats, ph, pw = self._features(self._pixel_values(image))
+        model = self.model
+        if self.model_type == 'glpn':
+            pred = model.head(model.decoder(feats))
+        else:
+            fused = model.neck.fusion_stage([conv(f) for conv, f in zip(model.neck.convs, feats, strict=True)])
+            pred = model.head(fused, ph, pw) if self.model_type == 'depth_anything' else model.head(fused)
+        depth = F.interpolate(pred.unsqueeze(1), size=image.shape[-2:], mode='bilinear', align_corners=False)
+        return {'depth': depth, 'features': feats}
+
+
+@torch.no_grad()
+def _probe_feature_info(teacher: HFDepthTeacher) -> list[dict]:
+    """Measure channels and strides with one tiny forward. Raises TeacherError if they do not match."""
+    size = 4 * teacher.input_multiple
+    was_training = teacher.training
+    teacher.eval()
+    feats = teacher._features(torch.zeros(1, 3, size, size, device=teacher.mean.device))[0]
+    teacher.train(was_training)
+    strides = [size / f.shape[-1] for f in feats]
+    ok = len(feats) == 4 and 2.5 <= strides[0] <= 6 and all(
+        1.5 <= b / a <= 2.5 for a, b in zip(strides, strides[1:], strict=False))
+    if not ok:
+        raise TeacherError(f'teacher {teacher.model_type}: feature strides {strides} cannot be matched to '
+                           'the student strides 4, 8, 16, 32 (need 4 maps, each half the previous)')
+    return [dict(num_chs=f.shape[1], reduction=r, stride=s, module=f'feature{i}')
+            for i, (f, r, s) in enumerate(zip(feats, (4, 8, 16, 32), strides, strict=True))]
+
+
+def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
+    """``AutoModelForDepthEstimation`` from a local folder or hub id; weights skipped if ``random_init``."""
+    from transformers import AutoConfig, AutoModelForDepthEstimation
+    if not cfg.path:
+        raise TeacherError('teacher.kind=hf needs teacher.path (a local folder or hub id of a depth model)')
+    try:
+        hf_cfg = AutoConfig.from_pretrained(cfg.path)
+    except (OSError, ValueError) as exc:
+        raise TeacherError(f'teacher.path={cfg.path!r} is not a Hugging Face model folder or reachable '
+                           f'hub id: {exc}') from exc
+    if hf_cfg.model_type not in SUPPORTED_HF:
+        raise TeacherError(f'teacher.path={cfg.path!r} is a {hf_cfg.model_type!r} model; supported depth '
+                           f'teachers: {SUPPORTED_HF}')
+    try:
+        if cfg.random_init:
+            return AutoModelForDepthEstimation.from_config(hf_cfg)
+        return AutoModelForDepthEstimation.from_pretrained(cfg.path)
+    except (OSError, ValueError) as exc:
+        raise TeacherError(f'teacher.path={cfg.path!r}: cannot load depth model weights: {exc}') from exc
+
+
+def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
+    """Build the teacher named by ``cfg`` (design.md section 2).
+
+    kind='hf': ``AutoModelForDepthEstimation`` at ``cfg.path`` (GLPN, DPT, Depth Anything V1/V2).
+    kind='small': :class:`SmallDepthTransformer` from the ``cfg`` fields; if ``cfg.path`` is set it is
+    a checkpoint of a ``task=teacher`` run and its own architecture and weights are loaded.
+
+    Returns a module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
+    ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
+    Raises:
+        TeacherError: unsupported model type, unreadable path, unmatched strides.
+        CheckpointError: ``kind='small'`` checkpoint that is corrupt or not a teacher.
+    """
+    if cfg.kind == 'hf':
+        model = _load_hf_model(cfg)
+        return HFDepthTeacher(model, *_read_norm(cfg.path, model.config.model_type))
+    if cfg.kind != 'small':
+        raise TeacherError(f'teacher.kind={cfg.kind!r}; valid: small, hf')
+    if cfg.path:
+        from disdepth.checkpoint import load_model
+        teacher, _ = load_model(cfg.path, expect_task='teacher')
+        return teacher
+    return SmallDepthTransformer(patch_size=cfg.patch_size, hidden_size=cfg.hidden_size,
+                                 num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+                                 neck_channels=cfg.neck_channels, min_depth=model_cfg.min_depth,
+                                 max_depth=model_cfg.max_depth)
+
+
+def teacher_without_path(cfg: TeacherConfig) -> TeacherConfig:
+    """The same teacher architecture with no weights to load (used when restoring a checkpoint)."""
+    return replace(cfg, path=None) if cfg.kind == 'small' else cfg
