@@ -1,0 +1,107 @@
+"""ROS-free frame statistics for /diagnostics: rates, latency percentiles, drops, faults per kind.
+
+Paper: DisDepth (arXiv 2404.16386) targets real-time depth; these numbers show whether it keeps up.
+Rates are counts over a sliding window of ``window`` seconds divided by the covered time; latency
+percentiles (nearest-rank over the last ``samples`` frames) are in milliseconds, receive -> publish.
+The node turns ``summary()`` into a diagnostic_msgs/DiagnosticStatus (like topic_monitor's MonitoredTopic).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import numpy as np
+
+OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
+
+
+class FrameStats:
+    """Thread-safe counters; the subscription callback and the worker thread both update it."""
+
+    def __init__(self, window: float = 5.0, samples: int = 200, throttle: float = 5.0, clock=time.monotonic):
+        self.window, self.throttle, self.clock = window, throttle, clock
+        self._lock = threading.Lock()
+        self._inputs: collections.deque = collections.deque()
+        self._outputs: collections.deque = collections.deque()
+        self._latency: collections.deque = collections.deque(maxlen=samples)
+        self._stages: dict[str, collections.deque] = {}
+        self._faults: dict[str, int] = collections.Counter()
+        self._last_fault_time: dict[str, float] = {}
+        self._last_logged: dict[str, float] = {}
+        self.frames_in = self.frames_out = self.dropped = 0
+        self._samples = samples
+
+    def _trim(self, times: collections.deque, now: float) -> None:
+        while times and times[0] < now - self.window:
+            times.popleft()
+
+    def record_input(self) -> None:
+        """A frame arrived (before decoding)."""
+        with self._lock:
+            now = self.clock()
+            self.frames_in += 1
+            self._inputs.append(now)
+            self._trim(self._inputs, now)
+
+    def record_dropped(self, count: int = 1) -> None:
+        """Frames replaced by a newer one before the worker took them (keep-latest)."""
+        with self._lock:
+            self.dropped += count
+
+    def record_output(self, latency_s: float, timings: dict[str, float] | None = None) -> None:
+        """A frame was published, ``latency_s`` after it arrived; ``timings`` in ms per stage."""
+        with self._lock:
+            now = self.clock()
+            self.frames_out += 1
+            self._outputs.append(now)
+            self._trim(self._outputs, now)
+            self._latency.append(latency_s * 1e3)
+            for stage, ms in (timings or {}).items():
+                self._stages.setdefault(stage, collections.deque(maxlen=self._samples)).append(ms)
+
+    def record_fault(self, kind: str) -> bool:
+        """Count a fault of ``kind``; True when the caller should log it (first time, then once per throttle)."""
+        with self._lock:
+            now = self.clock()
+            self._faults[kind] += 1
+            self._last_fault_time[kind] = now
+            last = self._last_logged.get(kind)
+            if last is None or now - last >= self.throttle:
+                self._last_logged[kind] = now
+                return True
+            return False
+
+    def faults(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._faults)
+
+    def _rate(self, times: collections.deque, now: float) -> float:
+        self._trim(times, now)
+        return len(times) / self.window if times else 0.0
+
+    def summary(self) -> tuple[int, str, dict[str, str]]:
+        """(level, message, key -> value strings) for a DiagnosticStatus.
+
+        Level WARN when a fault happened within the window, ERROR when frames arrive but none is published.
+        """
+        with self._lock:
+            now = self.clock()
+            values = {'input_rate_hz': f'{self._rate(self._inputs, now):.2f}',
+                      'output_rate_hz': f'{self._rate(self._outputs, now):.2f}',
+                      'frames_in': str(self.frames_in), 'frames_out': str(self.frames_out),
+                      'frames_dropped': str(self.dropped)}
+            if self._latency:
+                p50, p90, p99 = np.percentile(np.asarray(self._latency), [50, 90, 99], method='nearest')
+                values.update(latency_p50_ms=f'{p50:.2f}', latency_p90_ms=f'{p90:.2f}',
+                              latency_p99_ms=f'{p99:.2f}', latency_max_ms=f'{max(self._latency):.2f}')
+            for stage, samples in self._stages.items():
+                values[f'stage_{stage}_p50_ms'] = f'{np.median(np.asarray(samples)):.2f}'
+            for kind, count in sorted(self._faults.items()):
+                values[f'fault_{kind}'] = str(count)
+            recent = sorted(k for k, t in self._last_fault_time.items() if t >= now - self.window)
+            if self._inputs and not self._outputs:
+                return ERROR, 'frames arrive but no depth is published', values
+            if recent:
+                return WARN, 'recent faults: ' + ', '.join(recent), values
+            return OK, 'ok', values

@@ -1,0 +1,250 @@
+"""mono_depth_node: camera images -> metric depth image, point cloud, preview and diagnostics (rclpy glue).
+
+Paper: DisDepth (arXiv 2404.16386): the distilled CNN student; all per-frame work is in pipeline.py.
+Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/compressed``) and
+``camera_info``; publishes ``depth`` (32FC1 metres, REP 118), ``depth/camera_info``, ``depth/colored``
+(bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std), ``points`` (PointCloud2, REP 103
+optical frame) and ``/diagnostics``. Keep-latest: the callback stores only the newest frame and one worker
+thread infers on it (camera_calibration's BufferQueue(1)), so a slow model drops frames, never queues.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+
+from depth_kd_ros.backends import BackendError
+from depth_kd_ros.diagnostics import FrameStats
+from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
+from depth_kd_ros.messages import fill_image, fill_pointcloud2
+from depth_kd_ros.model_file import ModelFileError
+from depth_kd_ros.params import SPECS, NodeParams, ParameterError, params_from_dict
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, load_pipeline
+
+try:  # robots have cv_bridge from apt; used only for encodings the own codec does not cover
+    from cv_bridge import CvBridge
+except ImportError:
+    CvBridge = None
+
+SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+def _descriptor(name: str) -> ParameterDescriptor:
+    meta, kind = SPECS[name].metadata, type(SPECS[name].default)
+    descriptor = ParameterDescriptor(description=meta['description'], read_only=not meta['runtime'])
+    if meta['choices']:
+        descriptor.additional_constraints = 'one of: ' + ', '.join(meta['choices'])
+    if meta['low'] is not None and kind is float:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(meta['low']),
+                                                              to_value=float(meta['high']), step=0.0)]
+    elif meta['low'] is not None:
+        descriptor.integer_range = [IntegerRange(from_value=meta['low'], to_value=meta['high'], step=1)]
+    return descriptor
+
+
+class MonoDepthNode(Node):
+    """Declares parameters, loads the model, wires topics to a DepthPipeline on a worker thread.
+
+    Raises (constructor): ParameterError, ModelFileError, BackendError or rclpy ParameterException
+    when the configuration or the model is unusable; main() turns them into a clear exit.
+    """
+
+    def __init__(self, **node_kwargs):
+        super().__init__('mono_depth_node', **node_kwargs)
+        self._worker = None
+        try:
+            self._setup()
+        except Exception:
+            self.destroy_node()
+            raise
+
+    def _setup(self) -> None:
+        values = {name: self.declare_parameter(name, spec.default, _descriptor(name)).value
+                  for name, spec in SPECS.items()}
+        self.params: NodeParams = params_from_dict(values)
+        self.pipeline = load_pipeline(self.params)
+        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period),
+                                throttle=self.params.log_throttle)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.output_qos_depth,
+                             reliability=ReliabilityPolicy.RELIABLE if self.params.output_reliable
+                             else ReliabilityPolicy.BEST_EFFORT)
+        self.pub_depth = self.create_publisher(Image, 'depth', out_qos)
+        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
+        self.pub_colored = self.create_publisher(Image, 'depth/colored', out_qos)
+        self.pub_points = self.create_publisher(PointCloud2, 'points', out_qos)
+        self.pub_std = (self.create_publisher(Image, 'depth/uncertainty', out_qos)
+                        if self.pipeline.info.has_uncertainty else None)
+        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._bridge = CvBridge() if CvBridge is not None else None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pending = None  # (msg, receive time): the newest unprocessed frame
+        self._camera_msg = None
+        self._running = True
+        if self.params.input_transport == 'compressed':
+            self.create_subscription(CompressedImage, 'image/compressed', self._on_image, SENSOR_QOS)
+        else:
+            self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
+        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name='mono_depth_worker', daemon=True)
+        self._worker.start()
+        info = self.pipeline.info
+        self.get_logger().info(f'model {info.model_name} ({info.input_width}x{info.input_height}, outputs '
+                               f'{list(info.outputs)}) on {self.params.backend}; input {self.params.input_transport}')
+
+    def _fault(self, kind: str, message: str) -> None:
+        """Count a fault; log it the first time and then at most once per log_throttle seconds per kind."""
+        if self.stats.record_fault(kind):
+            self.get_logger().warning(f'[{kind}] {message} (counted in /diagnostics, still serving)')
+
+    def _on_set_parameters(self, changes) -> SetParametersResult:
+        ours = {p.name: p.value for p in changes if p.name in SPECS}
+        try:
+            params = self.params.replace(**ours)
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.params = self.pipeline.params = params
+        return SetParametersResult(successful=True)
+
+    def _on_image(self, msg) -> None:
+        self.stats.record_input()
+        with self._lock:
+            if self._pending is not None:
+                self.stats.record_dropped()
+            self._pending = (msg, time.monotonic())
+        self._wake.set()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_msg = msg
+
+    def _work(self) -> None:
+        while self._running:
+            self._wake.wait(0.1)
+            with self._lock:
+                item, self._pending = self._pending, None
+                self._wake.clear()
+            if item is None:
+                continue
+            try:
+                self._process(*item)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must never stop the worker
+                self._fault('internal_error', f'{type(exc).__name__}: {exc}')
+
+    def _decode(self, msg):
+        if isinstance(msg, CompressedImage):
+            rgb = decode_compressed(msg.data)
+            if rgb.shape[0] * rgb.shape[1] > self.params.max_input_pixels:
+                raise ImageDecodeError(f'image {rgb.shape[1]}x{rgb.shape[0]} exceeds max_input_pixels',
+                                       'image_too_large')
+            return rgb
+        if msg.encoding not in ENCODINGS and self._bridge is not None and msg.height * msg.width > 0:
+            try:
+                return self._bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
+            except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others
+                raise ImageDecodeError(f'cv_bridge cannot convert {msg.encoding!r}: {exc}',
+                                       'unsupported_encoding') from exc
+        return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                            max_pixels=self.params.max_input_pixels)
+
+    def _camera(self, msg: CameraInfo | None, width: int, height: int) -> CameraModel | None:
+        if msg is None:
+            self._fault('no_camera_info', 'no camera_info received yet: publishing depth without focal '
+                        'scaling, depth/camera_info or points')
+            return None
+        try:
+            camera = CameraModel.from_k(msg.k, msg.width, msg.height)
+            camera.check_size(width, height)
+        except CameraInfoError as exc:
+            self._fault(exc.kind, f'{exc}: publishing depth without focal scaling or points')
+            return None
+        return camera
+
+    def _process(self, msg, received: float) -> None:
+        start = time.perf_counter()
+        try:
+            rgb = self._decode(msg)
+        except ImageDecodeError as exc:
+            self._fault(exc.kind, str(exc))
+            return
+        conversion_ms = (time.perf_counter() - start) * 1e3
+        info = self._camera_msg  # read once: the callback may replace it meanwhile
+        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
+        params = self.params
+        want_points = params.publish_points and self.pub_points.get_subscription_count() > 0
+        want_colored = params.publish_colored and self.pub_colored.get_subscription_count() > 0
+        try:
+            result = self.pipeline.process(rgb, camera, want_cloud=want_points, want_colored=want_colored)
+        except BackendError as exc:
+            self._fault('backend_error', str(exc))
+            return
+        start = time.perf_counter()
+        header = msg.header
+        if self.pub_depth.get_subscription_count():
+            self.pub_depth.publish(fill_image(Image(header=header), result.depth))
+        if camera is not None and self.pub_info.get_subscription_count():
+            self.pub_info.publish(CameraInfo(header=header, height=info.height, width=info.width,
+                                             distortion_model=info.distortion_model, d=info.d, k=info.k,
+                                             r=info.r, p=info.p, binning_x=info.binning_x,
+                                             binning_y=info.binning_y, roi=info.roi))
+        if result.colored is not None:
+            self.pub_colored.publish(fill_image(Image(header=header), result.colored))
+        if self.pub_std is not None and result.depth_std is not None and self.pub_std.get_subscription_count():
+            self.pub_std.publish(fill_image(Image(header=header), result.depth_std))
+        if result.cloud is not None:
+            self.pub_points.publish(fill_pointcloud2(PointCloud2(header=header), result.cloud, PointField))
+        timings = dict(result.timings, conversion=conversion_ms, publish=(time.perf_counter() - start) * 1e3)
+        self.stats.record_output(time.monotonic() - received, timings)
+
+    def _publish_diagnostics(self) -> None:
+        level, message, values = self.stats.summary()
+        info = self.pipeline.info
+        values.update(backend=self.params.backend, model=info.model_name,
+                      model_input=f'{info.input_width}x{info.input_height}')
+        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: depth', message=message,
+                                  hardware_id=self.params.backend,
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(array)
+
+    def destroy_node(self):
+        if self._worker is not None:
+            self._running = False
+            self._wake.set()
+            self._worker.join(timeout=5.0)
+            self._worker = None
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = MonoDepthNode()
+        rclpy.spin(node)
+    except (ParameterError, ModelFileError, BackendError, ParameterException) as exc:
+        print(f'mono_depth_node: cannot start: {exc}', file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""pipeline: sizes, focal-length scale correction, camera validation, faults, on a real ORT session."""
+import math
+
+import numpy as np
+import pytest
+
+from depth_kd_ros.backends import BackendError, DepthBackend
+from depth_kd_ros.model_file import read_model_info
+from depth_kd_ros.params import NodeParams
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, focal_scale, load_pipeline
+from depth_kd_ros.synthetic_model import build_synthetic_onnx
+
+
+@pytest.fixture(scope='module')
+def model_path(tmp_path_factory):
+    # depth = 2 m everywhere (gain 0) makes scale factors directly visible
+    return build_synthetic_onnx(str(tmp_path_factory.mktemp('m') / 'flat.onnx'), gain=0.0, focal_length=50.0,
+                                std_ratio=0.25)
+
+
+def _pipeline(path, **overrides):
+    return load_pipeline(NodeParams(model_path=path, num_threads=1, **overrides))
+
+
+def _image(height, width, value=128):
+    return np.full((height, width, 3), value, np.uint8)
+
+
+@pytest.mark.parametrize(('height', 'width'), [(48, 64), (24, 32), (97, 131)])
+def test_depth_comes_back_at_the_input_size(model_path, height, width):
+    """Depth and depth_std are resized back to the input size, whatever it is (REP 118 needs it)."""
+    result = _pipeline(model_path).process(_image(height, width))
+    assert result.depth.shape == result.depth_std.shape == (height, width)
+    assert result.depth.dtype == np.float32
+    np.testing.assert_allclose(result.depth, 2.0, rtol=1e-5)
+
+
+def test_focal_scaling_formula_doubles_depth_for_double_focal(model_path):
+    """A camera with twice the training focal at the model input size sees depth x2 (f_cam / f_train)."""
+    camera = CameraModel.from_k([200.0, 0, 60, 0, 200.0, 50, 0, 0, 1], 128, 96)  # 100 px at 64x48
+    result = _pipeline(model_path).process(_image(96, 128), camera)
+    assert result.scale == pytest.approx(2.0)
+    np.testing.assert_allclose(result.depth, 4.0, rtol=1e-5)
+    np.testing.assert_allclose(result.depth_std, 0.25 * 128 / 255 * 4.0, rtol=1e-4)
+
+
+def test_focal_scaling_uses_geometric_mean_for_anisotropic_resize(model_path):
+    """Non-square resize factors combine as sqrt(fx*sx * fy*sy), independent of the camera resolution."""
+    info = read_model_info(model_path)
+    camera = CameraModel(fx=100.0, fy=80.0, cx=50, cy=20, width=100, height=40)
+    expected = math.sqrt(100.0 * 64 / 100 * 80.0 * 48 / 40) / 50.0
+    assert focal_scale(camera, info) == pytest.approx(expected)
+
+
+def test_focal_scaling_can_be_switched_off(model_path):
+    """With focal_scaling false the model's depth is published unchanged."""
+    camera = CameraModel.from_k([200.0, 0, 60, 0, 200.0, 50, 0, 0, 1], 128, 96)
+    result = _pipeline(model_path, focal_scaling=False).process(_image(96, 128), camera)
+    assert result.scale == 1.0
+    np.testing.assert_allclose(result.depth, 2.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(('k', 'size', 'kind'), [
+    ([float('nan'), 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'bad_focal'),
+    ([0.0, 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'bad_focal'),
+    ([-50.0, 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'bad_focal'),
+    ([50.0, 0, 1, 0, 50, 1, 0, 0, 1], (0, 48), 'bad_camera_size'),
+    ([50.0, 0, 1], (64, 48), 'bad_k'),
+])
+def test_bad_camera_info_is_rejected_with_kind(k, size, kind):
+    """NaN, zero or negative focal lengths and zero sizes must not reach back-projection."""
+    with pytest.raises(CameraInfoError) as info:
+        CameraModel.from_k(k, *size)
+    assert info.value.kind == kind
+
+
+def test_camera_size_mismatch_raises(model_path):
+    """camera_info for another resolution would give wrong geometry: process refuses it."""
+    camera = CameraModel.from_k([50.0, 0, 32, 0, 50, 24, 0, 0, 1], 64, 48)
+    with pytest.raises(CameraInfoError) as info:
+        _pipeline(model_path).process(_image(96, 128), camera)
+    assert info.value.kind == 'camera_size_mismatch'
+
+
+def test_cloud_and_preview_only_when_requested(model_path):
+    """No camera means no cloud; the preview is computed only when asked for (nobody subscribed)."""
+    pipeline = _pipeline(model_path, points_stride=4)
+    camera = CameraModel.from_k([50.0, 0, 32, 0, 50, 24, 0, 0, 1], 64, 48)
+    bare = pipeline.process(_image(48, 64), None, want_colored=False)
+    assert bare.cloud is None and bare.colored is None and 'cloud' not in bare.timings
+    full = pipeline.process(_image(48, 64), camera, want_colored=True)
+    assert (full.cloud.height, full.cloud.width) == (12, 16)
+    assert full.colored.shape == (48, 64, 3) and full.colored.dtype == np.uint8
+    assert {'resize', 'inference', 'postprocess', 'cloud', 'colorize'} <= set(full.timings)
+
+
+def test_4k_frame_is_processed(model_path):
+    """A 4K UHD frame (within max_input_pixels by default) is resized down and answered at full size."""
+    result = _pipeline(model_path).process(_image(2160, 3840))
+    assert result.depth.shape == (2160, 3840)
+    assert np.isfinite(result.depth).all()
+
+
+class _BrokenBackend(DepthBackend):
+    """Our own backend interface returning a wrong shape or raising, as a faulty runtime would."""
+
+    def __init__(self, fail):
+        self.fail = fail
+
+    def infer(self, image):
+        if self.fail:
+            raise BackendError('device lost')
+        return {'depth': np.ones((1, 1, 3, 3), np.float32)}
+
+
+@pytest.mark.parametrize('fail', [True, False])
+def test_backend_faults_surface_as_backend_error(model_path, fail):
+    """A raising backend or one returning the wrong shape gives BackendError, which the node counts."""
+    pipeline = DepthPipeline(_BrokenBackend(fail), read_model_info(model_path), NodeParams(model_path=model_path))
+    with pytest.raises(BackendError):
+        pipeline.process(_image(48, 64))

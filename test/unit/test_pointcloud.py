@@ -1,0 +1,77 @@
+"""pointcloud: back-projection against an independent per-pixel loop, masks, packing and rgb."""
+import struct
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from depth_kd_ros.pointcloud import build_cloud, pack_rgb
+
+CAMERA = SimpleNamespace(fx=40.0, fy=45.0, cx=13.3, cy=7.6)  # principal point deliberately off-centre
+
+
+def _depth(height=12, width=18):
+    return np.random.default_rng(1).uniform(0.5, 9.0, (height, width)).astype(np.float32)
+
+
+@pytest.mark.parametrize('stride', [1, 3])
+def test_backprojection_matches_pinhole_loop(stride):
+    """x=(u-cx)z/fx, y=(v-cy)z/fy at every sampled pixel, computed independently with a plain loop."""
+    depth = _depth()
+    xyz = build_cloud(depth, CAMERA, stride=stride).xyz()
+    for i, v in enumerate(range(0, depth.shape[0], stride)):
+        for j, u in enumerate(range(0, depth.shape[1], stride)):
+            z = float(depth[v, u])
+            expected = ((u - CAMERA.cx) * z / CAMERA.fx, (v - CAMERA.cy) * z / CAMERA.fy, z)
+            np.testing.assert_allclose(xyz[i, j], expected, rtol=1e-5)
+
+
+def test_organized_cloud_marks_invalid_as_nan_and_not_dense():
+    """Invalid depth and out-of-range points become NaN in an organised cloud with is_dense False."""
+    depth = _depth()
+    depth[0, 0], depth[1, 1], depth[2, 2] = np.nan, 0.0, -1.0
+    depth[3, 3], depth[4, 4] = 0.2, 9.5  # below min_range / above max_range
+    cloud = build_cloud(depth, CAMERA, min_range=0.4, max_range=9.2)
+    assert (cloud.height, cloud.width, cloud.is_dense) == (12, 18, False)
+    invalid = np.isnan(cloud.xyz()).all(axis=2)
+    assert invalid.sum() == 5 and all(invalid[i, i] for i in range(5))
+
+
+def test_unorganized_cloud_keeps_only_valid_points():
+    """An unorganised cloud has height 1, only finite points, and is_dense True."""
+    depth = _depth()
+    depth[:, :4] = np.nan
+    cloud = build_cloud(depth, CAMERA, organized=False)
+    assert cloud.height == 1 and cloud.width == 12 * 14 and cloud.is_dense
+    assert np.isfinite(cloud.xyz()).all()
+    assert cloud.row_step == cloud.point_step * cloud.width == len(cloud.data)
+
+
+def test_uncertainty_filter_drops_relative_std_above_threshold():
+    """Points whose depth_std/depth exceeds the threshold are dropped; others kept."""
+    depth = np.full((4, 4), 2.0, np.float32)
+    std = np.full((4, 4), 0.1, np.float32)
+    std[0, :] = 1.0  # 50 % relative uncertainty
+    cloud = build_cloud(depth, CAMERA, depth_std=std, uncertainty_threshold=0.2)
+    invalid = np.isnan(cloud.xyz()[..., 2])
+    assert invalid[0].all() and not invalid[1:].any()
+
+
+def test_rgb_field_uses_pcl_packing():
+    """The rgb float32 field holds 0x00RRGGBB bits, as PCL and rviz read it."""
+    depth = np.ones((2, 2), np.float32)
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 1] = (255, 128, 1)
+    cloud = build_cloud(depth, CAMERA, rgb=rgb)
+    assert [f[0] for f in cloud.fields] == ['x', 'y', 'z', 'rgb'] and cloud.point_step == 16
+    point = bytes(cloud.data[16:32])
+    assert struct.unpack('<I', point[12:16])[0] == 0xFF8001
+    assert pack_rgb(rgb).view(np.uint32)[0, 1] == 0xFF8001
+
+
+def test_bad_stride_and_shapes_raise():
+    """A stride below 1 or mismatched auxiliary arrays are programming errors: ValueError."""
+    with pytest.raises(ValueError, match='stride'):
+        build_cloud(_depth(), CAMERA, stride=0)
+    with pytest.raises(ValueError, match='rgb'):
+        build_cloud(_depth(), CAMERA, rgb=np.zeros((3, 3, 3), np.uint8))

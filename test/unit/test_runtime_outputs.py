@@ -1,0 +1,83 @@
+"""colorize, diagnostics and messages: the preview, the stats behind /diagnostics, message filling."""
+import array
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from depth_kd_ros.colorize import colorize
+from depth_kd_ros.diagnostics import ERROR, OK, WARN, FrameStats
+from depth_kd_ros.messages import fill_camera_info, fill_image, fill_pointcloud2
+from depth_kd_ros.pipeline import CameraModel
+from depth_kd_ros.pointcloud import build_cloud
+
+
+def test_colorize_fixed_range_and_invalid_black():
+    """Same depth gives the same colour in any frame (fixed range); invalid pixels are black."""
+    depth = np.array([[1.0, 5.0, 9.0, np.nan, 0.0, 100.0]], np.float32)
+    out = colorize(depth, 1.0, 9.0)
+    assert out.shape == (1, 6, 3) and out.dtype == np.uint8
+    assert (out[0, 3] == 0).all() and (out[0, 4] == 0).all()
+    np.testing.assert_array_equal(out[0, 5], out[0, 2])  # beyond the range saturates
+    np.testing.assert_array_equal(colorize(depth[:, :2], 1.0, 9.0), out[:, :2])
+    with pytest.raises(ValueError, match='colormap'):
+        colorize(depth, 1.0, 9.0, 'jet2')
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_stats_rates_latency_drops_and_throttled_faults():
+    """Rates over the window, nearest-rank percentiles, and one log per fault kind per throttle period."""
+    clock = _Clock()
+    stats = FrameStats(window=5.0, throttle=10.0, clock=clock)
+    for i in range(10):
+        clock.now = i * 0.5
+        stats.record_input()
+        stats.record_output(0.001 * (i + 1), {'inference': 2.0})
+    stats.record_dropped(3)
+    level, _, values = stats.summary()
+    assert level == OK and values['input_rate_hz'] == '2.00' and values['frames_dropped'] == '3'
+    assert values['latency_p50_ms'] == '5.00' and values['latency_max_ms'] == '10.00'
+    assert values['stage_inference_p50_ms'] == '2.00'
+    assert [stats.record_fault('bad_step') for _ in range(3)] == [True, False, False]
+    assert stats.record_fault('zero_size')
+    clock.now += 10.0
+    assert stats.record_fault('bad_step')
+    level, message, values = stats.summary()
+    assert level == WARN and 'bad_step' in message and values['fault_bad_step'] == '4'
+
+
+def test_stats_error_when_inputs_but_no_outputs():
+    """Frames arriving with nothing published is the failure navigation must hear about."""
+    stats = FrameStats()
+    stats.record_input()
+    assert stats.summary()[0] == ERROR
+
+
+def test_fill_image_and_cloud_for_rclpy_and_rosbags_style_objects():
+    """Fillers set plain attributes and keep each library's container type for uint8[] data."""
+    depth = np.arange(6, dtype=np.float32).reshape(2, 3)
+    rclpy_like = fill_image(SimpleNamespace(data=array.array('B')), depth)
+    rosbags_like = fill_image(SimpleNamespace(data=np.zeros(0, np.uint8)), depth)
+    for msg in (rclpy_like, rosbags_like):
+        assert (msg.height, msg.width, msg.encoding, msg.step) == (2, 3, '32FC1', 12)
+        np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), np.float32).reshape(2, 3), depth)
+    assert isinstance(rclpy_like.data, array.array) and isinstance(rosbags_like.data, np.ndarray)
+    cloud = build_cloud(np.ones((2, 2), np.float32), SimpleNamespace(fx=1.0, fy=1.0, cx=0.5, cy=0.5))
+    msg = fill_pointcloud2(SimpleNamespace(data=array.array('B')), cloud, SimpleNamespace)
+    assert [f.name for f in msg.fields] == ['x', 'y', 'z'] and msg.row_step == 24 and not msg.is_dense
+    assert len(msg.data) == 48
+
+
+def test_fill_camera_info_from_camera_model():
+    """K and P carry fx, fy, cx, cy of the CameraModel (REP 104 layout)."""
+    camera = CameraModel(fx=10.0, fy=11.0, cx=3.0, cy=4.0, width=8, height=6)
+    msg = fill_camera_info(SimpleNamespace(d=[], k=[], r=[], p=[]), camera)
+    assert list(msg.k) == [10.0, 0.0, 3.0, 0.0, 11.0, 4.0, 0.0, 0.0, 1.0]
+    assert list(msg.p)[:7] == [10.0, 0.0, 3.0, 0.0, 0.0, 11.0, 4.0] and (msg.width, msg.height) == (8, 6)
