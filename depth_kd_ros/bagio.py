@@ -1,0 +1,217 @@
+"""Rosbag2 input and output for the offline tool (sqlite3 and MCAP, no ROS install) with ``rosbags``.
+
+Paper: DisDepth (arXiv 2404.16386) students run here on recordings instead of live streams; this module is
+only the bag side of ``mono_depth_offline bag`` (design.md sections 3-4), the depth comes from the node's
+pipeline.
+
+Pairing: an image with header stamp t gets the camera_info whose header stamp is the latest s <= t
+(bisect over all camera_info stamps of the topic), so a camera_info received just after its image still
+pairs. Output topics live in the image topic's namespace, image_transport style:
+``/cam/image_raw`` and ``/cam/image_raw/compressed`` -> ``/cam/depth``, ``/cam/depth/camera_info``,
+``/cam/points``, ``/cam/depth/uncertainty``.
+"""
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+
+from rosbags.highlevel import AnyReader
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+#: message definitions for bags without embedded ones and for the output (sensor_msgs is the same in Humble)
+TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
+IMAGE = 'sensor_msgs/msg/Image'
+COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
+POINT_CLOUD2 = 'sensor_msgs/msg/PointCloud2'
+IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+#: rosbag2 metadata version 8 (Jazzy's); rosbags writes only 8 or 9
+BAG_VERSION = 8
+
+
+class BagError(ValueError):
+    """The bag cannot be read (not a bag, truncated, corrupt) or lacks the topic asked for."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+@contextmanager
+def open_bag(path: Path) -> Iterator[AnyReader]:
+    """Open a rosbag2 directory, or a bare ``.db3`` / ``.mcap`` file, for reading.
+
+    Raises:
+        BagError: the path is missing, is not a rosbag2, or its metadata or storage is corrupt.
+    """
+    if not path.exists():
+        raise BagError(f'{path}: no such file or directory')
+    try:
+        reader = AnyReader([path], default_typestore=TYPESTORE)
+        reader.open()
+    # rosbags raises its own errors, apsw/sqlite and struct errors alike for damaged files: all mean "unreadable"
+    except Exception as exc:
+        raise BagError(f'{path} is not a readable rosbag2 (sqlite3 or MCAP): {_first_line(exc)}') from exc
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def storage_of(path: Path) -> StoragePlugin:
+    """The storage plugin of a bag directory or file: MCAP when it holds a ``.mcap`` file, else sqlite3."""
+    files = [path] if path.is_file() else list(path.iterdir())
+    return StoragePlugin.MCAP if any(f.suffix == '.mcap' for f in files) else StoragePlugin.SQLITE3
+
+
+def topics_of_types(reader: AnyReader, msgtypes: tuple[str, ...]) -> dict[str, str]:
+    """``{topic: msgtype}`` for the bag's topics whose type is one of ``msgtypes``, sorted by topic."""
+    return {c.topic: c.msgtype for c in sorted(reader.connections, key=lambda c: c.topic)
+            if c.msgtype in msgtypes}
+
+
+def _connections(reader: AnyReader, topic: str) -> list[Connection]:
+    return [c for c in reader.connections if c.topic == topic]
+
+
+def select_image_topic(reader: AnyReader, topic: str | None) -> tuple[str, str]:
+    """The image topic to process and its type: ``topic`` if given, else the bag's only image topic.
+
+    Raises:
+        BagError: the topic is absent or of another type, or no/several image topics and none chosen;
+            the message lists the bag's image topics.
+    """
+    images = topics_of_types(reader, IMAGE_TYPES)
+    listing = ', '.join(f'{t} ({m})' for t, m in images.items()) or 'none'
+    if topic is None:
+        if len(images) != 1:
+            raise BagError(f'the bag has {len(images)} image topics, choose one with --image-topic: {listing}')
+        return next(iter(images.items()))
+    connections = _connections(reader, topic)
+    if not connections:
+        raise BagError(f'topic {topic} is not in the bag; its image topics: {listing}')
+    if connections[0].msgtype not in IMAGE_TYPES:
+        raise BagError(f'topic {topic} has type {connections[0].msgtype}, expected one of {IMAGE_TYPES}; '
+                       f'the bag\'s image topics: {listing}')
+    return topic, connections[0].msgtype
+
+
+def base_topic(image_topic: str, msgtype: str) -> str:
+    """image_transport's base topic: ``/cam/image_raw/compressed`` -> ``/cam/image_raw``."""
+    if msgtype == COMPRESSED_IMAGE and image_topic.endswith('/compressed'):
+        return image_topic[:-len('/compressed')]
+    return image_topic
+
+
+def output_topics(image_topic: str, msgtype: str) -> dict[str, str]:
+    """Output topic per kind, in the namespace of the image's base topic (see the module docstring)."""
+    namespace = str(PurePosixPath(base_topic(image_topic, msgtype)).parent).rstrip('/')
+    return {'depth': f'{namespace}/depth', 'camera_info': f'{namespace}/depth/camera_info',
+            'points': f'{namespace}/points', 'uncertainty': f'{namespace}/depth/uncertainty'}
+
+
+def select_camera_info_topic(reader: AnyReader, image_topic: str, msgtype: str,
+                             topic: str | None) -> str | None:
+    """The camera_info topic: ``topic`` if given, else ``camera_info`` beside the image's base topic,
+    else the bag's only CameraInfo topic, else None (depth without points).
+
+    Raises:
+        BagError: a given ``topic`` is absent or not sensor_msgs/CameraInfo.
+    """
+    infos = topics_of_types(reader, (CAMERA_INFO,))
+    if topic is not None:
+        connections = _connections(reader, topic)
+        if not connections or connections[0].msgtype != CAMERA_INFO:
+            found = connections[0].msgtype if connections else 'absent'
+            raise BagError(f'camera_info topic {topic} is {found}; the bag\'s CameraInfo topics: '
+                           f'{", ".join(infos) or "none"}')
+        return topic
+    sibling = str(PurePosixPath(base_topic(image_topic, msgtype)).parent / 'camera_info')
+    if sibling in infos:
+        return sibling
+    return next(iter(infos)) if len(infos) == 1 else None
+
+
+def stamp_ns(header) -> int:
+    """A std_msgs/Header stamp in integer nanoseconds."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def read_messages(reader: AnyReader, topics: list[str]) -> Iterator[tuple[Connection, int, bytes, object]]:
+    """``(connection, receive time ns, raw bytes, message)`` of ``topics`` in receive-time order.
+
+    Raises:
+        BagError: the storage is truncated or corrupt, or a message cannot be deserialized.
+    """
+    messages = reader.messages(connections=[c for c in reader.connections if c.topic in topics])
+    while True:
+        try:
+            connection, timestamp, raw = next(messages)
+            message = reader.deserialize(raw, connection.msgtype)
+        except StopIteration:
+            return
+        # as in open_bag: any failure inside the bag reader means the file is damaged
+        except Exception as exc:
+            raise BagError(f'cannot read {reader.paths[0]} (truncated or corrupt?): {_first_line(exc)}') from exc
+        yield connection, timestamp, raw, message
+
+
+class CameraInfoIndex:
+    """All camera_info messages of one topic, looked up by header stamp (latest at or before)."""
+
+    def __init__(self, reader: AnyReader, topic: str | None):
+        stamped = [] if topic is None else sorted(
+            ((stamp_ns(msg.header), i, msg) for i, (_, _, _, msg) in enumerate(read_messages(reader, [topic]))),
+            key=lambda item: item[:2])
+        self._stamps = [s for s, _, _ in stamped]
+        self._messages = [m for _, _, m in stamped]
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def latest_at(self, stamp: int):
+        """The camera_info with the latest header stamp <= ``stamp`` (ns), or None."""
+        index = bisect.bisect_right(self._stamps, stamp)
+        return self._messages[index - 1] if index else None
+
+
+class BagWriter:
+    """A new rosbag2 at ``path`` (which must not exist) with one connection per output topic."""
+
+    def __init__(self, path: Path, storage: StoragePlugin):
+        self._writer = Writer(path, version=BAG_VERSION, storage_plugin=storage)
+        self._writer.open()
+        self._connections: dict[str, Connection] = {}
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics written so far, in order of their first message."""
+        return list(self._connections)
+
+    def write(self, topic: str, message, timestamp: int) -> None:
+        """Serialize ``message`` (a TYPESTORE message) and write it at receive time ``timestamp`` (ns)."""
+        msgtype = message.__msgtype__
+        if topic not in self._connections:
+            self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+        self._writer.write(self._connections[topic], timestamp, TYPESTORE.serialize_cdr(message, msgtype))
+
+    def write_raw(self, source: Connection, timestamp: int, raw: bytes, typestore) -> None:
+        """Copy an input message unchanged (``--copy-inputs``), with the input bag's type definition."""
+        if source.topic not in self._connections:
+            self._connections[source.topic] = self._writer.add_connection(
+                source.topic, source.msgtype, typestore=typestore)
+        self._writer.write(self._connections[source.topic], timestamp, raw)
+
+    def close(self) -> None:
+        """Finish the bag (metadata.yaml, MCAP summary). Idempotent."""
+        if self._writer.storage is not None:
+            self._writer.close()
+
+    def abort(self) -> None:
+        """Release the storage without finishing the bag (the caller deletes the files)."""
+        self._writer.abort()

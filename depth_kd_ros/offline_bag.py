@@ -1,0 +1,165 @@
+"""``mono_depth_offline bag``: depth, camera_info, points (and uncertainty) for every image of a rosbag2.
+
+Paper: DisDepth (arXiv 2404.16386); each frame goes through the node's pipeline (depth_kd_ros.pipeline)
+and the node's message fillers (depth_kd_ros.messages), so the bag holds what the live node would publish
+had it kept up with the camera. Per image (raw sensor_msgs/Image or CompressedImage) with header stamp t:
+
+    camera_info = the latest on the camera_info topic with stamp <= t (bagio.CameraInfoIndex)
+    <ns>/depth               32FC1 metres, NaN invalid (REP 118), the input's size
+    <ns>/depth/camera_info   the paired camera_info, unchanged but for the header
+    <ns>/points              PointCloud2 (params: stride, ranges, organised, rgb)
+    <ns>/depth/uncertainty   32FC1 metres (depth_std), when the model has it
+
+Every output message has the input's header (stamp, frame_id) and the input's receive time as its bag
+timestamp. The output bag uses the input's storage (sqlite3 or MCAP). Frames are skipped and counted,
+never half written: undecodable images, and, when the bag has camera_info, images stamped before the first
+one or whose camera_info is unusable. A bag without camera_info gets depth only (no focal scaling).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from tqdm import tqdm
+
+from depth_kd_ros.backends import BackendError
+from depth_kd_ros.bagio import (
+    COMPRESSED_IMAGE,
+    IMAGE,
+    POINT_CLOUD2,
+    TYPESTORE,
+    BagWriter,
+    CameraInfoIndex,
+    open_bag,
+    output_topics,
+    read_messages,
+    select_camera_info_topic,
+    select_image_topic,
+    stamp_ns,
+    storage_of,
+)
+from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed, decode_image
+from depth_kd_ros.messages import fill_image, fill_pointcloud2
+from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline
+
+_TYPES = TYPESTORE.types
+
+
+def _empty_image(header):
+    return _TYPES[IMAGE](header=header, height=0, width=0, encoding='', is_bigendian=0, step=0,
+                         data=np.empty(0, np.uint8))
+
+
+def _empty_cloud(header):
+    return _TYPES[POINT_CLOUD2](header=header, height=0, width=0, fields=[], is_bigendian=False, point_step=0,
+                               row_step=0, data=np.empty(0, np.uint8), is_dense=False)
+
+
+def decode(message, msgtype: str, max_pixels: int) -> np.ndarray:
+    """uint8 [H,W,3] RGB of an Image or CompressedImage message (the node's image_codec).
+
+    Raises:
+        ImageDecodeError: unsupported encoding, bad layout, corrupt JPEG/PNG, or too many pixels.
+    """
+    if msgtype == COMPRESSED_IMAGE:
+        rgb = decode_compressed(message.data)
+        if rgb.shape[0] * rgb.shape[1] > max_pixels:
+            raise ImageDecodeError(f'image {rgb.shape[1]}x{rgb.shape[0]} has more than max_input_pixels',
+                                   'image_too_large')
+        return rgb
+    return decode_image(message.encoding, message.height, message.width, message.step, message.data,
+                        max_pixels=max_pixels)
+
+
+def _frame_name(index: int, message) -> str:
+    return f'#{index} (stamp {message.header.stamp.sec}.{message.header.stamp.nanosec:09d})'
+
+
+def process_frame(pipeline: DepthPipeline, message, *, msgtype: str, camera_info, paired: bool,
+                  topics: dict[str, str], writer: BagWriter, timestamp: int) -> str | None:
+    """Write the outputs of one image message; returns None, or the reason it was skipped.
+
+    ``camera_info`` is the paired message or None; ``paired`` says whether the bag has camera_info at all.
+    """
+    try:
+        rgb = decode(message, msgtype, pipeline.params.max_input_pixels)
+    except ImageDecodeError as exc:
+        return f'undecodable image ({exc.kind})'
+    camera = None
+    if paired:
+        if camera_info is None:
+            return 'no camera_info at or before the image stamp'
+        try:
+            camera = CameraModel.from_k(camera_info.k, camera_info.width, camera_info.height)
+            camera.check_size(rgb.shape[1], rgb.shape[0])
+        except CameraInfoError as exc:
+            return f'unusable camera_info ({exc.kind})'
+    try:
+        result = pipeline.process(rgb, camera, want_cloud=pipeline.params.publish_points)
+    except BackendError as exc:
+        return f'inference failed: {exc}'
+    header = message.header
+    writer.write(topics['depth'], fill_image(_empty_image(header), result.depth), timestamp)
+    if camera_info is not None:
+        info = copy.copy(camera_info)
+        info.header = header
+        writer.write(topics['camera_info'], info, timestamp)
+    if result.cloud is not None:
+        writer.write(topics['points'], fill_pointcloud2(_empty_cloud(header), result.cloud,
+                                                        _TYPES['sensor_msgs/msg/PointField']), timestamp)
+    if result.depth_std is not None:
+        writer.write(topics['uncertainty'], fill_image(_empty_image(header), result.depth_std), timestamp)
+    return None
+
+
+def run_bag(args) -> Summary:
+    """Process ``args.input`` into the new bag ``args.output`` (module docstring); returns the summary.
+
+    Raises:
+        BagError: not a bag, truncated or corrupt, topic missing or of the wrong type.
+        OfflineError: OUTPUT exists without --overwrite, or no frame could be processed.
+        ParameterError, ModelFileError, BackendError: bad params file, model or backend.
+    """
+    summary = Summary()
+    with open_bag(args.input) as reader:
+        topic, msgtype = select_image_topic(reader, args.image_topic)
+        info_topic = select_camera_info_topic(reader, topic, msgtype, args.camera_info_topic)
+        infos = CameraInfoIndex(reader, info_topic)
+        if not infos:
+            summary.notes.append('no camera_info in the bag: depth only, without focal scaling or points')
+        topics = output_topics(topic, msgtype)
+        pipeline = make_pipeline(args)
+        read = [topic, info_topic] if args.copy_inputs and info_topic else [topic]
+        output = AtomicOutput(args.output, args.overwrite, args.input)
+        writer = None
+        try:
+            writer = BagWriter(output.path, storage_of(args.input))
+            total = sum(c.msgcount for c in reader.connections if c.topic in read)
+            with tqdm(total=total, unit='msg', disable=args.quiet, leave=False) as progress:
+                for connection, timestamp, raw, message in read_messages(reader, read):
+                    progress.update()
+                    if args.copy_inputs:
+                        writer.write_raw(connection, timestamp, raw, reader.typestore)
+                    if connection.topic != topic:
+                        continue
+                    summary.frames_in += 1
+                    reason = process_frame(pipeline, message, msgtype=msgtype, paired=bool(infos),
+                                           camera_info=infos.latest_at(stamp_ns(message.header)),
+                                           topics=topics, writer=writer, timestamp=timestamp)
+                    if reason is None:
+                        summary.written += 1
+                    else:
+                        summary.skip(reason, _frame_name(summary.frames_in - 1, message))
+            if summary.written == 0:
+                raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag); '
+                                   'nothing written')
+            writer.close()
+            summary.notes.insert(0, f'wrote {args.output}: {", ".join(writer.topics)}')
+            output.commit()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            output.abort()
+            raise
+    return summary

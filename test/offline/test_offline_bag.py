@@ -1,0 +1,219 @@
+"""`mono_depth_offline bag` on real rosbag2 files (sqlite3 and MCAP) written here with rosbags."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from offline_helpers import RECEIVE_DELAY, load_real, stamp_of, synthetic_frames, write_bag
+from rosbags.highlevel import AnyReader
+
+from depth_kd_ros.bagio import TYPESTORE
+from depth_kd_ros.offline import default_params_file, main
+from depth_kd_ros.params import load_params_file
+from depth_kd_ros.pipeline import CameraModel, load_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUTS = {'/camera/depth': 'sensor_msgs/msg/Image', '/camera/depth/camera_info': 'sensor_msgs/msg/CameraInfo',
+           '/camera/points': 'sensor_msgs/msg/PointCloud2', '/camera/depth/uncertainty': 'sensor_msgs/msg/Image'}
+
+
+def read_bag(path: Path) -> tuple[dict[str, str], dict[str, list]]:
+    """({topic: msgtype}, {topic: [(receive time ns, message)]}) of a whole bag."""
+    with AnyReader([path], default_typestore=TYPESTORE) as reader:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        messages: dict[str, list] = {topic: [] for topic in types}
+        for connection, timestamp, raw in reader.messages():
+            messages[connection.topic].append((timestamp, reader.deserialize(raw, connection.msgtype)))
+    return types, messages
+
+
+def image_array(message) -> np.ndarray:
+    assert message.encoding == '32FC1' and message.step == 4 * message.width
+    return np.frombuffer(message.data.tobytes(), np.float32).reshape(message.height, message.width)
+
+
+def reference_pipeline(model_path: Path):
+    """The live node's pipeline with the same params file and model the tool uses."""
+    params = load_params_file(str(default_params_file())).replace(model_path=str(model_path))
+    return load_pipeline(params)
+
+
+def run(*argv, capsys=None) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr() if capsys else ('', '')
+    return code, out, err
+
+
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+@pytest.mark.parametrize('compressed', [False, True], ids=['raw', 'compressed'])
+def test_real_kitti_bag_matches_live_pipeline(tmp_path, model_path, storage, compressed, capsys):
+    """Every output frame carries the input's header and receive time and equals the node pipeline's depth."""
+    frames = load_real('kitti')
+    bag = write_bag(tmp_path / 'in', frames, storage=storage, compressed=compressed)
+    code, out, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert code == 0 and 'frames in: 3, written: 3, skipped: 0' in out
+    storage_file = next((tmp_path / 'out').glob('*.db3' if storage == 'sqlite3' else '*.mcap'))
+    assert storage_file.name.startswith('out')
+    types, messages = read_bag(tmp_path / 'out')
+    assert types == OUTPUTS
+    assert all(len(m) == len(frames) for m in messages.values())
+    pipeline = reference_pipeline(model_path)
+    for i, frame in enumerate(frames):
+        height, width = frame.rgb.shape[:2]
+        for topic in OUTPUTS:
+            timestamp, message = messages[topic][i]
+            assert timestamp == stamp_of(i) + RECEIVE_DELAY
+            assert message.header.stamp.sec * 10**9 + message.header.stamp.nanosec == stamp_of(i)
+            assert message.header.frame_id == 'camera_optical_frame'
+        expected = pipeline.process(frame.rgb, CameraModel.from_k(frame.k, width, height))
+        depth = image_array(messages['/camera/depth'][i][1])
+        assert depth.shape == (height, width)
+        np.testing.assert_array_equal(depth, expected.depth)
+        np.testing.assert_array_equal(image_array(messages['/camera/depth/uncertainty'][i][1]), expected.depth_std)
+        cloud = messages['/camera/points'][i][1]
+        assert (cloud.height, cloud.width, cloud.point_step) == (expected.cloud.height, expected.cloud.width, 12)
+        np.testing.assert_array_equal(cloud.data, expected.cloud.data)
+        info = messages['/camera/depth/camera_info'][i][1]
+        np.testing.assert_allclose(info.k, frame.k)
+        assert (info.width, info.height) == (width, height)
+
+
+def test_console_script_on_mcap_copies_inputs(tmp_path, model_path):
+    """The installed console script runs (argv list, no shell) and --copy-inputs keeps the input topics."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(3), storage='mcap', compressed=True)
+    script = Path(sys.executable).with_name('mono_depth_offline')
+    result = subprocess.run([str(script), 'bag', str(bag), str(tmp_path / 'out'), '--model', str(model_path),
+                             '--copy-inputs'], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert 'frames in: 3, written: 3' in result.stdout
+    types, messages = read_bag(tmp_path / 'out')
+    assert types == {**OUTPUTS, '/camera/image_raw/compressed': 'sensor_msgs/msg/CompressedImage',
+                     '/camera/camera_info': 'sensor_msgs/msg/CameraInfo'}
+    assert [t for t, _ in messages['/camera/image_raw/compressed']] == [t for t, _ in messages['/camera/depth']]
+
+
+def test_camera_info_pairing_latest_at_or_before(tmp_path, model_path, capsys):
+    """camera_info stamped after its image pairs with the next image; the first image has none: skipped."""
+    frames = synthetic_frames(3)
+    frames[1].k = frames[0].k[:2] + (30.0,) + frames[0].k[3:]  # each camera_info distinguishable by cx
+    bag = write_bag(tmp_path / 'in', frames, info_delay=1000)
+    code, out, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert code == 0
+    assert 'skipped 1 (no camera_info at or before the image stamp): #0' in out
+    _, messages = read_bag(tmp_path / 'out')
+    infos = [m for _, m in messages['/camera/depth/camera_info']]
+    assert [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in infos] == [stamp_of(1), stamp_of(2)]
+    assert [m.k[2] for m in infos] == [frames[0].k[2], frames[1].k[2]]
+
+
+def test_bag_without_camera_info_gives_depth_only(tmp_path, model_path, capsys):
+    """No camera_info topic: depth (and uncertainty) at the model's own scale, no points, said in the summary."""
+    frames = synthetic_frames(2)
+    bag = write_bag(tmp_path / 'in', frames, info_topic=None, topic='/image')
+    code, out, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert code == 0 and 'depth only' in out
+    types, messages = read_bag(tmp_path / 'out')
+    assert types == {'/depth': 'sensor_msgs/msg/Image', '/depth/uncertainty': 'sensor_msgs/msg/Image'}
+    expected = reference_pipeline(model_path).process(frames[1].rgb, None).depth
+    np.testing.assert_array_equal(image_array(messages['/depth'][1][1]), expected)
+
+
+def test_corrupt_compressed_frame_is_skipped_and_named(tmp_path, model_path, capsys):
+    """A truncated PNG inside the bag is counted and named; the other frames are written."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(4), storage='mcap', compressed=True, corrupt=(2,))
+    code, out, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert code == 0
+    assert 'frames in: 4, written: 3, skipped: 1' in out
+    assert f'(undecodable image (corrupt_compressed)): #2 (stamp {stamp_of(2) // 10**9}.' in out
+    _, messages = read_bag(tmp_path / 'out')
+    assert [t for t, _ in messages['/camera/depth']] == [stamp_of(i) + RECEIVE_DELAY for i in (0, 1, 3)]
+
+
+def assert_clean_error(code: int, err: str, *needles: str) -> None:
+    """Exit status 2 and one error line naming the problem, no traceback."""
+    assert code == 2
+    assert 'Traceback' not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith('mono_depth_offline: error: ')
+    for needle in needles:
+        assert needle in line
+
+
+def truncate(bag: Path, fraction: float) -> None:
+    storage = next(p for p in bag.iterdir() if p.suffix in ('.db3', '.mcap'))
+    data = storage.read_bytes()
+    storage.write_bytes(data[:int(len(data) * fraction)])
+
+
+@pytest.mark.parametrize('make', ['text_file', 'empty_dir', 'junk_mcap', 'junk_db3', 'missing'])
+def test_not_a_bag(tmp_path, model_path, capsys, make):
+    """Paths that are not rosbag2 files give one clear line, not a rosbags traceback."""
+    target = {'text_file': tmp_path / 'notes.txt', 'empty_dir': tmp_path / 'empty',
+              'junk_mcap': tmp_path / 'x.mcap', 'junk_db3': tmp_path / 'x.db3', 'missing': tmp_path / 'nope'}[make]
+    if make == 'empty_dir':
+        target.mkdir()
+    elif make != 'missing':
+        target.write_bytes(b'not a bag\n' * 100)
+    code, _, err = run('bag', target, tmp_path / 'out', '--model', model_path, capsys=capsys)
+    assert_clean_error(code, err, str(target))
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('storage,fraction', [('sqlite3', 0.5), ('sqlite3', 0.99), ('mcap', 0.6)])
+def test_truncated_bag_leaves_no_output(tmp_path, model_path, capsys, storage, fraction):
+    """A bag cut short (copy interrupted) is an error, and no partial output bag or temp dir remains."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(8), storage=storage)
+    truncate(bag, fraction)
+    code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert_clean_error(code, err, 'in')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
+
+
+def test_missing_topic_lists_image_topics(tmp_path, model_path, capsys):
+    """Asking for an absent topic names the image topics the bag does have."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(1), extra={'/left/image_raw': 'sensor_msgs/msg/Image'})
+    code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, '--image-topic', '/right/image_raw',
+                       capsys=capsys)
+    assert_clean_error(code, err, '/right/image_raw', '/camera/image_raw', '/left/image_raw')
+
+
+def test_several_image_topics_need_a_choice(tmp_path, model_path, capsys):
+    """With two image topics and no --image-topic the tool refuses to guess and lists both."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(1), extra={'/left/image_raw': 'sensor_msgs/msg/Image'})
+    code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, capsys=capsys)
+    assert_clean_error(code, err, '--image-topic', '/camera/image_raw', '/left/image_raw')
+
+
+@pytest.mark.parametrize('option,topic', [('--image-topic', '/camera/camera_info'),
+                                          ('--camera-info-topic', '/camera/image_raw')])
+def test_topic_of_wrong_type(tmp_path, model_path, capsys, option, topic):
+    """A topic of the wrong message type is named with its actual type."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(1))
+    code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, option, topic, capsys=capsys)
+    assert_clean_error(code, err, topic, 'sensor_msgs/msg/')
+
+
+def test_existing_output_refused_unless_overwrite(tmp_path, model_path, capsys):
+    """An existing OUTPUT is kept unless --overwrite; with it, it is replaced by a complete bag."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(2))
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 'keep.txt').write_text('user data')
+    code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, capsys=capsys)
+    assert_clean_error(code, err, '--overwrite')
+    assert (tmp_path / 'out' / 'keep.txt').exists()
+    code, _, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--overwrite', '--quiet', capsys=capsys)
+    assert code == 0
+    assert not (tmp_path / 'out' / 'keep.txt').exists()
+    assert len(read_bag(tmp_path / 'out')[1]['/camera/depth']) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in', 'out']
+
+
+def test_all_frames_corrupt_writes_nothing(tmp_path, model_path, capsys):
+    """When no frame decodes, the run fails instead of leaving an empty bag that looks complete."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(2), compressed=True, corrupt=(0, 1))
+    code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert_clean_error(code, err, 'no frame')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
