@@ -1,0 +1,60 @@
+"""Depth heads of the student: plain metric head and AdaBins-style adaptive bins.
+
+Paper: DisDepth, arXiv 2404.16386, section 3.1 (framework predicts adaptive bins); AdaBins, arXiv
+2011.14141, section 3 (bin widths from a global MLP, per-pixel bin probabilities, depth = expectation);
+Depth-Anything-V2's metric head (sigmoid x max_depth) for the plain one.
+
+    PlainHead:  d = max_depth * sigmoid(conv3x3(x))
+    BinsHead:   w = normalise(ReLU(MLP(mean_p x)) + eps)                 K bin widths, sum 1
+                c_k = min + (max - min) * (sum_{j<k} w_j + w_k / 2)        bin centres, metres, in [min, max]
+                p_k(p) = softmax_k(conv1x1(x))(p)
+                d(p) = sum_k p_k c_k,   std(p) = sqrt(sum_k p_k (c_k - d(p))^2)
+Inputs x [B,C,h,w] (decoder output); outputs [B,1,h,w] in metres.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class PlainHead(nn.Module):
+    """``forward(x [B,C,h,w]) -> {'depth': [B,1,h,w]}`` metres in (0, max_depth)."""
+
+    def __init__(self, in_channels: int, max_depth: float):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 1, 3, padding=1)
+        self.max_depth = max_depth
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {'depth': torch.sigmoid(self.conv(x)) * self.max_depth}
+
+
+class BinsHead(nn.Module):
+    """``forward(x [B,C,h,w]) -> {'depth', 'depth_std'}`` each [B,1,h,w] metres; depth in [min, max].
+
+    ``depth_std`` is the standard deviation of the per-pixel bin distribution (an uncertainty, metres).
+    """
+
+    def __init__(self, in_channels: int, min_depth: float, max_depth: float, *, num_bins: int = 64,
+                 mlp_hidden: int = 128, min_width: float = 1e-3):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(in_channels, mlp_hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(mlp_hidden, num_bins))
+        self.logits = nn.Conv2d(in_channels, num_bins, 1)
+        self.min_depth = min_depth
+        self.max_depth = max_depth
+        self.min_width = min_width  # AdaBins' eps: no bin collapses to zero width
+
+    def bin_centres(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B,C,h,w] -> bin centres [B,K] metres, increasing, within [min_depth, max_depth]."""
+        widths = torch.relu(self.mlp(x.mean(dim=(2, 3)))) + self.min_width  # (B, K)
+        widths = widths / widths.sum(dim=1, keepdim=True)
+        edges = torch.cumsum(widths, dim=1) - 0.5 * widths  # (B, K) in (0, 1)
+        return self.min_depth + (self.max_depth - self.min_depth) * edges
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        centres = self.bin_centres(x)[:, :, None, None]  # (B, K, 1, 1)
+        prob = self.logits(x).softmax(dim=1)  # (B, K, h, w)
+        depth = (prob * centres).sum(dim=1, keepdim=True)  # (B, 1, h, w)
+        var = (prob * (centres - depth) ** 2).sum(dim=1, keepdim=True)
+        return {'depth': depth, 'depth_std': torch.sqrt(var.clamp_min(1e-12))}

@@ -1,0 +1,119 @@
+"""LGConv: local-global convolution, a global branch beside each 3x3 conv of a pretrained CNN.
+
+Paper: DisDepth, arXiv 2404.16386, section 3.2 ("Promoting CNNs with ... local-global convolution");
+as read in design.md section 2 (the paper's code is not public). For an input x [B,C,H,W], N heads, r:
+
+    h     = ReLU(W_h x)                          1x1 conv, C -> C/r
+    z     = [h, mean_p h]                        hidden feature, 2C/r channels (global average broadcast)
+    A_n   = softmax_p(W_a z)_n                   N attention maps, softmax over all H*W pixels
+    g_n   = sum_p A_n(p) (W_v x)_n(p)            one global vector (C/N channels) per head
+    s_n   = sigmoid(W_s z)_n                     per pixel and head: how much of g_n to add back
+    G(x)  = BN(W_o^{stride} (x + [s_n(p) g_n]_n))   1x1 conv with the 3x3 conv's stride, BN gamma ~ N(0, 1e-4)
+    y     = act(BN_3x3(conv_3x3(x)) + G(x))
+
+Cost is linear in H*W: the softmax pools pixels into N vectors, no H*W x H*W matrix is formed.
+The branch output is added after the 3x3 conv's own BatchNorm and before its activation (RepVGG/ACNet
+style: each branch normalised by its own BN). Adding before the pretrained BN would let the branch shift
+that BN's batch statistics in training and rescale the branch by the pretrained gamma/sigma; after it, the
+branch's BN alone sets its scale, and gamma ~ 0 makes the network at init the pretrained one.
+Convs whose input channels are not divisible by ``heads`` (the RGB stem) are left plain.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from disdepth.config import LGConvConfig
+
+
+class LGConv(nn.Module):
+    """A conv layer (conv + its BN, e.g. a HF ``ResNetConvLayer`` with its activation moved out) plus the
+    global branch.
+
+    Args:
+        local: module mapping x [B,C,H,W] -> [B,C_out,ceil(H/stride),ceil(W/stride)] (the 3x3 conv + its BN).
+        in_channels, out_channels, stride: those of the 3x3 conv.
+        heads: N, must divide ``in_channels``. reduction: r (hidden channels C/r, at least 1).
+        activation: applied after the sum (the local layer's own activation, moved here); None = identity.
+    Raises:
+        ValueError: ``in_channels`` not divisible by ``heads``.
+    """
+
+    def __init__(self, local: nn.Module, in_channels: int, out_channels: int, stride: int = 1, *, heads: int = 8,
+                 reduction: int = 4, bn_init_std: float = 1e-4, activation: nn.Module | None = None):
+        super().__init__()
+        if in_channels % heads:
+            raise ValueError(f'LGConv: in_channels {in_channels} not divisible by heads {heads}')
+        hidden = max(in_channels // reduction, 1)
+        self.local = local
+        self.heads = heads
+        self.bn_init_std = bn_init_std
+        self.reduce = nn.Conv2d(in_channels, hidden, 1)
+        self.attn = nn.Conv2d(2 * hidden, heads, 1)
+        self.gate = nn.Conv2d(2 * hidden, heads, 1)
+        self.value = nn.Conv2d(in_channels, in_channels, 1)
+        self.proj = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.activation = activation if activation is not None else nn.Identity()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """BN gamma ~ N(0, bn_init_std), beta = 0: the branch adds ~0 at init (timm ``zero_init_last``)."""
+        nn.init.normal_(self.bn.weight, 0.0, self.bn_init_std)
+        nn.init.zeros_(self.bn.bias)
+
+    def global_branch(self, x: torch.Tensor) -> torch.Tensor:
+        """G(x): x [B,C,H,W] -> [B,C_out,ceil(H/stride),ceil(W/stride)]."""
+        b, c, height, width = x.shape
+        h = F.relu(self.reduce(x))  # (B, C/r, H, W)
+        z = torch.cat([h, h.mean(dim=(2, 3), keepdim=True).expand_as(h)], dim=1)  # (B, 2C/r, H, W)
+        attn = self.attn(z).flatten(2).softmax(dim=-1)  # (B, heads, H*W)
+        value = self.value(x).reshape(b, self.heads, c // self.heads, height * width)  # (B, heads, C/heads, H*W)
+        pooled = torch.einsum('bnp,bndp->bnd', attn, value)  # (B, heads, C/heads)
+        gate = torch.sigmoid(self.gate(z))  # (B, heads, H, W)
+        added = gate.unsqueeze(2) * pooled[..., None, None]  # (B, heads, C/heads, H, W)
+        return self.bn(self.proj(x + added.reshape(b, c, height, width)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.local(x) + self.global_branch(x))
+
+
+def _eligible(module: nn.Module, heads: int) -> bool:
+    conv = getattr(module, 'convolution', None)
+    return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.dilation == (1, 1)
+            and conv.in_channels % heads == 0 and hasattr(module, 'activation'))
+
+
+def add_lgconv(backbone: nn.Module, cfg: LGConvConfig) -> int:
+    """Wrap every eligible 3x3 conv layer in stages ``cfg.stages`` (1..4 = stride 4..32) with ``LGConv``.
+
+    ``backbone`` must offer ``stage_blocks() -> [(stage, block)]`` (disdepth.models.backbones). Eligible: a
+    HF conv layer (``.convolution`` 3x3 ``nn.Conv2d`` + ``.normalization`` + ``.activation``) whose input
+    channels divide by ``cfg.heads``. Its activation moves into the wrapper so the branch joins before it.
+    Returns the number of convs wrapped (0 when ``cfg.enabled`` is False).
+
+    Raises:
+        ValueError: a stage outside 1..4.
+    """
+    if not cfg.enabled:
+        return 0
+    bad = [s for s in cfg.stages if s not in (1, 2, 3, 4)]
+    if bad:
+        raise ValueError(f'lgconv.stages must be within 1..4 (strides 4..32), got {bad}')
+    count = 0
+    for stage, block in backbone.stage_blocks():
+        if stage not in cfg.stages:
+            continue
+        targets = [(name, m) for name, m in block.named_modules() if name and _eligible(m, cfg.heads)]
+        for name, layer in targets:
+            conv = layer.convolution
+            activation = layer.activation
+            layer.activation = nn.Identity()  # HF ResNet calls it unconditionally; MobileNetV2 skips None only
+            parent_name, _, child = name.rpartition('.')
+            parent = block.get_submodule(parent_name) if parent_name else block
+            setattr(parent, child, LGConv(layer, conv.in_channels, conv.out_channels, conv.stride[0], heads=cfg.heads,
+                                          reduction=cfg.reduction, bn_init_std=cfg.bn_init_std,
+                                          activation=activation))
+            count += 1
+    return count
