@@ -1,1 +1,37 @@
-"""Datasets: KITTI Eigen, NYU-Depth v2, embedded synthetic scenes."""
+"""Datasets: KITTI Eigen, NYU-Depth v2, embedded synthetic scenes (arXiv 2404.16386 section 4.1).
+
+``build_dataset(cfg.data, 'train' | 'test')`` returns a torch Dataset whose items are dicts:
+    image float32 [3,H,W] RGB 0..1; depth float32 [1,H,W] metres (0 = invalid);
+    mask bool [1,H,W] (min_depth < depth <= max_depth, plus the Garg/Eigen crop at test);
+    K float32 [3,3] pixels at this crop/size; focal float (= K[0,0]); name str.
+Sizes: train (cfg.height, cfg.width); test (cfg.eval_height, cfg.eval_width) for synthetic, the KB crop
+352x1216 for KITTI, 480x640 for NYU. Splits are validated up front: problems raise ``DatasetError``.
+"""
+from __future__ import annotations
+
+from disdepth.data.splits import DatasetError
+
+__all__ = ['DatasetError', 'build_dataset']
+
+
+def build_dataset(cfg, split: str):
+    """Dataset for ``cfg.dataset`` (kitti | nyu | synthetic_outdoor | synthetic_indoor) and ``split``.
+
+    For NYU evaluation, ``cfg.nyu_mat`` (the labelled .mat) takes precedence over the sync layout.
+    Raises DatasetError (ValueError) for an unknown dataset/split or invalid files.
+    """
+    if split not in ('train', 'test'):
+        raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
+    if cfg.dataset == 'kitti':
+        from disdepth.data.kitti import KittiDataset
+
+        return KittiDataset(cfg, split)
+    if cfg.dataset == 'nyu':
+        from disdepth.data.nyu import NyuDataset, NyuMatDataset
+
+        return NyuMatDataset(cfg) if split == 'test' and cfg.nyu_mat else NyuDataset(cfg, split)
+    if cfg.dataset in ('synthetic_outdoor', 'synthetic_indoor'):
+        from disdepth.data.synthetic import SyntheticDataset
+
+        return SyntheticDataset(cfg, split, cfg.dataset.split('_', 1)[1])
+    raise DatasetError(f'unknown dataset {cfg.dataset!r}; valid: kitti, nyu, synthetic_outdoor, synthetic_indoor')

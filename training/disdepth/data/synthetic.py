@@ -19,9 +19,12 @@ occlusion, known object sizes (cars, doors-high furniture), shading and aerial p
 from __future__ import annotations
 
 import numpy as np
+from torch.utils.data import Dataset
 
 from disdepth.data.raycast import Scene, cast
 from disdepth.data.shading import CHECKER, PLAIN, ROAD, STRIPES, WINDOWS, Materials, shade
+from disdepth.data.splits import DatasetError
+from disdepth.data.transforms import Sample, augment, item_rng, to_item
 
 PRESETS = {
     # focal and principal point relative to width/height, from KITTI P_rect_02 (2011_09_26) and NYU.
@@ -166,3 +169,34 @@ class SyntheticScenes:
                     sky_horizon=cam['sky_horizon'], fog_distance=cam['fog_distance'])
         depth = np.where(np.isfinite(hits.t) & (hits.t <= self.max_depth), hits.t, 0).astype(np.float32)
         return dict(image=(rgb * 255 + 0.5).astype(np.uint8), depth=depth, K=self.K.copy())
+
+
+TEST_OFFSET = 1_000_000_000  # test scenes use indices from here: disjoint from any training index
+
+
+class SyntheticDataset(Dataset):
+    """Torch dataset over ``SyntheticScenes``: train item i renders scene i at (cfg.height, cfg.width),
+    with hflip and photometric augmentation when cfg.augment (no rotation: the generator already
+    rolls the camera); test item i renders scene TEST_OFFSET + i at (cfg.eval_height, cfg.eval_width)."""
+
+    def __init__(self, cfg, split: str, preset: str):
+        self.cfg, self.train = cfg, split == 'train'
+        size = (cfg.height, cfg.width) if self.train else (cfg.eval_height, cfg.eval_width)
+        self.length = cfg.num_train if self.train else cfg.num_test
+        if self.length <= 0:
+            raise DatasetError(f'data.num_{split}: expected a positive number of synthetic images, '
+                               f'got {self.length}')
+        self.scenes = SyntheticScenes(preset, *size, seed=cfg.seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        out = self.scenes.render(index if self.train else TEST_OFFSET + index)
+        s = Sample(out['image'].astype(np.float32) / 255.0, out['depth'], out['K'].astype(np.float64))
+        if self.train and self.cfg.augment:
+            s = augment(item_rng(), s, max_rotation=0.0, brightness=(0.8, 1.2))
+        return to_item(s, min_depth=self.cfg.min_depth, max_depth=self.cfg.max_depth,
+                       name=f'{self.scenes.preset}_{"train" if self.train else "test"}_{index:06d}')
