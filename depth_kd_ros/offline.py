@@ -126,7 +126,7 @@ class Summary:
         for reason, names in sorted(self.skipped.items()):
             more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
             lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')
-        lines += [f'  {note}' for note in self.notes]
+        lines += [f'  {line}' for note in self.notes for line in note.splitlines()]
         return '\n'.join(lines)
 
 

@@ -14,6 +14,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
+from depth_kd_ros.offline import main
 
 REAL = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'real'
 # fx, fy, cx, cy at full resolution (shared/data/real/README.md)
@@ -122,3 +123,19 @@ def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', comp
                 writer.write(info_conn, stamp + info_delay + RECEIVE_DELAY,
                              TYPESTORE.serialize_cdr(info, CAMERA_INFO))
     return path
+
+
+def run(*argv, capsys=None) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr() if capsys else ('', '')
+    return code, out, err
+
+
+def assert_clean_error(code: int, err: str, *needles: str) -> None:
+    """Exit status 2 and one error line naming the problem, no traceback."""
+    assert code == 2
+    assert 'Traceback' not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith('mono_depth_offline: error: ')
+    for needle in needles:
+        assert needle in line

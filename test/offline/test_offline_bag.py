@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from offline_helpers import RECEIVE_DELAY, load_real, stamp_of, synthetic_frames, write_bag
+from offline_helpers import RECEIVE_DELAY, assert_clean_error, load_real, run, stamp_of, synthetic_frames, write_bag
 from rosbags.highlevel import AnyReader
 
 from depth_kd_ros.bagio import TYPESTORE
-from depth_kd_ros.offline import default_params_file, main
+from depth_kd_ros.offline import default_params_file
 from depth_kd_ros.params import load_params_file
 from depth_kd_ros.pipeline import CameraModel, load_pipeline
 
@@ -39,12 +39,6 @@ def reference_pipeline(model_path: Path):
     """The live node's pipeline with the same params file and model the tool uses."""
     params = load_params_file(str(default_params_file())).replace(model_path=str(model_path))
     return load_pipeline(params)
-
-
-def run(*argv, capsys=None) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr() if capsys else ('', '')
-    return code, out, err
 
 
 @pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
@@ -130,16 +124,6 @@ def test_corrupt_compressed_frame_is_skipped_and_named(tmp_path, model_path, cap
     assert f'(undecodable image (corrupt_compressed)): #2 (stamp {stamp_of(2) // 10**9}.' in out
     _, messages = read_bag(tmp_path / 'out')
     assert [t for t, _ in messages['/camera/depth']] == [stamp_of(i) + RECEIVE_DELAY for i in (0, 1, 3)]
-
-
-def assert_clean_error(code: int, err: str, *needles: str) -> None:
-    """Exit status 2 and one error line naming the problem, no traceback."""
-    assert code == 2
-    assert 'Traceback' not in err
-    line = err.strip().splitlines()[-1]
-    assert line.startswith('mono_depth_offline: error: ')
-    for needle in needles:
-        assert needle in line
 
 
 def truncate(bag: Path, fraction: float) -> None:

@@ -1,0 +1,192 @@
+"""``mono_depth_offline images``: depth PNGs, previews, PLY clouds and metrics for a folder of images.
+
+Paper: DisDepth (arXiv 2404.16386); evaluation as in its section 4 (AbsRel, SqRel, RMSE, RMSE log, log10,
+SILog, delta < 1.25^k averaged per image) on the user's own RGB-D frames. Every frame goes through the
+node's pipeline with the calibration file's intrinsics (focal rescale z * f_camera / f_train included).
+
+Output layout (OUTPUT_DIR, written under a temporary name and renamed when complete):
+
+    depth/<stem>.png     uint16 millimetres, round(1000 * z); 0 = invalid (also z > 65.535 m, beyond uint16)
+    colored/<stem>.png   colour preview (the node's depth/colored: colormap and range from the params file)
+    points/<stem>.ply    with --ply: binary little-endian PLY, float x y z metres in the optical frame
+                         (x right, y down, z forward) + uchar red green blue, valid points only
+    metrics.json         with --gt-dir: the metric keys of training/evaluate.py and num_images
+
+Ground truth: ``<gt-dir>/<stem>.png`` single-channel, metres = value / S, 0 = invalid; valid pixels are
+those in (min_depth, max_depth] of the model, predictions clipped to that range, no crop.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from depth_kd_ros.backends import BackendError
+from depth_kd_ros.camera_yaml import load_camera_yaml
+from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed
+from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
+from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
+from depth_kd_ros.pipeline import CameraModel
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
+MILLIMETRES_PER_METRE = 1000.0
+UINT16_MAX = 65535
+#: clip floor of predictions for a model with min_depth 0 (log of 0), the metrics module's default
+MIN_EVAL_DEPTH = 1e-3
+
+
+def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """Files in ``folder`` with an image suffix, sorted by name.
+
+    Raises:
+        OfflineError: not a directory, no images, or two images with one stem (outputs would collide).
+    """
+    if not folder.is_dir():
+        raise OfflineError(f'{folder} is not a directory')
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise OfflineError(f'{folder} holds no images ({", ".join(suffixes)})')
+    stems = [p.stem for p in files]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise OfflineError(f'{folder}: several images share the stem {duplicates[0]!r}; outputs would collide')
+    return files
+
+
+def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
+    """float32 [H,W] metres -> uint16 [H,W] millimetres; invalid, non-positive or > 65.535 m -> 0."""
+    millimetres = np.nan_to_num(depth.astype(np.float64) * MILLIMETRES_PER_METRE, nan=0.0, posinf=0.0,
+                                neginf=0.0)
+    millimetres = np.rint(millimetres)
+    millimetres[(millimetres <= 0) | (millimetres > UINT16_MAX)] = 0
+    return millimetres.astype(np.uint16)
+
+
+def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    """Binary little-endian PLY of points with colours.
+
+    Args:
+        xyz: float32 [N,3] metres; rgb: uint8 [N,3].
+    """
+    header = ('ply\nformat binary_little_endian 1.0\n'
+              f'element vertex {len(xyz)}\n'
+              'property float x\nproperty float y\nproperty float z\n'
+              'property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n')
+    vertex = np.empty(len(xyz), dtype=[('xyz', '<f4', 3), ('rgb', 'u1', 3)])
+    vertex['xyz'], vertex['rgb'] = xyz, rgb
+    with open(path, 'wb') as stream:
+        stream.write(header.encode('ascii'))
+        stream.write(vertex.tobytes())
+
+
+def cloud_points(cloud) -> tuple[np.ndarray, np.ndarray]:
+    """Valid points of a pointcloud.PackedCloud: float32 [N,3] xyz and uint8 [N,3] RGB (PCL packed rgb)."""
+    values = cloud.data.view(np.float32).reshape(-1, cloud.point_step // 4)
+    keep = np.isfinite(values[:, :3]).all(axis=1)
+    names = [name for name, *_ in cloud.fields]
+    if 'rgb' in names:
+        packed = values[keep, names.index('rgb')].view(np.uint32)
+        rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.uint8)
+    else:
+        rgb = np.full((int(keep.sum()), 3), 255, dtype=np.uint8)
+    return np.ascontiguousarray(values[keep, :3]), rgb
+
+
+def read_ground_truth(path: Path, scale: float, shape: tuple[int, int]) -> np.ndarray:
+    """A ground-truth depth PNG in metres, float32 [H,W] (0 = invalid).
+
+    Raises:
+        OfflineError: unreadable, not single-channel, or not of ``shape`` (the image's size).
+    """
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.ndim != 2:
+        raise OfflineError(f'ground truth {path} is not a readable single-channel depth image')
+    if raw.shape != shape:
+        raise OfflineError(f'ground truth {path} is {raw.shape[1]}x{raw.shape[0]}, '
+                           f'its image is {shape[1]}x{shape[0]}')
+    return raw.astype(np.float32) / np.float32(scale)
+
+
+def run_images(args) -> Summary:
+    """Process ``args.input`` into ``args.output`` (see the module docstring); returns the summary.
+
+    Raises:
+        OfflineError: no images, an image whose size is not the calibration's (mixed sizes), GT of another
+            size, or no frame processed. CameraFileError, ParameterError, ModelFileError, BackendError.
+    """
+    calibration = load_camera_yaml(args.camera_info)
+    files = list_images(args.input)
+    ground_truth = {p.stem: p for p in list_images(args.gt_dir, ('.png',))} if args.gt_dir else None
+    pipeline = make_pipeline(args, points_rgb=True)
+    info = pipeline.info
+    camera = CameraModel.from_k(calibration.k, calibration.width, calibration.height)
+    averager, no_gt = MetricAverager(), []
+    summary = Summary()
+    output = AtomicOutput(args.output, args.overwrite, args.input)
+    try:
+        folders = ('depth', 'colored', 'points') if args.ply else ('depth', 'colored')
+        for name in folders:
+            (output.path / name).mkdir(parents=True)
+        for path in tqdm(files, unit='frame', disable=args.quiet):
+            summary.frames_in += 1
+            try:
+                rgb = decode_compressed(path.read_bytes())
+            except ImageDecodeError as exc:
+                summary.skip(f'corrupt image: {exc}', path.name)
+                continue
+            if rgb.shape[:2] != (calibration.height, calibration.width):
+                raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
+                                   f'{calibration.width}x{calibration.height}; one folder must hold one '
+                                   'camera\'s images of one size')
+            try:
+                result = pipeline.process(rgb, camera, want_cloud=args.ply, want_colored=True)
+            except BackendError as exc:
+                summary.skip(f'inference failed: {exc}', path.name)
+                continue
+            cv2.imwrite(str(output.path / 'depth' / f'{path.stem}.png'), depth_to_millimetres(result.depth))
+            cv2.imwrite(str(output.path / 'colored' / f'{path.stem}.png'), result.colored)
+            if args.ply:
+                write_ply(output.path / 'points' / f'{path.stem}.ply', *cloud_points(result.cloud))
+            if ground_truth is not None:
+                metrics = None
+                if path.stem in ground_truth:
+                    gt = read_ground_truth(ground_truth[path.stem], args.gt_scale, result.depth.shape)
+                    metrics = evaluate_frame(result.depth, gt, info.min_depth, info.max_depth)
+                if metrics is None:
+                    no_gt.append(path.name)
+                else:
+                    averager.update(metrics)
+            summary.written += 1
+        if summary.written == 0:
+            raise OfflineError(f'no image of {args.input} could be processed; nothing written')
+        if ground_truth is not None:
+            if no_gt:
+                summary.notes.append(f'not evaluated (no ground truth file or no valid pixel): {len(no_gt)} '
+                                     f'images: {", ".join(no_gt[:NAMES_SHOWN])}')
+            if not averager.count:
+                raise OfflineError(f'no image of {args.input} has ground truth in {args.gt_dir}')
+            metrics = averager.compute()
+            (output.path / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
+            summary.notes.append(format_table({info.model_name: metrics}))
+        output.commit()
+    except BaseException:
+        output.abort()
+        raise
+    return summary
+
+
+def evaluate_frame(depth: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float) -> dict | None:
+    """Metrics of one frame (depth_kd_ros.metrics), or None when the GT has no valid pixel.
+
+    Args:
+        depth: float32 [H,W] predicted metres (NaN invalid); gt: float32 [H,W] metres (0 invalid).
+        min_depth, max_depth: the model's range (metres): GT valid in (min_depth, max_depth], the
+            prediction clipped to it, as training/evaluate.py does (without its dataset crops).
+    """
+    mask = (gt > min_depth) & (gt <= max_depth)
+    if not mask.any():
+        return None
+    return compute_metrics(depth, gt, mask, min_depth=max(min_depth, MIN_EVAL_DEPTH), max_depth=max_depth)

@@ -1,0 +1,142 @@
+"""`mono_depth_offline images` on real NYU frames with their ground truth, and on bad folders."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from offline_helpers import NYU_K, REAL, assert_clean_error, run
+
+from depth_kd_ros.image_codec import decode_compressed
+from depth_kd_ros.metrics import METRIC_KEYS, MetricAverager, compute_metrics
+from depth_kd_ros.offline import default_params_file
+from depth_kd_ros.params import load_params_file
+from depth_kd_ros.pipeline import CameraModel, load_pipeline
+
+
+def camera_yaml(path: Path, width: int = 640, height: int = 480, drop: str | None = None) -> Path:
+    """A calibration file as ROS camera_calibration writes it (NYU intrinsics); ``drop`` omits a key."""
+    fx, fy, cx, cy = NYU_K
+    document = {
+        'image_width': width, 'image_height': height, 'camera_name': 'kinect_rgb',
+        'camera_matrix': {'rows': 3, 'cols': 3, 'data': [fx, 0, cx, 0, fy, cy, 0, 0, 1]},
+        'distortion_model': 'plumb_bob',
+        'distortion_coefficients': {'rows': 1, 'cols': 5, 'data': [0.0] * 5},
+        'rectification_matrix': {'rows': 3, 'cols': 3, 'data': [1, 0, 0, 0, 1, 0, 0, 0, 1]},
+        'projection_matrix': {'rows': 3, 'cols': 4, 'data': [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0]}}
+    document.pop(drop, None)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.fixture
+def nyu(tmp_path) -> tuple[Path, Path, Path]:
+    """(rgb dir, gt dir, camera file) of the real NYU frames, renamed to shared stems (00000, ...)."""
+    source = REAL / 'nyu'
+    if not source.is_dir():
+        pytest.skip(f'real NYU frames not found at {source} (../shared/data/real is outside the repository)')
+    rgb, gt = tmp_path / 'rgb', tmp_path / 'gt'
+    rgb.mkdir()
+    gt.mkdir()
+    for path in sorted((source / 'rgb').glob('rgb_*.jpg')):
+        stem = path.stem.split('_')[-1]
+        shutil.copy(path, rgb / f'{stem}.jpg')
+        shutil.copy(source / 'depth' / f'sync_depth_{stem}.png', gt / f'{stem}.png')
+    return rgb, gt, camera_yaml(tmp_path / 'camera.yaml')
+
+
+def test_real_nyu_depth_ply_and_metrics(tmp_path, model_path, nyu, capsys):
+    """Depth PNGs (mm), PLYs and metrics.json equal the node pipeline and the metrics module on the same arrays."""
+    rgb_dir, gt_dir, camera_file = nyu
+    code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--ply', '--gt-dir', gt_dir, '--gt-scale', 1000, '--quiet', capsys=capsys)
+    assert code == 0 and 'frames in: 3, written: 3, skipped: 0' in out
+    assert 'abs_rel' in out.splitlines()[-3] and out.splitlines()[-1].lstrip().startswith('synthetic')
+    params = load_params_file(str(default_params_file())).replace(model_path=str(model_path), points_rgb=True)
+    pipeline = load_pipeline(params)
+    info = pipeline.info
+    camera = CameraModel.from_k([NYU_K[0], 0, NYU_K[2], 0, NYU_K[1], NYU_K[3], 0, 0, 1], 640, 480)
+    averager = MetricAverager()
+    for image in sorted(rgb_dir.iterdir()):
+        result = pipeline.process(decode_compressed(image.read_bytes()), camera, want_cloud=True)
+        written = cv2.imread(str(tmp_path / 'out' / 'depth' / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED)
+        assert written.dtype == np.uint16 and written.shape == (480, 640)
+        millimetres = np.rint(result.depth.astype(np.float64) * 1000)
+        expected_mm = np.where(np.isfinite(millimetres), millimetres, 0).astype(np.uint16)
+        np.testing.assert_array_equal(written, expected_mm)
+        colored = cv2.imread(str(tmp_path / 'out' / 'colored' / f'{image.stem}.png'))
+        assert colored.shape == (480, 640, 3)
+        ply = (tmp_path / 'out' / 'points' / f'{image.stem}.ply').read_bytes()
+        head, body = ply.split(b'end_header\n', 1)
+        assert b'format binary_little_endian 1.0' in head
+        vertices = np.frombuffer(body, dtype=[('xyz', '<f4', 3), ('rgb', 'u1', 3)])
+        points = result.cloud.xyz().reshape(-1, 3)
+        np.testing.assert_array_equal(vertices['xyz'], points[np.isfinite(points).all(axis=1)])
+        gt = cv2.imread(str(gt_dir / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
+        mask = (gt > info.min_depth) & (gt <= info.max_depth)
+        averager.update(compute_metrics(result.depth, gt, mask, info.min_depth, info.max_depth))
+    metrics = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
+    assert set(metrics) == {*METRIC_KEYS, 'num_images'}
+    assert metrics == pytest.approx(averager.compute(), rel=1e-12)
+    assert metrics['num_images'] == 3
+
+
+def test_corrupt_image_in_folder_is_skipped_and_named(tmp_path, model_path, nyu, capsys):
+    """A truncated JPEG is counted and named; the others are written and evaluated."""
+    rgb_dir, gt_dir, camera_file = nyu
+    broken = rgb_dir / '00050.jpg'
+    broken.write_bytes(broken.read_bytes()[:2000])
+    code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--gt-dir', gt_dir, '--gt-scale', 1000, '--quiet', capsys=capsys)
+    assert code == 0
+    assert 'frames in: 3, written: 2, skipped: 1' in out and '00050.jpg' in out
+    assert sorted(p.name for p in (tmp_path / 'out' / 'depth').iterdir()) == ['00000.png', '00100.png']
+    assert json.loads((tmp_path / 'out' / 'metrics.json').read_text())['num_images'] == 2
+
+
+@pytest.mark.parametrize('key', ['camera_matrix', 'projection_matrix', 'distortion_model', 'image_width'])
+def test_camera_file_missing_key(tmp_path, model_path, nyu, capsys, key):
+    """A calibration file without one of the ROS keys is refused, naming the key."""
+    rgb_dir, _, _ = nyu
+    camera_file = camera_yaml(tmp_path / 'bad.yaml', drop=key)
+    code, _, err = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       capsys=capsys)
+    assert_clean_error(code, err, key, str(camera_file))
+    assert not (tmp_path / 'out').exists()
+
+
+def test_mixed_image_sizes_leave_no_output(tmp_path, model_path, nyu, capsys):
+    """A folder mixing sizes (two cameras) is an error after which no output directory exists."""
+    rgb_dir, _, camera_file = nyu
+    image = cv2.imread(str(rgb_dir / '00100.jpg'))
+    cv2.imwrite(str(rgb_dir / '00100.jpg'), cv2.resize(image, (320, 240)))
+    code, _, err = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--quiet', capsys=capsys)
+    assert_clean_error(code, err, '00100.jpg', '320x240', '640x480')
+    assert not (tmp_path / 'out').exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.out')]
+
+
+def test_ground_truth_of_another_size(tmp_path, model_path, nyu, capsys):
+    """A GT image whose size differs from its image cannot be evaluated: clear error, nothing written."""
+    rgb_dir, gt_dir, camera_file = nyu
+    gt = cv2.imread(str(gt_dir / '00050.png'), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(gt_dir / '00050.png'), gt[:240, :320])
+    code, _, err = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--gt-dir', gt_dir, '--gt-scale', 1000, '--quiet', capsys=capsys)
+    assert_clean_error(code, err, '00050.png', '320x240')
+    assert not (tmp_path / 'out').exists()
+
+
+def test_existing_output_dir_refused(tmp_path, model_path, nyu, capsys):
+    """An existing OUTPUT_DIR is left alone without --overwrite."""
+    rgb_dir, _, camera_file = nyu
+    (tmp_path / 'out').mkdir()
+    code, _, err = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       capsys=capsys)
+    assert_clean_error(code, err, '--overwrite')
+    assert list((tmp_path / 'out').iterdir()) == []
