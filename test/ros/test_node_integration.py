@@ -1,0 +1,181 @@
+"""mono_depth_node on real rclpy + Fast DDS: outputs, geometry, every bad input, runtime parameters."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import HEIGHT, WIDTH, K, make_camera_info, make_image
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+
+from depth_kd_ros.backends import BackendError
+
+
+def _expected_depth(rgb):
+    """The synthetic model's formula at the model size; input size = model size here, scale 1."""
+    return 2.0 + 4.0 * rgb.astype(np.float32).mean(axis=2) / 255.0
+
+
+def _cloud_xyz(msg):
+    return np.frombuffer(bytes(msg.data), np.float32).reshape(msg.height, msg.width, msg.point_step // 4)[..., :3]
+
+
+@pytest.fixture(scope='module')
+def shared(model_path):
+    """One node for the bad-input sequence (each test leaves it serving, which is what is tested)."""
+    from conftest import Harness
+
+    harness = Harness(model_path, max_input_pixels=100 * 100, points_stride=1)
+    harness.send_camera_info()
+    yield harness
+    harness.close()
+
+
+def test_outputs_headers_values_and_geometry(shared):
+    """depth is 32FC1 metres at the input size with the input header; points follow x=(u-cx)z/fx."""
+    msg, rgb = make_image(stamp=1)
+    out = shared.request(msg, 1, topics=('depth', 'depth/camera_info', 'points', 'depth/colored',
+                                         'depth/uncertainty'))
+    depth_msg = out['depth']
+    assert (depth_msg.encoding, depth_msg.height, depth_msg.width) == ('32FC1', HEIGHT, WIDTH)
+    assert depth_msg.header.frame_id == 'camera_optical_frame' and depth_msg.header.stamp.sec == 1
+    assert depth_msg.step == WIDTH * 4 and depth_msg.is_bigendian == 0
+    depth = np.frombuffer(bytes(depth_msg.data), np.float32).reshape(HEIGHT, WIDTH)
+    np.testing.assert_allclose(depth, _expected_depth(rgb), rtol=1e-4)
+    info = out['depth/camera_info']
+    assert (info.width, info.height, info.header.stamp.sec) == (WIDTH, HEIGHT, 1)
+    assert tuple(info.k) == K
+    assert (out['depth/colored'].encoding, out['depth/colored'].width) == ('bgr8', WIDTH)
+    std = np.frombuffer(bytes(out['depth/uncertainty'].data), np.float32).reshape(HEIGHT, WIDTH)
+    np.testing.assert_allclose(std, 0.5 * rgb[..., 0] / 255.0 * _expected_depth(rgb), rtol=1e-3, atol=1e-6)
+    cloud = out['points']
+    assert cloud.header.frame_id == 'camera_optical_frame' and (cloud.height, cloud.width) == (HEIGHT, WIDTH)
+    assert [f.name for f in cloud.fields] == ['x', 'y', 'z'] and not cloud.is_dense
+    xyz = _cloud_xyz(cloud)
+    fx, cx, fy, cy = K[0], K[2], K[4], K[5]
+    for v, u in [(0, 0), (7, 40), (47, 63), (20, 30)]:
+        z = depth[v, u]
+        np.testing.assert_allclose(xyz[v, u], [(u - cx) * z / fx, (v - cy) * z / fy, z], rtol=1e-5)
+
+
+def _raw(stamp, *, encoding='bgr8', height=HEIGHT, width=WIDTH, step=None, data=None):
+    msg, _ = make_image(stamp, width=max(width, 1), height=max(height, 1))
+    msg.encoding, msg.height, msg.width = encoding, height, width
+    msg.step = width * 3 if step is None else step
+    if data is not None:
+        msg.data = data
+    return msg
+
+
+BAD_FRAMES = {
+    'unsupported_encoding': lambda s: _raw(s, encoding='yuv422'),
+    'data_too_short': lambda s: _raw(s, data=bytes(100)),
+    'zero_size': lambda s: _raw(s, width=0),
+    'bad_step': lambda s: _raw(s, step=WIDTH * 3 - 1),
+    'image_too_large': lambda s: make_image(s, width=128, height=128)[0],  # above max_input_pixels 10000
+}
+
+
+@pytest.mark.parametrize('kind', sorted(BAD_FRAMES))
+def test_bad_frame_is_counted_and_next_frame_answered(shared, kind):
+    """A malformed frame is counted under its kind (no output for it), and the next good frame is answered."""
+    stamp = 100 + sorted(BAD_FRAMES).index(kind) * 2
+    before = shared.node.stats.faults().get(kind, 0)
+    bad = BAD_FRAMES[kind](stamp)
+    shared.wait(lambda: shared.pub_image.publish(bad) or shared.node.stats.faults().get(kind, 0) > before,
+                10.0, f'fault {kind} counted')
+    assert not shared.messages('depth', stamp)
+    shared.request(make_image(stamp + 1)[0], stamp + 1)
+
+
+@pytest.mark.parametrize(('kind', 'info'), [
+    ('bad_focal', make_camera_info(k=(float('nan'),) + K[1:])),
+    ('bad_focal', make_camera_info(k=(0.0,) + K[1:])),
+    ('bad_focal', make_camera_info(k=(-50.0,) + K[1:])),
+    ('camera_size_mismatch', make_camera_info(width=WIDTH * 2, height=HEIGHT * 2)),
+], ids=['nan_focal', 'zero_focal', 'negative_focal', 'size_mismatch'])
+def test_bad_camera_info_gives_depth_without_points(shared, kind, info):
+    """Unusable intrinsics: depth still published, no points or depth/camera_info, fault counted; recovers."""
+    stamp = 200 + len(shared.messages('depth'))
+    before = shared.node.stats.faults().get(kind, 0)
+    shared.send_camera_info(info)
+    shared.request(make_image(stamp)[0], stamp)
+    assert shared.node.stats.faults().get(kind, 0) > before
+    assert not shared.messages('points', stamp) and not shared.messages('depth/camera_info', stamp)
+    shared.send_camera_info()
+    shared.request(make_image(stamp + 1)[0], stamp + 1, topics=('depth', 'points'))
+
+
+def test_backend_exception_on_one_frame(shared):
+    """A backend failing on one frame is counted as backend_error and the next frame is answered."""
+    real = shared.node.pipeline.backend
+
+    class FailOnce(type(real)):
+        def __init__(self):
+            self.__dict__.update(real.__dict__)
+            self.failed = False
+
+        def infer(self, image):
+            if not self.failed:
+                self.failed = True
+                raise BackendError('injected fault')
+            return real.infer(image)
+
+    shared.node.pipeline.backend = FailOnce()
+    try:
+        before = shared.node.stats.faults().get('backend_error', 0)
+        shared.request(make_image(300)[0], 300)  # the first attempt fails, the resend is answered
+        assert shared.node.stats.faults()['backend_error'] == before + 1
+    finally:
+        shared.node.pipeline.backend = real
+
+
+def test_resolution_change_while_running(shared):
+    """A new image size is served at that size; points resume once camera_info matches it."""
+    scaled_k = (62.5, 0.0, 38.0, 0.0, 62.5, 25.0, 0.0, 0.0, 1.0)  # 80x60, same field of view
+    shared.send_camera_info(make_camera_info(80, 60, scaled_k))
+    out = shared.request(make_image(400, width=80, height=60)[0], 400, topics=('depth', 'points'))
+    assert (out['depth'].width, out['depth'].height) == (80, 60)
+    assert out['points'].width == 80
+    shared.send_camera_info()
+    out = shared.request(make_image(401)[0], 401, topics=('depth', 'points'))
+    assert out['depth'].width == WIDTH
+
+
+def test_runtime_parameter_changes(shared):
+    """Stride changes while running; read-only and out-of-range changes are refused with a reason."""
+    results = shared.node.set_parameters([Parameter('points_stride', value=4)])
+    assert results[0].successful
+    out = shared.request(make_image(500)[0], 500, topics=('depth', 'points'))
+    assert (out['points'].height, out['points'].width) == (HEIGHT // 4, WIDTH // 4)
+    assert not shared.node.set_parameters([Parameter('model_path', value='/x.onnx')])[0].successful
+    refused = shared.node.set_parameters([Parameter('points_stride', value=0)])[0]
+    assert not refused.successful and refused.reason
+    assert shared.node.set_parameters([Parameter('points_stride', value=1)])[0].successful
+
+
+def test_no_camera_info_yet_publishes_depth_only(harness_factory, model_path):
+    """Before any camera_info: depth is published, points are skipped, and a warning kind is counted."""
+    harness = harness_factory(model_path)
+    harness.request(make_image(1)[0], 1)
+    time.sleep(0.3)
+    assert not harness.messages('points') and not harness.messages('depth/camera_info')
+    assert harness.node.stats.faults()['no_camera_info'] >= 1
+
+
+def test_compressed_transport_and_corrupt_payload(harness_factory, model_path):
+    """input_transport=compressed reads image/compressed (PNG here); a corrupt one is counted, then served."""
+    harness = harness_factory(model_path, input_transport='compressed')
+    harness.send_camera_info()
+    _, rgb = make_image(1)
+    corrupt = CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage')
+    harness.wait(lambda: harness.pub_compressed.publish(corrupt)
+                 or harness.node.stats.faults().get('corrupt_compressed', 0) > 0, 10.0, 'corrupt counted')
+    good = CompressedImage(format='png', data=cv2.imencode('.png', rgb[..., ::-1])[1].tobytes())
+    good.header.stamp.sec, good.header.frame_id = 2, 'camera_optical_frame'
+    out = harness.request(good, 2, topics=('depth', 'points'))
+    depth = np.frombuffer(bytes(out['depth'].data), np.float32).reshape(HEIGHT, WIDTH)
+    np.testing.assert_allclose(depth, _expected_depth(rgb), rtol=1e-4)
+    assert isinstance(out['depth'], Image)

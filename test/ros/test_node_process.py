@@ -1,0 +1,69 @@
+"""mono_depth_node as users start it (console script, --ros-args): start-up errors and a clean run."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from conftest import DOMAIN_ID, Harness, make_camera_info, make_image
+
+BIN = Path(sys.executable).parent / 'mono_depth_node'
+COMMAND = [str(BIN)] if BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
+
+
+def _start(*ros_args: str) -> subprocess.Popen:
+    # root namespace: a params file keyed `mono_depth_node:` matches only /mono_depth_node (harness
+    # nodes in this session live in /hN namespaces, so they do not hear this one)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1')
+    return subprocess.Popen([*COMMAND, '--ros-args', *ros_args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _renamed_input_model(model_path, tmp_path):
+    model = onnx.load(model_path)
+    model.graph.input[0].name = 'rgb'
+    model.graph.node[0].input[0] = 'rgb'
+    path = tmp_path / 'wrong_input.onnx'
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(('args', 'message'), [
+    (lambda m, t: ['-p', 'model_path:=/nonexistent/model.onnx'], 'model file not found'),
+    (lambda m, t: [], 'model_path is empty'),
+    (lambda m, t: ['-p', f'model_path:={_renamed_input_model(m, t)}'], 'one input named "image"'),
+    (lambda m, t: ['-p', f'model_path:={m}', '-p', 'backend:=tensorrt'], 'TensorRT'),
+    (lambda m, t: ['-p', f'model_path:={m}', '-p', 'points_stride:=0'], 'points_stride'),
+    (lambda m, t: ['-p', f'model_path:={m}', '-p', 'backend:=caffe'], 'backend'),
+], ids=['missing', 'empty', 'contract', 'trt_unavailable', 'out_of_range', 'unknown_backend'])
+def test_startup_errors_exit_nonzero_with_one_clear_line(model_path, tmp_path, args, message):
+    """An unusable model or configuration ends the process with exit code 2 and no traceback."""
+    process = _start(*args(model_path, tmp_path))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2, stderr
+    assert message in stderr and 'Traceback' not in stderr
+    assert 'mono_depth_node: cannot start:' in stderr
+
+
+def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tmp_path):
+    """Started like `ros2 run` with the shipped params file layout: answers a frame, exits 0 on SIGINT."""
+    params = tmp_path / 'params.yaml'
+    params.write_text(f'mono_depth_node:\n  ros__parameters:\n    model_path: {model_path}\n    num_threads: 1\n')
+    process = _start('--params-file', str(params))
+    client = None
+    try:
+        client = Harness(None, namespace='/')
+        client.send_camera_info(make_camera_info())
+        out = client.request(make_image(7)[0], 7, topics=('depth', 'points'), timeout=30.0)
+        assert out['depth'].header.stamp.sec == 7 and out['depth'].encoding == '32FC1'
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        if client is not None:
+            client.close()
+    assert process.returncode == 0, stderr
+    assert 'Traceback' not in stderr
