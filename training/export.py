@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from disdepth.checkpoint import CheckpointError, load_model
 from disdepth.export import ExportError, export_onnx, export_pt2
@@ -30,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--tolerance', type=float, default=1e-3, help='max ORT-vs-torch difference (metres)')
     args = parser.parse_args(argv)
     try:
-        model, cfg = load_model(args.checkpoint, device='cpu')
-        if cfg.task != 'student':
-            raise ExportError(f'{args.checkpoint} holds a {cfg.task!r} model; export takes student checkpoints')
+        if not Path(args.checkpoint).is_file():
+            raise ExportError(f'checkpoint not found: {args.checkpoint}')
+        model, cfg = load_model(args.checkpoint, device='cpu', expect_task='student')
         height = args.height or cfg.data.eval_height
         width = args.width or cfg.data.eval_width
         report = export_onnx(model, cfg, args.output, height, width, opset=args.opset,

@@ -30,9 +30,10 @@ from depth_kd_ros.model_file import EXPORT_VERSION, ModelFileError, read_model_i
 from disdepth.config import Config
 
 STRIDE = 32  # the backbone's deepest reduction: H and W must divide by it for the decoder's skips to align
-# Native cameras (focal px, width px of the evaluation image at native scale) for the public protocols:
-# KITTI P_rect_02 of 2011_09_26 at the KB crop (1216 wide); NYU-Depth v2 Kinect colour camera (640 wide).
-NATIVE_CAMERAS = {'kitti': (721.5377, 1216), 'nyu': (518.8579, 640)}
+# KITTI: P_rect_02 of 2011_09_26 (the focal most Eigen-split lines carry) at the KB crop, 1216 px wide;
+# the other drives' 707..719 px differ by < 2 %. NYU: disdepth.data.nyu.FX at the native 640 px width.
+KITTI_CAMERA = (721.5377, 1216)
+NYU_WIDTH = 640
 
 
 class ExportError(ValueError):
@@ -73,14 +74,18 @@ def focal_length(cfg: Config, height: int, width: int) -> float:
     """Focal (px) of the training camera at the model's input size, for the node's focal scaling.
 
     Every protocol keeps the field of view and scales the focal with the width: synthetic presets by
-    construction (``disdepth.data.synthetic.PRESETS``), KITTI/NYU from ``NATIVE_CAMERAS``.
+    construction (``disdepth.data.synthetic.PRESETS``), KITTI from ``KITTI_CAMERA``, NYU from its module.
     """
     dataset = cfg.data.dataset
     if dataset.startswith('synthetic_'):
         from disdepth.data.synthetic import PRESETS
 
         return float(PRESETS[dataset.split('_', 1)[1]]['fx_w'] * width)
-    focal, native_width = NATIVE_CAMERAS[dataset]
+    if dataset == 'nyu':
+        from disdepth.data.nyu import FX
+
+        return FX * width / NYU_WIDTH
+    focal, native_width = KITTI_CAMERA
     return focal * width / native_width
 
 
