@@ -1,0 +1,65 @@
+"""Launch mono_depth_node (and optionally rviz2) for a camera: metric depth and point clouds.
+
+Paper: DisDepth (arXiv 2404.16386): the distilled CNN student on the robot.
+Example:
+    ros2 launch depth_kd_ros mono_depth.launch.py model_path:=/models/student.onnx backend:=tensorrt \
+        image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info rviz:=true
+The params file (default: the package's config/mono_depth.yaml, section ``mono_depth_node:``) is read
+and validated here with depth_kd_ros.params, then passed as a dict, so it applies under any namespace.
+"""
+from pathlib import Path
+
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from depth_kd_ros.params import load_params_file
+from launch import LaunchDescription
+
+
+def _share_dir() -> Path:
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    except ImportError:
+        return Path(__file__).resolve().parents[1]
+    try:
+        return Path(get_package_share_directory('depth_kd_ros'))
+    except PackageNotFoundError:  # run from the source tree
+        return Path(__file__).resolve().parents[1]
+
+
+def _launch_setup(context, *args, **kwargs):
+    def arg(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    params = load_params_file(arg('params_file'))
+    overrides = {name: arg(name) for name in ('model_path', 'backend') if arg(name)}
+    params = params.replace(**overrides)  # validated: a bad value stops the launch with its name
+    image_topic, namespace = arg('image_topic'), arg('namespace')
+    actions = [Node(package='depth_kd_ros', executable='mono_depth_node', name='mono_depth_node',
+                    namespace=namespace, output='screen', parameters=[params.as_dict()],
+                    remappings=[('image', image_topic), ('image/compressed', image_topic + '/compressed'),
+                                ('camera_info', arg('camera_info_topic'))])]
+    if arg('rviz').lower() in ('true', '1', 'yes'):
+        actions.append(Node(package='rviz2', executable='rviz2', name='mono_depth_rviz', namespace=namespace,
+                            arguments=['-d', str(_share_dir() / 'config' / 'mono_depth.rviz')]))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Arguments: model_path, backend, image_topic, camera_info_topic, namespace, params_file, rviz."""
+    return LaunchDescription([
+        DeclareLaunchArgument('model_path', default_value='',
+                              description='Model file (.onnx, or .pt2 for torch); overrides the params file'),
+        DeclareLaunchArgument('backend', default_value='', choices=['', 'tensorrt', 'onnxruntime', 'torch'],
+                              description='Inference backend; empty keeps the params file value'),
+        DeclareLaunchArgument('image_topic', default_value='image', description='Input sensor_msgs/Image topic'),
+        DeclareLaunchArgument('camera_info_topic', default_value='camera_info',
+                              description='Input sensor_msgs/CameraInfo topic'),
+        DeclareLaunchArgument('namespace', default_value='', description='Namespace of the node and its outputs'),
+        DeclareLaunchArgument('params_file', default_value=str(_share_dir() / 'config' / 'mono_depth.yaml'),
+                              description='ROS 2 params file with a mono_depth_node: ros__parameters: section'),
+        DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
+                              description='Start rviz2 with config/mono_depth.rviz'),
+        OpaqueFunction(function=_launch_setup),
+    ])
