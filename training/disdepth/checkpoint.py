@@ -99,6 +99,8 @@ def load_model(checkpoint_path: str | Path, device: str | torch.device = 'cpu',
     if expect_task is not None and task != expect_task:
         raise CheckpointError(f'{checkpoint_path} is a task={task!r} checkpoint, expected {expect_task!r}')
     state = load_checkpoint(checkpoint_path)
+    # pretrained/teacher weight paths are not needed (the checkpoint has the weights) and may not exist here
+    cfg.model.pretrained = None
     if task == 'teacher':
         cfg.teacher = teacher_without_path(cfg.teacher)
         model = build_teacher(cfg.teacher, cfg.model)
@@ -133,3 +135,54 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state['torch'])
     if state['cuda'] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def _model_prefix(task: nn.Module, model: nn.Module) -> str:
+    names = [name for name, child in task.named_children() if child is model]
+    return names[0] + '.' if names else ''
+
+
+def training_state(task: nn.Module, model: nn.Module, *, optimizer, scheduler, scaler, step: int,
+                   best: float, rng_states: list) -> dict:
+    """Everything ``--resume`` needs. 'model' is the trained model alone (what ``load_model`` reads);
+    'task_extra' the rest of the task (FAM, LAM, a fine-tuned teacher); 'rng' one state per rank."""
+    prefix = _model_prefix(task, model)
+    extra = {k: v for k, v in task.state_dict().items() if not (prefix and k.startswith(prefix))}
+    return {'model': model.state_dict(), 'task_extra': extra, 'optimizer': optimizer.state_dict(),
+            'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(), 'step': step,
+            'best': best, 'rng': rng_states}
+
+
+def restore_training_state(path: str | Path, task: nn.Module, model: nn.Module, *, optimizer, scheduler,
+                           scaler, rank: int, device: torch.device) -> tuple[int, float]:
+    """Load ``path`` into the given objects and this rank's RNG; returns (step, best metric).
+
+    Raises:
+        CheckpointError: unreadable file or state that does not fit the current task.
+    """
+    state = load_checkpoint(path, map_location=device)
+    try:
+        model.load_state_dict(state['model'])
+        missing, unexpected = task.load_state_dict(state['task_extra'], strict=False)
+        prefix = _model_prefix(task, model)
+        if unexpected or any(not (prefix and k.startswith(prefix)) for k in missing):
+            raise RuntimeError(f'missing {missing}, unexpected {unexpected}')
+        optimizer.load_state_dict(state['optimizer'])
+        scheduler.load_state_dict(state['scheduler'])
+        scaler.load_state_dict(state['scaler'])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f'{path} does not fit this run (change of config?): {exc}') from exc
+    rng = state['rng']
+    set_rng_state(_to_cpu(rng[rank] if rank < len(rng) else rng[0]))
+    return int(state['step']), float(state['best'])
+
+
+def _to_cpu(obj):
+    """RNG states must be CPU ByteTensors even when the checkpoint was mapped to a GPU."""
+    if torch.is_tensor(obj):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj

@@ -1,0 +1,132 @@
+"""End-to-end runs of training/distill.py on tiny synthetic data: DDP, kill + resume, NaN, bad input."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_overrides
+
+from disdepth.checkpoint import load_checkpoint, load_model, read_meta
+from disdepth.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / 'training' / 'distill.py'
+DEMO = ROOT / 'config' / 'training' / 'synthetic_demo.yaml'
+VENV_BIN = Path(sys.executable).parent
+# the demo's teacher checkpoint does not exist in tests: a randomly initialised small teacher stands in
+NO_TEACHER_CKPT = 'teacher.path=null'
+
+
+def _env() -> dict:
+    return {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT / 'training')}
+
+
+def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT)
+
+
+def _losses(run_dir: Path) -> dict[int, dict]:
+    rows = [json.loads(line) for line in (run_dir / 'metrics.jsonl').read_text().splitlines()]
+    return {r['step']: {k: r[k] for k in ('loss', 'silog_student', 'silog_teacher', 'kd')} for r in rows}
+
+
+def _load_distill_module():
+    spec = importlib.util.spec_from_file_location('distill_script', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu_trains_and_checkpoints(tmp_path):
+    """torchrun --nproc_per_node=2 (gloo) trains a few steps and rank 0 writes one checkpoint set."""
+    out = tmp_path / 'ddp'
+    result = _run([str(VENV_BIN / 'torchrun'), '--standalone', '--nproc_per_node=2', str(SCRIPT),
+                   '--config', str(DEMO), *tiny_overrides(out, trainer__max_steps=2), NO_TEACHER_CKPT])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (out / 'checkpoints').iterdir()) == ['best.json', 'best.pt', 'last.json',
+                                                                      'last.pt']
+    assert read_meta(out / 'checkpoints' / 'last.pt')['step'] == 2
+    assert sorted(_losses(out)) == [1, 2]
+    assert len(load_checkpoint(out / 'checkpoints' / 'last.pt')['rng']) == 2  # one RNG state per rank
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_continues_the_step_counter_and_loss_curve(tmp_path):
+    """A run killed after a checkpoint and resumed logs the same losses as an uninterrupted run
+    (fixed seeds, restored RNG/sampler/optimiser/scheduler): the curve continues from the checkpoint."""
+    steps = 8
+    base = [sys.executable, str(SCRIPT), '--config', str(DEMO)]
+    full = _run(base + tiny_overrides(tmp_path / 'full', trainer__max_steps=steps) + [NO_TEACHER_CKPT])
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    killed_dir = tmp_path / 'killed'
+    args = base + tiny_overrides(killed_dir, trainer__max_steps=steps) + [NO_TEACHER_CKPT]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=ROOT)
+    meta = killed_dir / 'checkpoints' / 'last.json'
+    deadline = time.monotonic() + 180
+    while not meta.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, 'the run ended before it could be killed'
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = read_meta(killed_dir / 'checkpoints' / 'last.pt')['step']
+    assert 0 < killed_at < steps
+
+    resumed = _run(args + ['--resume'])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    want, got = _losses(tmp_path / 'full'), _losses(killed_dir)
+    assert sorted(got) == list(range(1, steps + 1))  # no gap, no duplicate steps
+    for step in range(killed_at + 1, steps + 1):
+        assert got[step] == pytest.approx(want[step], rel=1e-5, abs=1e-6), f'step {step}'
+    assert read_meta(killed_dir / 'checkpoints' / 'last.pt')['step'] == steps
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    """A NaN loss at step 3 stops training naming step 3; last.pt still holds step 2 and loads."""
+    from disdepth.distill.task import DistillationTask
+    forward = DistillationTask.forward
+    calls = {'n': 0}
+
+    def nan_from_third_step(self, batch, kd_active=True):
+        out = forward(self, batch, kd_active)
+        calls['n'] += 1
+        if calls['n'] >= 3:
+            out['loss'] = out['loss'] * float('nan')
+        return out
+
+    monkeypatch.setattr(DistillationTask, 'forward', nan_from_third_step)
+    distill = _load_distill_module()
+    out = tmp_path / 'nan'
+    with pytest.raises(distill.T.NonFiniteLossError, match='at step 3'):
+        distill.main(['--config', str(DEMO), *tiny_overrides(out, trainer__max_steps=6), NO_TEACHER_CKPT])
+    assert read_meta(out / 'checkpoints' / 'last.pt')['step'] == 2
+    model, _ = load_model(out / 'checkpoints' / 'last.pt')
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.rand(1, 3, 32, 64))['depth']).all()
+
+
+def test_config_errors_are_clear(tmp_path):
+    """Unknown keys and wrong types name the key; a non-depth teacher path gives one clear CLI line."""
+    distill = _load_distill_module()
+    with pytest.raises(ConfigError, match="unknown config key 'distill.ghost'"):
+        distill.main(['--config', str(DEMO), 'distill.ghost=true'])
+    with pytest.raises(ConfigError, match='trainer.max_steps: expected int'):
+        distill.main(['--config', str(DEMO), 'trainer.max_steps=many'])
+    from transformers import ViTConfig
+    ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16).save_pretrained(
+        tmp_path / 'vit')
+    result = _run([sys.executable, str(SCRIPT), '--config', str(DEMO), 'teacher.kind=hf',
+                   f'teacher.path={tmp_path / "vit"}', f'output_dir={tmp_path / "bad"}', *tiny_overrides(
+                       tmp_path / 'bad')[:4]])
+    assert result.returncode == 2
+    assert "distill.py: error: teacher.path=" in result.stderr and "'vit' model" in result.stderr
+    assert 'Traceback' not in result.stderr

@@ -1,0 +1,88 @@
+"""Run logging on rank 0: ``metrics.jsonl``, TensorBoard scalars and depth previews, a tqdm bar.
+
+Paper: DisDepth, arXiv 2404.16386 (training curves of section 4); file contract from design.md section 3.
+
+    output_dir/metrics.jsonl   one JSON object per logged step: step, epoch, lr, loss terms by name
+    output_dir/val.jsonl       one JSON object per validation: step and the standard metrics
+    output_dir/tensorboard/    the same scalars + preview images (input | prediction | ground truth)
+
+On ``--resume`` the JSONL files are cut back to the checkpoint's step, so the curve continues
+without the steps a killed run logged after its last checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def _truncate_jsonl(path: Path, max_step: int) -> None:
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get('step', 0) <= max_step]
+    path.write_text(''.join(line + '\n' for line in keep))
+
+
+def _inverse_depth_image(depth: torch.Tensor, max_depth: float) -> torch.Tensor:
+    """[B,1,H,W] metres -> [B,1,H,W] in 0..1, near = bright (0 depth = invalid = black)."""
+    inv = torch.where(depth > 0, 1.0 / depth.clamp_min(1e-3), torch.zeros_like(depth))
+    return (inv / max(inv.amax().item(), 1.0 / max_depth)).clamp(0, 1)
+
+
+class RunLogger:
+    """No-op on ranks other than 0. ``start_step``: resume point (0 for a fresh run)."""
+
+    def __init__(self, out_dir: Path, is_main: bool, start_step: int, total_steps: int, progress: bool):
+        self.is_main = is_main
+        if not is_main:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+        self.metrics_path, self.val_path = out_dir / 'metrics.jsonl', out_dir / 'val.jsonl'
+        for path in (self.metrics_path, self.val_path):
+            if start_step == 0:
+                path.unlink(missing_ok=True)
+            else:
+                _truncate_jsonl(path, start_step)
+        self.writer = SummaryWriter(str(out_dir / 'tensorboard'), purge_step=start_step or None)
+        self.bar = tqdm(total=total_steps, initial=start_step, disable=not progress, dynamic_ncols=True)
+
+    def step(self) -> None:
+        if self.is_main:
+            self.bar.update(1)
+
+    def log(self, step: int, record: dict) -> None:
+        """Append ``{'step': step, **record}`` (floats) to metrics.jsonl and TensorBoard."""
+        if not self.is_main:
+            return
+        with open(self.metrics_path, 'a') as f:
+            f.write(json.dumps({'step': step, **record}) + '\n')
+        for name, value in record.items():
+            self.writer.add_scalar(f'train/{name}', value, step)
+        self.bar.set_postfix(loss=f"{record.get('loss', float('nan')):.3f}", refresh=False)
+
+    def log_val(self, step: int, metrics: dict) -> None:
+        if not self.is_main:
+            return
+        with open(self.val_path, 'a') as f:
+            f.write(json.dumps({'step': step, **metrics}) + '\n')
+        for name, value in metrics.items():
+            self.writer.add_scalar(f'val/{name}', value, step)
+        self.bar.write(f"step {step}: " + ' '.join(f'{k}={v:.4g}' for k, v in metrics.items()))
+
+    def preview(self, step: int, image: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor,
+                max_depth: float) -> None:
+        """image [B,3,H,W] 0..1, pred/gt [B,1,H,W] metres: the first two samples, stacked vertically."""
+        if not self.is_main:
+            return
+        n = min(2, image.shape[0])
+        rows = [image[:n].float(), _inverse_depth_image(pred[:n].detach().float(), max_depth).expand(-1, 3, -1, -1),
+                _inverse_depth_image(gt[:n].float(), max_depth).expand(-1, 3, -1, -1)]
+        self.writer.add_images('preview/image_pred_gt', torch.cat(rows, dim=2).cpu(), step)
+
+    def close(self) -> None:
+        if self.is_main:
+            self.bar.close()
+            self.writer.close()

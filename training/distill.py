@@ -1,0 +1,153 @@
+"""Train a DisDepth model: the small teacher, a student baseline, or a distilled student.
+
+Paper: DisDepth, arXiv 2404.16386 (Promoting CNNs with Cross-Architecture Knowledge Distillation for
+Efficient Monocular Depth Estimation); method as implemented: design.md section 2.
+
+    python training/distill.py --config config/training/NAME.yaml [section.key=value ...] [--resume]
+    torchrun --nproc_per_node=N training/distill.py --config ...          (DDP, one process per GPU)
+
+Writes output_dir/config.yaml (resolved), metrics.jsonl, val.jsonl, tensorboard/, and
+checkpoints/{last,best}.{pt,json}. ``--resume`` continues the run in output_dir from last.pt:
+weights, optimiser, scheduler, scaler, step, sampler position and RNG states.
+Everything but the loop lives in the ``disdepth`` library (nanoGPT's shape).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from disdepth import trainer as T  # noqa: E402
+from disdepth.checkpoint import (  # noqa: E402
+    CheckpointError,
+    restore_training_state,
+    rng_state,
+    save_checkpoint,
+    training_state,
+)
+from disdepth.config import ConfigError, config_to_dict, load_config, save_config  # noqa: E402
+from disdepth.data.splits import DatasetError  # noqa: E402
+from disdepth.distill.teacher import TeacherError  # noqa: E402
+from disdepth.run_log import RunLogger  # noqa: E402
+from disdepth.schedule import build_scheduler  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--config', required=True, help='YAML file under config/training/')
+    parser.add_argument('--resume', action='store_true', help='continue from output_dir/checkpoints/last.pt')
+    parser.add_argument('overrides', nargs='*', help='dotted section.key=value overrides')
+    return parser.parse_args(argv)
+
+
+def gather_rng(rt: T.Runtime) -> list:
+    """Every rank's RNG state (collective: all ranks call it), so each rank resumes its own stream."""
+    if not rt.distributed:
+        return [rng_state()]
+    states = [None] * rt.world_size
+    dist.all_gather_object(states, rng_state())
+    return states
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    rt = T.setup_runtime(cfg)
+    out_dir, ckpt_dir = Path(cfg.output_dir), Path(cfg.output_dir) / 'checkpoints'
+    if args.resume and not (ckpt_dir / 'last.pt').is_file():
+        raise SystemExit(f'--resume: no checkpoint at {ckpt_dir / "last.pt"}')
+    if rt.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / 'config.yaml')
+    T.seed_everything(cfg.trainer.seed + rt.rank)
+
+    task, model = T.build_task(cfg, rt.device)
+    optimizer = T.build_optimizer(task, cfg)
+    scheduler = build_scheduler(optimizer, cfg.optim, cfg.trainer.max_steps)
+    scaler = T.make_scaler(cfg, rt.device)
+    loader, sampler, val_set = T.build_loaders(cfg, rt)
+    steps_per_epoch = cfg.trainer.steps_per_epoch or T.batches_per_epoch(sampler, cfg.data.batch_size)
+    step, best = 0, math.inf
+    if args.resume:
+        step, best = restore_training_state(ckpt_dir / 'last.pt', task, model, optimizer=optimizer,
+                                            scheduler=scheduler, scaler=scaler, rank=rt.rank, device=rt.device)
+    ddp_task = T.wrap_ddp(task, rt)
+    log = RunLogger(out_dir, rt.is_main, step, cfg.trainer.max_steps, cfg.trainer.progress)
+    meta = {'config': config_to_dict(cfg), 'task': cfg.task}
+
+    def checkpoint(name: str, metrics: dict, rng: list) -> None:
+        state = training_state(task, model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                               step=step, best=best, rng_states=rng)
+        save_checkpoint(ckpt_dir, name, state, {**meta, 'step': step, 'epoch': step / steps_per_epoch,
+                                                'metrics': metrics})
+
+    data = T.infinite_batches(loader, sampler, step, cfg.trainer.seed + rt.rank)
+    task.train()
+    metrics: dict = {}
+    t_last = time.perf_counter()
+    while step < cfg.trainer.max_steps:
+        batch = T.to_device(next(data), rt.device)
+        epoch = step / steps_per_epoch
+        # warm-up switch: the student learns alone for distill.warmup_epochs before the KD terms join
+        kd_active = epoch >= cfg.distill.warmup_epochs
+        with T.amp_context(cfg, rt.device):
+            out = ddp_task(batch, kd_active=kd_active)
+        # sync point: NaN on any rank stops every rank before the update, so last.pt stays good
+        T.check_finite(out['loss'], step, rt)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(out['loss']).backward()
+        scaler.unscale_(optimizer)
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(task.parameters(), cfg.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        lr = scheduler.get_last_lr()[-1]  # the lr this step used (before the schedule moves on)
+        scheduler.step()
+        step += 1
+        log.step()
+
+        if step % cfg.trainer.log_every == 0 or step == cfg.trainer.max_steps:
+            terms = T.mean_terms(out, rt)  # collective: every rank logs the same steps
+            now = time.perf_counter()
+            log.log(step, {'epoch': round(epoch, 4), 'lr': lr, **terms,
+                           'sec_per_step': (now - t_last) / cfg.trainer.log_every})
+            t_last = now
+        if rt.is_main and step % cfg.trainer.preview_every == 0:
+            log.preview(step, batch['image'], out['depth'], batch['depth'], cfg.model.max_depth)
+        is_last = step == cfg.trainer.max_steps
+        validated = step % cfg.trainer.val_every == 0 or is_last
+        if validated:
+            if rt.is_main:
+                metrics = T.validate(model, val_set, rt.device, cfg.data.batch_size)
+                log.log_val(step, metrics)
+            if rt.distributed:
+                dist.barrier()  # other ranks wait for rank 0's validation
+        if step % cfg.trainer.ckpt_every == 0 or validated:
+            rng = gather_rng(rt)  # collective
+            if rt.is_main:
+                improved = validated and metrics['abs_rel'] < best
+                best = metrics['abs_rel'] if improved else best
+                checkpoint('last', metrics, rng)
+                if improved:
+                    checkpoint('best', metrics, rng)
+    log.close()
+    if rt.distributed:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except (ConfigError, TeacherError, CheckpointError, DatasetError, T.NonFiniteLossError) as exc:
+        # bad input or a diverged run: one clear line, not a traceback
+        print(f'distill.py: error: {exc}', file=sys.stderr)
+        sys.exit(2)
