@@ -110,6 +110,20 @@ def read_ground_truth(path: Path, scale: float, shape: tuple[int, int]) -> np.nd
     return raw.astype(np.float32) / np.float32(scale)
 
 
+def write_outputs(folder: Path, stem: str, result, ply: bool) -> None:
+    """depth/<stem>.png, colored/<stem>.png and with ``ply`` points/<stem>.ply of a pipeline FrameResult.
+
+    Raises:
+        OSError: a file cannot be written.
+    """
+    for path, image in ((folder / 'depth' / f'{stem}.png', depth_to_millimetres(result.depth)),
+                        (folder / 'colored' / f'{stem}.png', result.colored)):
+        if not cv2.imwrite(str(path), image):
+            raise OSError(f'cannot write {path}')
+    if ply:
+        write_ply(folder / 'points' / f'{stem}.ply', *cloud_points(result.cloud))
+
+
 def run_images(args) -> Summary:
     """Process ``args.input`` into ``args.output`` (see the module docstring); returns the summary.
 
@@ -127,30 +141,30 @@ def run_images(args) -> Summary:
     summary = Summary()
     output = AtomicOutput(args.output, args.overwrite, args.input)
     try:
-        folders = ('depth', 'colored', 'points') if args.ply else ('depth', 'colored')
-        for name in folders:
+        for name in ('depth', 'colored', 'points') if args.ply else ('depth', 'colored'):
             (output.path / name).mkdir(parents=True)
-        for path in tqdm(files, unit='frame', disable=args.quiet):
-            summary.frames_in += 1
-            try:
-                rgb = decode_compressed(path.read_bytes())
-            except ImageDecodeError as exc:
-                summary.skip(f'corrupt image: {exc}', path.name)
-                continue
-            if rgb.shape[:2] != (calibration.height, calibration.width):
-                raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
-                                   f'{calibration.width}x{calibration.height}; one folder must hold one '
-                                   'camera\'s images of one size')
-            try:
-                result = pipeline.process(rgb, camera, want_cloud=args.ply, want_colored=True)
-            except BackendError as exc:
-                summary.skip(f'inference failed: {exc}', path.name)
-                continue
-            cv2.imwrite(str(output.path / 'depth' / f'{path.stem}.png'), depth_to_millimetres(result.depth))
-            cv2.imwrite(str(output.path / 'colored' / f'{path.stem}.png'), result.colored)
-            if args.ply:
-                write_ply(output.path / 'points' / f'{path.stem}.ply', *cloud_points(result.cloud))
-            if ground_truth is not None:
+        with tqdm(total=len(files), unit='frame', disable=args.quiet, leave=False) as progress:
+            for path in files:
+                progress.update()
+                summary.frames_in += 1
+                try:
+                    rgb = decode_compressed(path.read_bytes())
+                except ImageDecodeError as exc:
+                    summary.skip(f'corrupt image: {exc}', path.name)
+                    continue
+                if rgb.shape[:2] != (calibration.height, calibration.width):
+                    raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
+                                       f'{calibration.width}x{calibration.height}; one folder must hold one '
+                                       'camera\'s images of one size')
+                try:
+                    result = pipeline.process(rgb, camera, want_cloud=args.ply, want_colored=True)
+                except BackendError as exc:
+                    summary.skip(f'inference failed: {exc}', path.name)
+                    continue
+                write_outputs(output.path, path.stem, result, args.ply)
+                summary.written += 1
+                if ground_truth is None:
+                    continue
                 metrics = None
                 if path.stem in ground_truth:
                     gt = read_ground_truth(ground_truth[path.stem], args.gt_scale, result.depth.shape)
@@ -159,7 +173,6 @@ def run_images(args) -> Summary:
                     no_gt.append(path.name)
                 else:
                     averager.update(metrics)
-            summary.written += 1
         if summary.written == 0:
             raise OfflineError(f'no image of {args.input} could be processed; nothing written')
         if ground_truth is not None:
