@@ -1,0 +1,104 @@
+"""training/evaluate.py end to end on the synthetic preset: ONNX models of known output, and a checkpoint."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import yaml
+from onnx import TensorProto, helper
+
+from disdepth.config import config_from_dict, config_to_dict
+from disdepth.data import build_dataset
+from disdepth.metrics import METRIC_KEYS, MetricAverager, compute_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location('evaluate_cli', ROOT / 'training' / 'evaluate.py')
+evaluate_cli = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(evaluate_cli)
+
+DATA = {'dataset': 'synthetic_outdoor', 'eval_height': 48, 'eval_width': 160, 'num_test': 3}
+
+
+def constant_model(path: Path, value: float, height: int, width: int) -> None:
+    """ONNX per the model-file contract whose depth is ``value`` metres everywhere: 0 * mean(image) + value."""
+    mean = helper.make_node('ReduceMean', ['image'], ['m'], axes=[1], keepdims=1)
+    zero = helper.make_node('Mul', ['m', 'zero'], ['z'])
+    depth = helper.make_node('Add', ['z', 'value'], ['depth'])
+    graph = helper.make_graph(
+        [mean, zero, depth], 'constant_depth',
+        [helper.make_tensor_value_info('image', TensorProto.FLOAT, [1, 3, height, width])],
+        [helper.make_tensor_value_info('depth', TensorProto.FLOAT, [1, 1, height, width])],
+        [helper.make_tensor('zero', TensorProto.FLOAT, [], [0.0]),
+         helper.make_tensor('value', TensorProto.FLOAT, [], [value])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def write_config(tmp_path: Path, **data) -> Path:
+    cfg = {'output_dir': str(tmp_path / 'eval'), 'data': {**DATA, **data}, 'trainer': {'progress': False}}
+    path = tmp_path / 'cfg.yaml'
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def expected_constant_metrics(value: float) -> dict:
+    cfg = config_from_dict({'data': DATA}).data
+    avg = MetricAverager()
+    for item in build_dataset(cfg, 'test'):
+        gt, mask = item['depth'][0].numpy(), item['mask'][0].numpy()
+        avg.update(compute_metrics(np.full_like(gt, value), gt, mask, cfg.min_depth, cfg.max_depth))
+    return avg.compute()
+
+
+@pytest.mark.parametrize('model_size', [(48, 160), (24, 96)])
+def test_onnx_evaluation_writes_metrics_json_and_previews(tmp_path, capsys, model_size):
+    """A 5 m constant model gives the metrics of 5 m vs the ground truth, also when the model's input
+    size differs from the dataset's (image resized in, depth resized back)."""
+    constant_model(tmp_path / 'm.onnx', 5.0, *model_size)
+    rc = evaluate_cli.main(['--config', str(write_config(tmp_path)), '--onnx', str(tmp_path / 'm.onnx'),
+                            '--flip-average', '--num-previews', '2'])
+    assert rc == 0
+    metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
+    assert set(metrics) == {*METRIC_KEYS, 'num_images'} and metrics['num_images'] == 3
+    expected = expected_constant_metrics(5.0)
+    for key in METRIC_KEYS:
+        assert metrics[key] == pytest.approx(expected[key], rel=1e-5), key
+    assert len(list((tmp_path / 'eval' / 'previews').glob('*.png'))) == 2
+    assert 'abs_rel' in capsys.readouterr().out
+
+
+def test_bad_onnx_and_config_give_one_line_errors(tmp_path, capsys):
+    """A missing model or an unknown config key exits 1 with a message, no traceback."""
+    cfg = write_config(tmp_path)
+    assert evaluate_cli.main(['--config', str(cfg), '--onnx', str(tmp_path / 'missing.onnx')]) == 1
+    assert 'missing.onnx' in capsys.readouterr().err
+    assert evaluate_cli.main(['--config', str(cfg), '--onnx', 'x.onnx', 'data.nope=1']) == 1
+    assert 'nope' in capsys.readouterr().err
+
+
+def test_checkpoint_evaluation(tmp_path):
+    """--checkpoint loads a saved student via disdepth.checkpoint.load_model and reports its metrics."""
+    from disdepth.checkpoint import save_checkpoint
+    from disdepth.models.student import build_student
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # 2 shared cores
+    cfg = config_from_dict({'model': {'backbone': 'mobilenet_v2', 'lgconv': {'enabled': False},
+                                      'decoder_channels': [16, 16, 8, 8], 'head': 'plain'}, 'data': DATA})
+    student = build_student(cfg.model).eval()
+    path = save_checkpoint(tmp_path / 'run' / 'checkpoints', 'best', {'model': student.state_dict(), 'step': 1},
+                           {'config': config_to_dict(cfg), 'task': 'student', 'step': 1, 'epoch': 0, 'metrics': {}})
+    rc = evaluate_cli.main(['--config', str(write_config(tmp_path)), '--checkpoint', str(path), '--num-previews', '1'])
+    assert rc == 0
+    metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
+    assert metrics['num_images'] == 3 and all(np.isfinite(metrics[k]) for k in METRIC_KEYS)
+    with torch.no_grad():
+        item = build_dataset(cfg.data, 'test')[0]
+        depth = student(item['image'][None])['depth'][0, 0].numpy()
+    assert depth.shape == (48, 160)  # the checkpoint's model predicts at the dataset's size
