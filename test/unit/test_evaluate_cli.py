@@ -82,13 +82,21 @@ def test_bad_onnx_and_config_give_one_line_errors(tmp_path, capsys):
     assert 'nope' in capsys.readouterr().err
 
 
-def test_checkpoint_evaluation(tmp_path):
+@pytest.fixture
+def one_thread():
+    """2 shared cores: one intra-op thread, restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_checkpoint_evaluation(tmp_path, one_thread):
     """--checkpoint loads a saved student via disdepth.checkpoint.load_model and reports its metrics."""
     from disdepth.checkpoint import save_checkpoint
     from disdepth.models.student import build_student
 
     torch.manual_seed(0)
-    torch.set_num_threads(1)  # 2 shared cores
     cfg = config_from_dict({'model': {'backbone': 'mobilenet_v2', 'lgconv': {'enabled': False},
                                       'decoder_channels': [16, 16, 8, 8], 'head': 'plain'}, 'data': DATA})
     student = build_student(cfg.model).eval()
