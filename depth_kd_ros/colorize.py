@@ -1,10 +1,13 @@
 """Depth preview: metric depth to a bgr8 image with a perceptual colormap over a fixed range.
 
 Paper: DisDepth (arXiv 2404.16386) figures show depth this way; this is the ``depth/colored`` topic.
-Formula: t = clip((z - z_min) / (z_max - z_min), 0, 1); colour = colormap(255 * t); invalid z -> black.
+Formula: t = clip((z - z_min) / (z_max - z_min), 0, 1); colour = colormap(t) (255-entry table);
+invalid z -> black.
 A fixed range (not per-frame min/max) keeps colours comparable between frames.
 """
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
@@ -18,11 +21,20 @@ COLORMAPS = {
 }
 
 
+@functools.lru_cache(maxsize=len(COLORMAPS))
+def _lut(colormap: str) -> np.ndarray:
+    """uint8 [256,1,3] BGR table: entry 0 is black (invalid), 1..255 the colormap resampled."""
+    ramp = np.linspace(0, 255, 255).astype(np.uint8)[:, None]
+    table = np.zeros((256, 1, 3), np.uint8)
+    table[1:] = cv2.applyColorMap(ramp, COLORMAPS[colormap])
+    return table
+
+
 def colorize(depth: np.ndarray, min_depth: float, max_depth: float, colormap: str = 'turbo') -> np.ndarray:
     """Colour a depth image.
 
     Args:
-        depth: float32 [H,W] metres; NaN, inf and <= 0 are invalid (drawn black).
+        depth: float32 [H,W] metres; NaN and <= 0 are invalid (drawn black), +inf saturates.
         min_depth, max_depth: metres mapped to the colormap's ends (near = start).
         colormap: key of ``COLORMAPS``.
     Returns:
@@ -34,12 +46,11 @@ def colorize(depth: np.ndarray, min_depth: float, max_depth: float, colormap: st
         raise ValueError(f'unknown colormap {colormap!r}; valid: {sorted(COLORMAPS)}')
     if not max_depth > min_depth:
         raise ValueError(f'max_depth {max_depth} must exceed min_depth {min_depth}')
-    scale = 255.0 / (max_depth - min_depth)
-    scaled = np.nan_to_num(depth, nan=min_depth, posinf=max_depth, neginf=min_depth).astype(np.float32)
-    scaled -= min_depth
-    scaled *= scale
-    index = np.clip(scaled, 0.0, 255.0, out=scaled).astype(np.uint8)
-    colored = cv2.applyColorMap(index, COLORMAPS[colormap])
+    # index 1..255 over the range, 0 reserved for invalid pixels: one table lookup colours everything
+    alpha = 254.0 / (max_depth - min_depth)
+    index = np.multiply(depth, np.float32(alpha), dtype=np.float32)
+    index += np.float32(1.0 - min_depth * alpha)
+    np.clip(index, 1.0, 255.0, out=index)
     with np.errstate(invalid='ignore'):
-        colored[~(np.isfinite(depth) & (depth > 0))] = 0
-    return colored
+        index[~(depth > 0)] = 0.0  # NaN compares False: invalid as well
+    return cv2.applyColorMap(index.astype(np.uint8), _lut(colormap))

@@ -42,6 +42,9 @@ class NodeParams:
                                  choices=('raw', 'compressed'))
     max_input_pixels: int = _spec(3840 * 2160, 'Frames with more pixels are rejected (default: 4K UHD).',
                                   low=1, high=1 << 30)
+    resize_interpolation: str = _spec('area', "Shrinking to the model input: 'area' (antialiased, cv2 "
+                                      "INTER_AREA) or 'linear' (faster, as torch bilinear); enlarging is "
+                                      'always linear.', choices=('area', 'linear'), runtime=True)
     focal_scaling: bool = _spec(True, "Rescale depth by f_camera / f_train (model metadata 'focal_length').",
                                 runtime=True)
     publish_colored: bool = _spec(True, 'Publish depth/colored (bgr8 preview).', runtime=True)

@@ -1,7 +1,8 @@
 """Per-frame depth pipeline, free of ROS: RGB frame -> metric depth, uncertainty, point cloud, preview.
 
 Paper: DisDepth (arXiv 2404.16386) section 3: the distilled CNN student runs alone at deployment.
-Stages: resize to the model input (INTER_AREA when shrinking, INTER_LINEAR when enlarging) -> backend ->
+Stages: resize to the model input (INTER_AREA when shrinking, unless resize_interpolation is 'linear';
+INTER_LINEAR when enlarging) -> backend ->
 resize depth back to the input size (bilinear) -> focal-length scale correction -> back-projection.
 
 Focal-length scale correction. An object of metric size S at depth Z appears s = f * S / Z pixels
@@ -101,10 +102,11 @@ class FrameResult:
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
 
 
-def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+def _resize(image: np.ndarray, width: int, height: int, area: bool = False) -> np.ndarray:
+    """Resize to width x height; INTER_AREA (antialiased) only when ``area`` and shrinking both ways."""
     if image.shape[1] == width and image.shape[0] == height:
         return image
-    shrinking = width <= image.shape[1] and height <= image.shape[0]
+    shrinking = area and width <= image.shape[1] and height <= image.shape[0]
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
@@ -118,7 +120,8 @@ class DepthPipeline:
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 [H,W,3] RGB -> float32 [1,3,h,w] in 0..1 at the model's input size."""
-        resized = _resize(rgb, self.info.input_width, self.info.input_height)
+        resized = _resize(rgb, self.info.input_width, self.info.input_height,
+                          area=self.params.resize_interpolation == 'area')
         blob = np.empty((1, 3, self.info.input_height, self.info.input_width), dtype=np.float32)
         np.multiply(resized.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=blob[0], dtype=np.float32)
         return blob
