@@ -144,10 +144,14 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == '__main__':
+def cli(argv=None) -> int:
+    """``main`` with bad input and diverged runs reported as one line on stderr (exit code 2)."""
     try:
-        sys.exit(main())
+        return main(argv)
     except (ConfigError, TeacherError, CheckpointError, DatasetError, T.NonFiniteLossError) as exc:
-        # bad input or a diverged run: one clear line, not a traceback
         print(f'distill.py: error: {exc}', file=sys.stderr)
-        sys.exit(2)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(cli())
