@@ -159,33 +159,39 @@ def cast(scene: Scene, K: np.ndarray, R: np.ndarray, origin, *, height: int, wid
 
 def surface(hits: Hits, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Visible surface data: (flat pixel indices [n], world points [3,n], normals [3,n] facing the camera,
-    material ids [n]) for the pixels that hit something."""
+    material ids [n]) for the n pixels that hit something."""
     prim_all = hits.prim.reshape(-1)
     idx = np.flatnonzero(prim_all >= 0)
     prim = prim_all[idx]
-    o = hits.origin.astype(np.float64)
-    point = o[:, None] + hits.ray.reshape(3, -1)[:, idx] * hits.t.reshape(-1)[idx]
+    t = hits.t.reshape(-1)[idx]
+    point = np.stack([hits.origin[k] + hits.ray[k].reshape(-1)[idx] * t for k in range(3)])  # (3, n)
     normal = np.zeros_like(point)
     n_planes, n_boxes = len(scene.planes), len(scene.boxes)
     if n_planes:
-        table = np.array([(-1 if d > np.dot(n, o) else 1) * np.asarray(n, np.float64) for n, d, _ in scene.planes])
-        sel = prim < n_planes
+        o = hits.origin.astype(np.float64)
+        table = np.array([(-1 if d > np.dot(n, o) else 1) * np.asarray(n, np.float64) for n, d, _ in scene.planes],
+                         np.float32)
+        sel = np.flatnonzero(prim < n_planes)
         normal[:, sel] = table[prim[sel]].T
     if n_boxes:
-        sel = (prim >= n_planes) & (prim < n_planes + n_boxes)
+        sel = np.flatnonzero((prim >= n_planes) & (prim < n_planes + n_boxes))
         box = prim[sel] - n_planes
-        lo = np.array([b[0] for b in scene.boxes], np.float64)[box].T
-        hi = np.array([b[1] for b in scene.boxes], np.float64)[box].T
-        p = point[:, sel]
-        face = np.abs(np.concatenate([p - lo, p - hi])).argmin(axis=0)  # the face the hit lies on (0..5)
-        sub = normal[:, sel]
-        sub[face % 3, np.arange(len(face))] = np.where(face < 3, -1.0, 1.0)  # outward normal
-        normal[:, sel] = sub
+        bounds = np.array([(b[0], b[1]) for b in scene.boxes], np.float32)[box]  # (m, 2, 3): lo, hi
+        best, face = None, None
+        for side in range(2):  # the face the hit point lies on: nearest of the 6 planes (1-D ops: fast)
+            for k in range(3):
+                dist = np.abs(point[k, sel] - bounds[:, side, k])
+                if best is None:
+                    best, face = dist, np.zeros(len(sel), np.int64)
+                else:
+                    better = dist < best
+                    best, face = np.where(better, dist, best), np.where(better, 3 * side + k, face)
+        normal[face % 3, sel] = np.where(face < 3, -1.0, 1.0)  # outward normal of that face
     if scene.cylinders:
-        sel = prim >= n_planes + n_boxes
-        cyl = np.array([c[:3] for c in scene.cylinders], np.float64)[prim[sel] - n_planes - n_boxes]
+        sel = np.flatnonzero(prim >= n_planes + n_boxes)
+        cyl = np.array([c[:3] for c in scene.cylinders], np.float32)[prim[sel] - n_planes - n_boxes]
         normal[0, sel] = (point[0, sel] - cyl[:, 0]) / cyl[:, 2]
         normal[2, sel] = (point[2, sel] - cyl[:, 1]) / cyl[:, 2]
     materials = np.array([p[-1] for p in scene.planes] + [b[-1] for b in scene.boxes] +
                          [c[-1] for c in scene.cylinders], np.int64)[prim]
-    return idx, point.astype(np.float32), normal.astype(np.float32), materials
+    return idx, point, normal, materials

@@ -74,26 +74,28 @@ def shade(hits: Hits, scene: Scene, materials: Materials, *, light: np.ndarray, 
     ``fog_distance`` in metres or None (no haze).
     """
     height, width = hits.t.shape
-    image = np.empty((height * width, 3), np.float32)
+    image = np.empty((3, height * width), np.float32)  # channel-first: 1-D gathers/scatters are fast
     miss = np.flatnonzero(hits.prim.reshape(-1) < 0)
     if len(miss):
         ray = hits.ray.reshape(3, -1)[:, miss]
-        elevation = np.clip(-ray[1] / np.sqrt((ray * ray).sum(0)), 0, 1)[:, None]
-        image[miss] = sky_horizon + (sky_top - sky_horizon) * np.sqrt(elevation)
+        elevation = np.sqrt(np.clip(-ray[1] / np.sqrt((ray * ray).sum(0)), 0, 1))
+        for c in range(3):
+            image[c, miss] = sky_horizon[c] + (sky_top[c] - sky_horizon[c]) * elevation
     idx, point, normal, mat = surface(hits, scene)
     kinds = np.asarray(materials.pattern)[mat]
     scale = np.asarray(materials.scale, np.float32)[mat]
     contrast = np.asarray(materials.contrast, np.float32)[mat]
     value = np.zeros(len(idx), np.float32)
     for kind in set(materials.pattern):
-        sel = kinds == kind
-        if sel.any():
+        sel = np.flatnonzero(kinds == kind)
+        if len(sel):
             value[sel] = pattern(kind, point[:, sel], scale[sel])
     factor = np.where(value == MARKING, 2.5, 1.0 - contrast + contrast * value)
     lambert = np.clip(np.asarray(light, np.float32) @ normal, 0, 1)
-    colour = np.asarray(materials.albedo, np.float32)[mat] * (factor * (ambient + (1 - ambient) * lambert))[:, None]
-    if fog_distance:
-        fog = 1 - np.exp(-hits.t.reshape(-1)[idx] / fog_distance)[:, None]
-        colour = colour * (1 - fog) + np.asarray(sky_horizon, np.float32) * fog
-    image[idx] = colour
-    return np.clip(image, 0, 1).reshape(height, width, 3)
+    light_factor = factor * (ambient + (1 - ambient) * lambert)
+    fog = 1 - np.exp(-hits.t.reshape(-1)[idx] / fog_distance) if fog_distance else None
+    albedo = np.asarray(materials.albedo, np.float32)
+    for c in range(3):
+        colour = albedo[mat, c] * light_factor
+        image[c, idx] = colour if fog is None else colour + (sky_horizon[c] - colour) * fog
+    return np.clip(image, 0, 1).reshape(3, height, width).transpose(1, 2, 0)
