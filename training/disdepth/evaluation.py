@@ -60,9 +60,9 @@ def preview(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, mask: np.ndarra
     panels = [(rgb, 'image'), (colorize(gt, max_depth, valid=gt > 0), 'ground truth'),
               (colorize(pred, max_depth), 'prediction'),
               (colorize(error, ERROR_RANGE, cv2.COLORMAP_MAGMA, valid=mask), f'|p-g|/g, 0..{ERROR_RANGE}')]
-    scale = max(image.shape[1] / 240, 0.35)
+    font = float(np.clip(image.shape[2] / 800, 0.35, 1.0))  # readable from 320 to 1216 px wide
     for panel, label in panels:
-        cv2.putText(panel, label, (4, int(16 * scale) + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale,
+        cv2.putText(panel, label, (4, int(24 * font) + 2), cv2.FONT_HERSHEY_SIMPLEX, font,
                     (255, 255, 255), 1, cv2.LINE_AA)
     return np.concatenate([np.concatenate([a[0], b[0]], 1) for a, b in (panels[:2], panels[2:])], 0)
 
