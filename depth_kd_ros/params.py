@@ -36,7 +36,8 @@ class NodeParams:
                         choices=('cpu', 'cuda'))
     num_threads: int = _spec(0, 'Intra-op CPU threads for the backend (0: runtime default).', low=0, high=64)
     trt_precision: str = _spec('fp16', 'TensorRT engine precision.', choices=('fp16', 'fp32', 'int8'))
-    trt_cache_dir: str = _spec('', 'TensorRT engine cache directory (empty: next to the model).')
+    trt_cache_dir: str = _spec('', 'TensorRT engine cache directory (empty: the model folder if writable, '
+                               'else the user cache).')
     input_transport: str = _spec('raw', "'raw' subscribes image (sensor_msgs/Image); 'compressed' "
                                  'subscribes image/compressed (sensor_msgs/CompressedImage).',
                                  choices=('raw', 'compressed'))
@@ -58,7 +59,7 @@ class NodeParams:
     points_stride: int = _spec(2, 'Use every n-th pixel in u and v for the cloud.', low=1, high=64, runtime=True)
     points_min_range: float = _spec(0.0, 'Drop points with z below this (metres).', low=0.0, high=1000.0,
                                     runtime=True)
-    points_max_range: float = _spec(0.0, 'Drop points with z above this (0: model max_depth).',
+    points_max_range: float = _spec(0.0, 'Drop points with z above this (0: model max_depth x focal scale).',
                                     low=0.0, high=1000.0, runtime=True)
     points_organized: bool = _spec(True, 'Organised cloud (NaN for invalid, is_dense=False) or only valid '
                                    'points.', runtime=True)

@@ -179,3 +179,21 @@ def test_compressed_transport_and_corrupt_payload(harness_factory, model_path):
     depth = np.frombuffer(bytes(out['depth'].data), np.float32).reshape(HEIGHT, WIDTH)
     np.testing.assert_allclose(depth, _expected_depth(rgb), rtol=1e-4)
     assert isinstance(out['depth'], Image)
+
+
+def test_diagnostics_report_rates_latency_faults_backend_and_model(shared):
+    """/diagnostics carries what an operator needs: rates, latency percentiles, fault counts, backend, model."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    arrays = []
+    subscription = shared.client.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
+    try:
+        shared.wait(lambda: arrays, 5.0, '/diagnostics')
+    finally:
+        shared.client.destroy_subscription(subscription)
+    status = arrays[-1].status[0]
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.name.endswith('mono_depth_node: depth')
+    assert values['backend'] == 'onnxruntime' and values['model'] == 'synthetic'
+    assert {'input_rate_hz', 'output_rate_hz', 'latency_p50_ms', 'latency_p90_ms', 'frames_dropped'} <= set(values)
+    assert int(values['fault_unsupported_encoding']) >= 1
