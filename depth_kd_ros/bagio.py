@@ -162,12 +162,20 @@ def read_messages(reader: AnyReader, topics: list[str]) -> Iterator[tuple[Connec
 
 
 class CameraInfoIndex:
-    """All camera_info messages of one topic, looked up by header stamp (latest at or before)."""
+    """All camera_info messages of one topic, looked up by header stamp (latest at or before).
+
+    Messages with equal contents (size, distortion, K, R, P; the header aside) share one object, so an
+    hour of 30 Hz camera_info costs a list of stamps, not 100k messages.
+    """
 
     def __init__(self, reader: AnyReader, topic: str | None):
-        stamped = [] if topic is None else sorted(
-            ((stamp_ns(msg.header), i, msg) for i, (_, _, _, msg) in enumerate(read_messages(reader, [topic]))),
-            key=lambda item: item[:2])
+        unique: dict[tuple, object] = {}
+        stamped = []
+        for order, (_, _, _, msg) in enumerate(read_messages(reader, [topic]) if topic else ()):
+            key = (msg.width, msg.height, msg.distortion_model, msg.d.tobytes(), msg.k.tobytes(), msg.r.tobytes(),
+                   msg.p.tobytes(), msg.binning_x, msg.binning_y)
+            stamped.append((stamp_ns(msg.header), order, unique.setdefault(key, msg)))
+        stamped.sort(key=lambda item: item[:2])
         self._stamps = [s for s, _, _ in stamped]
         self._messages = [m for _, _, m in stamped]
 
