@@ -125,8 +125,8 @@ def test_nyu_labelled_mat_layout(tmp_path):
     with h5py.File(tmp_path / 'labeled.mat', 'w') as f:
         f['images'], f['depths'] = images, depths
     (tmp_path / 'test_idx.txt').write_text('3\n1\n')
-    cfg = DataConfig(dataset='nyu', nyu_mat=str(tmp_path / 'labeled.mat'), test_split=str(tmp_path / 'test_idx.txt'),
-                     max_depth=10.0)
+    cfg = DataConfig(dataset='nyu', nyu_mat=str(tmp_path / 'labeled.mat'),
+                     nyu_test_indices=str(tmp_path / 'test_idx.txt'), max_depth=10.0)
     ds = build_dataset(cfg, 'test')
     assert len(ds) == 2
     item = ds[0]  # MATLAB index 3 -> frame 2
@@ -135,8 +135,11 @@ def test_nyu_labelled_mat_layout(tmp_path):
     mask = item['mask'][0].numpy()
     assert not mask[:45].any() and mask[45:471, 41:601].sum() == (depths[2].T[45:471, 41:601] <= 10).sum()
     (tmp_path / 'bad_idx.txt').write_text('0 4\n')
-    cfg.test_split = str(tmp_path / 'bad_idx.txt')
+    cfg.nyu_test_indices = str(tmp_path / 'bad_idx.txt')
     with pytest.raises(DatasetError, match='1-based'):
+        build_dataset(cfg, 'test')
+    cfg.nyu_test_indices = None
+    with pytest.raises(DatasetError, match='nyu_test_indices'):
         build_dataset(cfg, 'test')
 
 

@@ -89,6 +89,8 @@ class DataConfig:
     train_split: Optional[str] = None
     test_split: Optional[str] = None
     nyu_mat: Optional[str] = None  # official labelled .mat for NYU evaluation (654 test images)
+    # 1-based indices into nyu_mat (official splits.mat testNdxs, 654 integers); required with nyu_mat
+    nyu_test_indices: Optional[str] = None
     height: int = 96  # training crop, pixels
     width: int = 320
     eval_height: int = 96  # evaluation/export input size, pixels

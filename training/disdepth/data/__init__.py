@@ -17,7 +17,8 @@ __all__ = ['DatasetError', 'build_dataset']
 def build_dataset(cfg, split: str):
     """Dataset for ``cfg.dataset`` (kitti | nyu | synthetic_outdoor | synthetic_indoor) and ``split``.
 
-    For NYU evaluation, ``cfg.nyu_mat`` (the labelled .mat) takes precedence over the sync layout.
+    For NYU evaluation, ``cfg.nyu_mat`` (the labelled .mat, with ``cfg.nyu_test_indices``) takes precedence
+    over the sync-layout ``cfg.test_split``.
     Raises DatasetError (ValueError) for an unknown dataset/split or invalid files.
     """
     if split not in ('train', 'test'):

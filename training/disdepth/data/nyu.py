@@ -10,8 +10,9 @@ depth (m) = uint16 / 1000, 0 = hole. Training crops are taken inside rows [45, 4
 (BTS cuts the white border of the registered images there).
 Labelled .mat (``nyu_depth_v2_labeled.mat``, MATLAB v7.3 = HDF5): ``images`` uint8 [N,3,W=640,H=480] and
 ``depths`` float [N,640,480] metres (MATLAB's column-major order, hence the transposes), in-painted
-(the same depths BTS extracts for its test set). The test indices are read from ``data.test_split``:
-integers, 1-based as in the official ``splits.mat`` ``testNdxs`` (654 of them), whitespace separated.
+(the same depths BTS extracts for its test set). The test indices are read from
+``data.nyu_test_indices``: integers, 1-based as in the official ``splits.mat`` ``testNdxs`` (654 of them),
+whitespace separated; ``data.test_split`` stays the sync-layout split.
 (``splits.mat`` itself is MATLAB v5, which h5py cannot read; ``print(*testNdxs)`` it once.)
 Intrinsics: fx from the split (518.8579 for the .mat), fy = fx * 519.46961 / 518.8579,
 cx = 325.58245, cy = 253.73617 (NYU toolbox ``camera_params.m``).
@@ -82,8 +83,9 @@ class NyuDataset(Dataset):
 def read_indices(path, count: int) -> list[int]:
     """1-based indices from a text file -> 0-based list; DatasetError if missing, empty or out of 1..count."""
     if path is None:
-        raise DatasetError('data.nyu_mat needs data.test_split: a text file of the official test indices '
-                           '(1-based, splits.mat testNdxs, 654 numbers)')
+        raise DatasetError('data.nyu_mat needs data.nyu_test_indices: a text file of the official test indices '
+                           '(1-based, splits.mat testNdxs, 654 numbers); or unset data.nyu_mat to evaluate '
+                           'on data.test_split (sync layout)')
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f'test index file not found: {path}')
@@ -117,7 +119,7 @@ class NyuMatDataset(Dataset):
         if images[1:] != (3, WIDTH, HEIGHT) or depths[1:] != (WIDTH, HEIGHT) or images[0] != depths[0]:
             raise DatasetError(f'{self.path}: expected images [N,3,640,480] and depths [N,640,480], '
                                f'got {images} and {depths}')
-        self.indices = read_indices(cfg.test_split, images[0])
+        self.indices = read_indices(cfg.nyu_test_indices, images[0])
         self._file = None  # opened lazily: h5py handles must not cross DataLoader worker forks
 
     def __len__(self) -> int:
