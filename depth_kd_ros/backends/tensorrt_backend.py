@@ -148,6 +148,8 @@ class TensorRTBackend(DepthBackend):
         if precision not in engine_cache.PRECISIONS:
             raise BackendError(f'precision {precision!r} is not one of {engine_cache.PRECISIONS}')
         model_path = Path(model_path)
+        if model_path.suffix.lower() != '.onnx':
+            raise BackendError(f'tensorrt backend builds from the exported .onnx, got {model_path}')
         try:
             info = read_model_info(str(model_path))
         except ModelFileError as exc:
@@ -171,6 +173,8 @@ class TensorRTBackend(DepthBackend):
                                 calibration_cache=calib_cache, input_hw=(info.input_height, info.input_width))
             LOGGER.info('built TensorRT engine %s', engine_cache.store(cache_dir, model_path, key, data))
             engine = self._runtime.deserialize_cuda_engine(data)
+            if engine is None:
+                raise BackendError(f'TensorRT cannot deserialize the engine it just built from {model_path}')
         self.engine_path = engine_cache.engine_paths(cache_dir, model_path, precision)[0]
         self._engine, self._exec = engine, engine.create_execution_context()
         self._inputs, self._outputs = {}, {}
