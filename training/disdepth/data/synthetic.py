@@ -64,7 +64,7 @@ def outdoor_scene(rng: np.random.Generator) -> tuple[Scene, Materials, dict]:
     """A street: road plane, raised sidewalks, building rows, cars, poles. Returns scene, materials, camera."""
     scene, mats = Scene(), Materials()
     ground = rng.uniform(1.55, 1.75)
-    road_half, walk = rng.uniform(3.5, 6.0), rng.uniform(1.5, 3.0)
+    road_half, walk = rng.uniform(3.5, 7.0), rng.uniform(1.5, 3.0)
     scene.planes.append(((0, 1, 0), ground, mats.add([0.32, 0.32, 0.33], ROAD, 0.3, 0.35)))
     walk_mat = mats.add(_colour(rng, 0.45, 0.65), CHECKER, rng.uniform(0.5, 1.0), 0.15)
     for side in (-1, 1):
@@ -86,7 +86,10 @@ def outdoor_scene(rng: np.random.Generator) -> tuple[Scene, Materials, dict]:
             radius = rng.uniform(0.08, 0.15)
             scene.cylinders.append((side * (road_half + 0.4), z, radius, ground - rng.uniform(4, 8), ground, pole_mat))
             z += rng.uniform(12, 30)
-    for lane in (-road_half / 2, road_half / 2, -road_half + 1.1, road_half - 1.1):
+    lanes = [-road_half / 2, road_half / 2]
+    if road_half >= 6.0:  # room for parked cars beside the driving lanes without overlapping them
+        lanes += [-road_half + 1.1, road_half - 1.1]
+    for lane in lanes:
         z = rng.uniform(3, 20)
         while z < 70 and rng.random() < 0.75:
             _car(scene, mats, rng, x=lane + rng.uniform(-0.3, 0.3), z=z, ground=ground)
