@@ -84,3 +84,18 @@ def test_trt_scripts_fail_cleanly_without_tensorrt(tmp_path, script):
                             capture_output=True, text=True, cwd=root, timeout=120, check=False)
     assert result.returncode == 1
     assert result.stderr.startswith('error: ') and 'Traceback' not in result.stderr
+
+
+def test_verify_script_sample_images(tmp_path):
+    """verify_trt.py feeds contract inputs: [1,3,H,W] float32 in 0..1, from a folder or seeded synthetic."""
+    spec = importlib.util.spec_from_file_location('verify_trt', Path(__file__).resolve().parents[2] / 'scripts'
+                                                  / 'verify_trt.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _write_images(tmp_path / 'imgs', 3)
+    for folder, count in ((str(tmp_path / 'imgs'), 3), (None, 5)):
+        images = module.sample_images(folder, 5, 32, 64)
+        assert len(images) == count
+        assert all(i.shape == (1, 3, 32, 64) and i.dtype == np.float32 and 0 <= i.min() <= i.max() <= 1
+                   for i in images)
+    np.testing.assert_array_equal(module.sample_images(None, 2, 8, 8)[1], module.sample_images(None, 2, 8, 8)[1])
