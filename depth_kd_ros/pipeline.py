@@ -132,9 +132,12 @@ class DepthPipeline:
         if output.shape != expected:
             raise BackendError(f'backend returned shape {output.shape}, expected {expected}')
         depth = _resize(output[0, 0].astype(np.float32, copy=False), width, height)
-        depth = depth * np.float32(scale)
+        depth = np.multiply(depth, np.float32(scale), dtype=np.float32)  # a copy: backends may reuse buffers
         with np.errstate(invalid='ignore'):
-            depth[~(np.isfinite(depth) & ((depth >= 0) if zero_valid else (depth > 0)))] = np.nan
+            valid = (depth >= 0) if zero_valid else (depth > 0)  # NaN compares False
+            valid &= depth < np.inf
+        if not valid.all():
+            depth[~valid] = np.nan
         return depth
 
     def process(self, rgb: np.ndarray, camera: CameraModel | None = None, *,
@@ -196,10 +199,15 @@ def backend_options(params: NodeParams) -> dict:
 def load_pipeline(params: NodeParams) -> DepthPipeline:
     """Read the model file's contract, create the backend, and build the pipeline (node and offline tool).
 
+    Also sets OpenCV's process-wide thread count from ``params.opencv_threads``.
+
     Raises:
         ModelFileError: model file missing or not following the contract.
         BackendError: backend not installed or cannot load the model.
     """
     info = read_model_info(params.model_path)
+    # per-frame OpenCV calls take ~1 ms: fanning them out to threads costs more than it saves when the
+    # CPU is shared with inference (bench/bench_node.py); -1 restores OpenCV's default
+    cv2.setNumThreads(params.opencv_threads or -1)
     backend = create_backend(params.backend, params.model_path, **backend_options(params))
     return DepthPipeline(backend, info, params)

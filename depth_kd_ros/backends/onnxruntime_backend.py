@@ -34,6 +34,9 @@ class OnnxRuntimeBackend(DepthBackend):
         options.intra_op_num_threads = int(num_threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # idle intra-op threads would otherwise spin after each run and steal the CPU the rest of the
+        # per-frame work (and the robot's other nodes) needs; measured in bench/bench_node.py
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         try:
             self.session = ort.InferenceSession(model_path, options, providers=PROVIDERS[device])
         except Exception as exc:  # ORT raises its own exception classes for unreadable models
