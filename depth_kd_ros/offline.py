@@ -111,6 +111,7 @@ class Summary:
 
     frames_in: int = 0
     written: int = 0
+    model_seconds: float = 0.0  # time inside backend.infer (pipeline timings), for the overhead figure
     skipped: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
@@ -118,11 +119,21 @@ class Summary:
     def skip(self, reason: str, name: str) -> None:
         self.skipped.setdefault(reason, []).append(name)
 
+    def add(self, result) -> None:
+        """Count a written frame (a pipeline FrameResult)."""
+        self.written += 1
+        self.model_seconds += result.timings.get('inference', 0.0) / 1e3
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
     def format(self) -> str:
-        seconds = time.perf_counter() - self.started
+        seconds = self.seconds
         lines = [f'frames in: {self.frames_in}, written: {self.written}, '
                  f'skipped: {sum(len(v) for v in self.skipped.values())}, '
-                 f'{self.written / max(seconds, 1e-9):.2f} frames/s ({seconds:.1f} s)']
+                 f'{self.written / max(seconds, 1e-9):.2f} frames/s ({seconds:.1f} s, '
+                 f'{100 * self.model_seconds / max(seconds, 1e-9):.0f} % in the model)']
         for reason, names in sorted(self.skipped.items()):
             more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
             lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')

@@ -41,7 +41,7 @@ from depth_kd_ros.bagio import (
 from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed, decode_image
 from depth_kd_ros.messages import fill_image, fill_pointcloud2
 from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult
 
 _TYPES = TYPESTORE.types
 
@@ -77,8 +77,8 @@ def _frame_name(index: int, message) -> str:
 
 
 def process_frame(pipeline: DepthPipeline, message, *, msgtype: str, camera_info, paired: bool,
-                  topics: dict[str, str], writer: BagWriter, timestamp: int) -> str | None:
-    """Write the outputs of one image message; returns None, or the reason it was skipped.
+                  topics: dict[str, str], writer: BagWriter, timestamp: int) -> FrameResult | str:
+    """Write the outputs of one image message; returns the pipeline's result, or why it was skipped.
 
     ``camera_info`` is the paired message or None; ``paired`` says whether the bag has camera_info at all.
     """
@@ -110,7 +110,7 @@ def process_frame(pipeline: DepthPipeline, message, *, msgtype: str, camera_info
                                                         _TYPES['sensor_msgs/msg/PointField']), timestamp)
     if result.depth_std is not None:
         writer.write(topics['uncertainty'], fill_image(_empty_image(header), result.depth_std), timestamp)
-    return None
+    return result
 
 
 def run_bag(args) -> Summary:
@@ -144,13 +144,13 @@ def run_bag(args) -> Summary:
                     if connection.topic != topic:
                         continue
                     summary.frames_in += 1
-                    reason = process_frame(pipeline, message, msgtype=msgtype, paired=bool(infos),
+                    outcome = process_frame(pipeline, message, msgtype=msgtype, paired=bool(infos),
                                            camera_info=infos.latest_at(stamp_ns(message.header)),
                                            topics=topics, writer=writer, timestamp=timestamp)
-                    if reason is None:
-                        summary.written += 1
+                    if isinstance(outcome, str):
+                        summary.skip(outcome, _frame_name(summary.frames_in - 1, message))
                     else:
-                        summary.skip(reason, _frame_name(summary.frames_in - 1, message))
+                        summary.add(outcome)
             if summary.written == 0:
                 raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag); '
                                    'nothing written')

@@ -162,7 +162,7 @@ def run_images(args) -> Summary:
                     summary.skip(f'inference failed: {exc}', path.name)
                     continue
                 write_outputs(output.path, path.stem, result, args.ply)
-                summary.written += 1
+                summary.add(result)
                 if ground_truth is None:
                     continue
                 metrics = None
