@@ -41,11 +41,11 @@ def reference_pipeline(model_path: Path):
     return load_pipeline(params)
 
 
-@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
-@pytest.mark.parametrize('compressed', [False, True], ids=['raw', 'compressed'])
-def test_real_kitti_bag_matches_live_pipeline(tmp_path, model_path, storage, compressed, capsys):
+@pytest.mark.parametrize('dataset,storage,compressed', [
+    ('kitti', 'sqlite3', False), ('kitti', 'mcap', True), ('nyu', 'sqlite3', True), ('nyu', 'mcap', False)])
+def test_real_frames_bag_matches_live_pipeline(tmp_path, model_path, dataset, storage, compressed, capsys):
     """Every output frame carries the input's header and receive time and equals the node pipeline's depth."""
-    frames = load_real('kitti')
+    frames = load_real(dataset)
     bag = write_bag(tmp_path / 'in', frames, storage=storage, compressed=compressed)
     code, out, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
     assert code == 0 and 'frames in: 3, written: 3, skipped: 0' in out
