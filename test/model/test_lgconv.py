@@ -138,4 +138,5 @@ def test_no_pixel_by_pixel_tensor_and_linear_flops():
         module(torch.randn(1, 16, 32, 32))
     assert max(recorder.numels) < hw * hw / 16
     model = nn.Sequential(nn.Conv2d(3, 16, 1), copy.deepcopy(module))
-    assert count_flops(model, 64, 64) == pytest.approx(4 * count_flops(model, 32, 32), rel=1e-6)
+    # 4x within 1 % (per-image terms such as projecting the pooled vectors do not scale); H*W x H*W would be 16x.
+    assert count_flops(model, 64, 64) == pytest.approx(4 * count_flops(model, 32, 32), rel=0.01)

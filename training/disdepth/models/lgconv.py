@@ -11,7 +11,8 @@ as read in design.md section 2 (the paper's code is not public). For an input x 
     G(x)  = BN(W_o^{stride} (x + [s_n(p) g_n]_n))   1x1 conv with the 3x3 conv's stride, BN gamma ~ N(0, 1e-4)
     y     = act(BN_3x3(conv_3x3(x)) + G(x))
 
-Cost is linear in H*W: the softmax pools pixels into N vectors, no H*W x H*W matrix is formed.
+Cost is linear in H*W: the softmax pools pixels into N vectors, no H*W x H*W matrix is formed. W_v is
+applied after pooling (exact, as sum_p A_n(p) = 1), so the value costs C*N, not C*C, per pixel.
 The branch output is added after the 3x3 conv's own BatchNorm and before its activation (RepVGG/ACNet
 style: each branch normalised by its own BN). Adding before the pretrained BN would let the branch shift
 that BN's batch statistics in training and rescale the branch by the pretrained gamma/sigma; after it, the
@@ -69,8 +70,12 @@ class LGConv(nn.Module):
         h = F.relu(self.reduce(x))  # (B, C/r, H, W)
         z = torch.cat([h, h.mean(dim=(2, 3), keepdim=True).expand_as(h)], dim=1)  # (B, 2C/r, H, W)
         attn = self.attn(z).flatten(2).softmax(dim=-1)  # (B, heads, H*W)
-        value = self.value(x).reshape(b, self.heads, c // self.heads, height * width)  # (B, heads, C/heads, H*W)
-        pooled = torch.einsum('bnp,bndp->bnd', attn, value)  # (B, heads, C/heads)
+        # Pool x first, then project: sum_p A(p) (W_v x(p) + b) = W_v (sum_p A(p) x(p)) + b since sum_p A = 1.
+        # Same g_n, but C*heads instead of C*C multiply-adds per pixel.
+        pooled_x = torch.matmul(attn, x.flatten(2).transpose(1, 2))  # (B, heads, C)
+        w_v = self.value.weight.reshape(self.heads, c // self.heads, c)  # (heads, C/heads, C)
+        pooled = torch.einsum('ndc,bnc->bnd', w_v, pooled_x) + self.value.bias.reshape(self.heads, -1)
+        # pooled: (B, heads, C/heads), one global vector per head
         gate = torch.sigmoid(self.gate(z))  # (B, heads, H, W)
         added = gate.unsqueeze(2) * pooled[..., None, None]  # (B, heads, C/heads, H, W)
         return self.bn(self.proj(x + added.reshape(b, c, height, width)))
