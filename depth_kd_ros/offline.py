@@ -107,14 +107,26 @@ class AtomicOutput:
 
 @dataclass
 class Summary:
-    """Counts for the end-of-run report; ``skipped`` maps a reason to the frame names it hit."""
+    """Counts for the end-of-run report; ``skipped`` maps a reason to the frame names it hit.
+
+    Times in seconds: ``begin()`` marks the end of start-up (model load, bag index), so frames/s is the
+    processing rate; ``model_seconds`` sums the pipeline's inference timings of the written frames.
+    """
 
     frames_in: int = 0
     written: int = 0
-    model_seconds: float = 0.0  # time inside backend.infer (pipeline timings), for the overhead figure
+    model_seconds: float = 0.0
     skipped: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
+    created: float = field(default_factory=time.perf_counter)
+    started: float | None = None
+    finished: float | None = None
+
+    def begin(self) -> None:
+        self.started = time.perf_counter()
+
+    def end(self) -> None:
+        self.finished = time.perf_counter()
 
     def skip(self, reason: str, name: str) -> None:
         self.skipped.setdefault(reason, []).append(name)
@@ -125,15 +137,16 @@ class Summary:
         self.model_seconds += result.timings.get('inference', 0.0) / 1e3
 
     @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.started
+    def processing_seconds(self) -> float:
+        """From ``begin()`` to ``end()`` (or now)."""
+        return (self.finished or time.perf_counter()) - (self.started or self.created)
 
     def format(self) -> str:
-        seconds = self.seconds
+        seconds, startup = self.processing_seconds, (self.started or self.created) - self.created
         lines = [f'frames in: {self.frames_in}, written: {self.written}, '
                  f'skipped: {sum(len(v) for v in self.skipped.values())}, '
-                 f'{self.written / max(seconds, 1e-9):.2f} frames/s ({seconds:.1f} s, '
-                 f'{100 * self.model_seconds / max(seconds, 1e-9):.0f} % in the model)']
+                 f'{self.written / max(seconds, 1e-9):.2f} frames/s ({seconds:.1f} s after {startup:.1f} s '
+                 f'start-up; {100 * self.model_seconds / max(seconds, 1e-9):.0f} % of it in the model)']
         for reason, names in sorted(self.skipped.items()):
             more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
             lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')

@@ -136,6 +136,7 @@ def run_bag(args) -> Summary:
         try:
             writer = BagWriter(output.path, storage_of(args.input))
             total = sum(c.msgcount for c in reader.connections if c.topic in read)
+            summary.begin()
             with tqdm(total=total, unit='msg', disable=args.quiet, leave=False) as progress:
                 for connection, timestamp, raw, message in read_messages(reader, read):
                     progress.update()
@@ -151,6 +152,7 @@ def run_bag(args) -> Summary:
                         summary.skip(outcome, _frame_name(summary.frames_in - 1, message))
                     else:
                         summary.add(outcome)
+            summary.end()
             if summary.written == 0:
                 raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag); '
                                    'nothing written')

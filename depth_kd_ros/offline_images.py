@@ -143,6 +143,7 @@ def run_images(args) -> Summary:
     try:
         for name in ('depth', 'colored', 'points') if args.ply else ('depth', 'colored'):
             (output.path / name).mkdir(parents=True)
+        summary.begin()
         with tqdm(total=len(files), unit='frame', disable=args.quiet, leave=False) as progress:
             for path in files:
                 progress.update()
@@ -173,6 +174,7 @@ def run_images(args) -> Summary:
                     no_gt.append(path.name)
                 else:
                     averager.update(metrics)
+        summary.end()
         if summary.written == 0:
             raise OfflineError(f'no image of {args.input} could be processed; nothing written')
         if ground_truth is not None:
