@@ -176,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     bag.add_argument('--copy-inputs', action='store_true', help='also copy the image and camera_info topics')
     images = commands.add_parser('images', parents=[common], help='depth PNGs (mm), previews, PLY and '
                                  'metrics for a folder of PNG/JPEG images')
-    images.add_argument('input', type=Path, metavar='INPUT_DIR')
-    images.add_argument('output', type=Path, metavar='OUTPUT_DIR')
+    images.add_argument('input', type=Path, metavar='INPUT_DIR', help='PNG/JPEG images of one camera')
+    images.add_argument('output', type=Path, metavar='OUTPUT_DIR',
+                        help='new directory: depth/ (uint16 mm), colored/, points/ (--ply), metrics.json')
     images.add_argument('--camera-info', type=Path, required=True, metavar='FILE.yaml',
                         help='ROS camera calibration file of the images')
     images.add_argument('--ply', action='store_true', help='also write a PLY point cloud per image')
