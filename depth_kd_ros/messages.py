@@ -72,6 +72,16 @@ def fill_camera_info(msg, camera, distortion_model: str = 'plumb_bob',
     return msg
 
 
+CAMERA_INFO_FIELDS = ('height', 'width', 'distortion_model', 'd', 'k', 'r', 'p', 'binning_x', 'binning_y', 'roi')
+
+
+def copy_camera_info(msg, source):
+    """Copy every CameraInfo field but the header from ``source`` (same message library); returns ``msg``."""
+    for name in CAMERA_INFO_FIELDS:
+        setattr(msg, name, getattr(source, name))
+    return msg
+
+
 def fill_pointcloud2(msg, cloud: PackedCloud, point_field_factory):
     """Set height, width, fields, is_bigendian, point_step, row_step, data, is_dense of a PointCloud2.
 

@@ -25,7 +25,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.diagnostics import FrameStats
 from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
-from depth_kd_ros.messages import fill_image, fill_pointcloud2
+from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
 from depth_kd_ros.model_file import ModelFileError
 from depth_kd_ros.params import SPECS, NodeParams, ParameterError, params_from_dict
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, load_pipeline
@@ -183,8 +183,11 @@ class MonoDepthNode(Node):
         params = self.params
         want_points = params.publish_points and self.pub_points.get_subscription_count() > 0
         want_colored = params.publish_colored and self.pub_colored.get_subscription_count() > 0
+        want_std = self.pub_std is not None and (self.pub_std.get_subscription_count() > 0
+                                                 or (want_points and params.uncertainty_threshold > 0))
         try:
-            result = self.pipeline.process(rgb, camera, want_cloud=want_points, want_colored=want_colored)
+            result = self.pipeline.process(rgb, camera, want_cloud=want_points, want_colored=want_colored,
+                                           want_std=want_std)
         except BackendError as exc:
             self._fault('backend_error', str(exc))
             return
@@ -193,10 +196,7 @@ class MonoDepthNode(Node):
         if self.pub_depth.get_subscription_count():
             self.pub_depth.publish(fill_image(Image(header=header), result.depth))
         if camera is not None and self.pub_info.get_subscription_count():
-            self.pub_info.publish(CameraInfo(header=header, height=info.height, width=info.width,
-                                             distortion_model=info.distortion_model, d=info.d, k=info.k,
-                                             r=info.r, p=info.p, binning_x=info.binning_x,
-                                             binning_y=info.binning_y, roi=info.roi))
+            self.pub_info.publish(copy_camera_info(CameraInfo(header=header), info))
         if result.colored is not None:
             self.pub_colored.publish(fill_image(Image(header=header), result.colored))
         if self.pub_std is not None and result.depth_std is not None and self.pub_std.get_subscription_count():

@@ -141,13 +141,15 @@ class DepthPipeline:
         return depth
 
     def process(self, rgb: np.ndarray, camera: CameraModel | None = None, *,
-                want_cloud: bool = True, want_colored: bool = False) -> FrameResult:
+                want_cloud: bool = True, want_colored: bool = False, want_std: bool = True) -> FrameResult:
         """Run one frame.
 
         Args:
             rgb: uint8 [H,W,3] RGB (image_codec output).
             camera: intrinsics at H x W, or None (no focal scaling, no cloud).
             want_cloud, want_colored: compute the cloud / preview (skip what nobody subscribes to).
+            want_std: resize depth_std back (needed for depth/uncertainty and the cloud's uncertainty
+                filter; otherwise FrameResult.depth_std is None).
         Returns:
             FrameResult at H x W.
         Raises:
@@ -169,7 +171,7 @@ class DepthPipeline:
         scale = focal_scale(camera, info) if (camera is not None and params.focal_scaling) else 1.0
         depth = self._postprocess(outputs['depth'], width, height, scale)
         depth_std = (self._postprocess(outputs['depth_std'], width, height, scale, zero_valid=True)
-                     if 'depth_std' in outputs else None)
+                     if 'depth_std' in outputs and want_std else None)
         timings['postprocess'] = (time.perf_counter() - start) * 1e3
         cloud = colored = None
         if want_cloud and camera is not None:

@@ -92,6 +92,8 @@ def test_cloud_and_preview_only_when_requested(model_path):
     assert (full.cloud.height, full.cloud.width) == (12, 16)
     assert full.colored.shape == (48, 64, 3) and full.colored.dtype == np.uint8
     assert {'resize', 'inference', 'postprocess', 'cloud', 'colorize'} <= set(full.timings)
+    assert full.depth_std is not None
+    assert pipeline.process(_image(48, 64), camera, want_std=False).depth_std is None
 
 
 def test_4k_frame_is_processed(model_path):
