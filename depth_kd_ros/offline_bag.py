@@ -17,13 +17,12 @@ one or whose camera_info is unusable. A bag without camera_info gets depth only 
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.bagio import (
+    CAMERA_INFO,
     COMPRESSED_IMAGE,
     IMAGE,
     POINT_CLOUD2,
@@ -39,7 +38,7 @@ from depth_kd_ros.bagio import (
     storage_of,
 )
 from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed, decode_image
-from depth_kd_ros.messages import fill_image, fill_pointcloud2
+from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
 from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult
 
@@ -49,6 +48,12 @@ _TYPES = TYPESTORE.types
 def _empty_image(header):
     return _TYPES[IMAGE](header=header, height=0, width=0, encoding='', is_bigendian=0, step=0,
                          data=np.empty(0, np.uint8))
+
+
+def _empty_camera_info(header):
+    roi = _TYPES['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    return _TYPES[CAMERA_INFO](header=header, height=0, width=0, distortion_model='', d=np.empty(0), k=np.zeros(9),
+                               r=np.zeros(9), p=np.zeros(12), binning_x=0, binning_y=0, roi=roi)
 
 
 def _empty_cloud(header):
@@ -102,9 +107,7 @@ def process_frame(pipeline: DepthPipeline, message, *, msgtype: str, camera_info
     header = message.header
     writer.write(topics['depth'], fill_image(_empty_image(header), result.depth), timestamp)
     if camera_info is not None:
-        info = copy.copy(camera_info)
-        info.header = header
-        writer.write(topics['camera_info'], info, timestamp)
+        writer.write(topics['camera_info'], copy_camera_info(_empty_camera_info(header), camera_info), timestamp)
     if result.cloud is not None:
         writer.write(topics['points'], fill_pointcloud2(_empty_cloud(header), result.cloud,
                                                         _TYPES['sensor_msgs/msg/PointField']), timestamp)

@@ -137,6 +137,8 @@ def run_images(args) -> Summary:
     pipeline = make_pipeline(args, points_rgb=True)
     info = pipeline.info
     camera = CameraModel.from_k(calibration.k, calibration.width, calibration.height)
+    # depth_std is written nowhere in this mode; it is needed only by the cloud's uncertainty filter
+    want_filter = pipeline.params.uncertainty_threshold > 0
     averager, no_gt = MetricAverager(), []
     summary = Summary()
     output = AtomicOutput(args.output, args.overwrite, args.input)
@@ -158,7 +160,8 @@ def run_images(args) -> Summary:
                                        f'{calibration.width}x{calibration.height}; one folder must hold one '
                                        'camera\'s images of one size')
                 try:
-                    result = pipeline.process(rgb, camera, want_cloud=args.ply, want_colored=True)
+                    result = pipeline.process(rgb, camera, want_cloud=args.ply, want_colored=True,
+                                              want_std=args.ply and want_filter)
                 except BackendError as exc:
                     summary.skip(f'inference failed: {exc}', path.name)
                     continue
