@@ -41,10 +41,12 @@ def reference_pipeline(model_path: Path):
     return load_pipeline(params)
 
 
-@pytest.mark.parametrize('dataset,storage,compressed', [
-    ('kitti', 'sqlite3', False), ('kitti', 'mcap', True), ('nyu', 'sqlite3', True), ('nyu', 'mcap', False)])
-def test_real_frames_bag_matches_live_pipeline(tmp_path, model_path, dataset, storage, compressed, capsys):
+@pytest.mark.parametrize('case', [('kitti', 'sqlite3', False), ('kitti', 'mcap', True),
+                                  ('nyu', 'sqlite3', True), ('nyu', 'mcap', False)],
+                         ids=lambda c: f'{c[0]}-{c[1]}-{"compressed" if c[2] else "raw"}')
+def test_real_frames_bag_matches_live_pipeline(tmp_path, model_path, case, capsys):
     """Every output frame carries the input's header and receive time and equals the node pipeline's depth."""
+    dataset, storage, compressed = case
     frames = load_real(dataset)
     bag = write_bag(tmp_path / 'in', frames, storage=storage, compressed=compressed)
     code, out, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
@@ -201,3 +203,32 @@ def test_all_frames_corrupt_writes_nothing(tmp_path, model_path, capsys):
     code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
     assert_clean_error(code, err, 'no frame')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
+
+
+def test_params_file_is_honoured(tmp_path, model_path, capsys):
+    """--params-file reaches the node pipeline: points_stride 4 gives a cloud of ceil(W/4) x ceil(H/4)."""
+    params = tmp_path / 'params.yaml'
+    params.write_text(default_params_file().read_text().replace('points_stride: 2', 'points_stride: 4'))
+    bag = write_bag(tmp_path / 'in', synthetic_frames(1, height=61, width=82))
+    code, _, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--params-file', params, '--quiet',
+                     capsys=capsys)
+    assert code == 0
+    cloud = read_bag(tmp_path / 'out')[1]['/camera/points'][0][1]
+    assert (cloud.height, cloud.width) == (16, 21)
+
+
+@pytest.mark.parametrize('problem', ['bad_params', 'missing_model', 'not_a_model'])
+def test_bad_params_or_model_is_a_clean_error(tmp_path, model_path, capsys, problem):
+    """A wrong parameter, a missing or non-ONNX model file: one line naming it, no output."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(1))
+    params = tmp_path / 'params.yaml'
+    params.write_text(default_params_file().read_text().replace('points_stride: 2', 'points_stride: 0'))
+    junk = tmp_path / 'junk.onnx'
+    junk.write_bytes(b'not onnx')
+    argv = {'bad_params': ['--model', model_path, '--params-file', params],
+            'missing_model': ['--model', tmp_path / 'nope.onnx'],
+            'not_a_model': ['--model', junk]}[problem]
+    needle = {'bad_params': 'points_stride', 'missing_model': 'nope.onnx', 'not_a_model': 'junk.onnx'}[problem]
+    code, _, err = run('bag', bag, tmp_path / 'out', *argv, capsys=capsys)
+    assert_clean_error(code, err, needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in', 'junk.onnx', 'params.yaml']

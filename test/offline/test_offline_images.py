@@ -140,3 +140,14 @@ def test_existing_output_dir_refused(tmp_path, model_path, nyu, capsys):
                        capsys=capsys)
     assert_clean_error(code, err, '--overwrite')
     assert list((tmp_path / 'out').iterdir()) == []
+
+
+def test_image_without_ground_truth_is_noted_not_averaged(tmp_path, model_path, nyu, capsys):
+    """A frame whose GT file is absent is still written, named in the summary, and left out of the mean."""
+    rgb_dir, gt_dir, camera_file = nyu
+    (gt_dir / '00100.png').unlink()
+    code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--gt-dir', gt_dir, '--gt-scale', 1000, '--quiet', capsys=capsys)
+    assert code == 0 and 'written: 3' in out
+    assert 'not evaluated' in out and '00100.jpg' in out
+    assert json.loads((tmp_path / 'out' / 'metrics.json').read_text())['num_images'] == 2
