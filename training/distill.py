@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     data = T.infinite_batches(loader, sampler, step, cfg.trainer.seed + rt.rank)
     task.train()
     metrics: dict = {}
-    t_last = time.perf_counter()
+    t_last, step_last = time.perf_counter(), step
     while step < cfg.trainer.max_steps:
         batch = T.to_device(next(data), rt.device)
         epoch = step / steps_per_epoch
@@ -118,8 +118,8 @@ def main(argv=None) -> int:
             terms = T.mean_terms(out, rt)  # collective: every rank logs the same steps
             now = time.perf_counter()
             log.log(step, {'epoch': round(epoch, 4), 'lr': lr, **terms,
-                           'sec_per_step': (now - t_last) / cfg.trainer.log_every})
-            t_last = now
+                           'sec_per_step': (now - t_last) / (step - step_last)})
+            t_last, step_last = now, step
         if rt.is_main and step % cfg.trainer.preview_every == 0:
             log.preview(step, batch['image'], out['depth'], batch['depth'], cfg.model.max_depth)
         is_last = step == cfg.trainer.max_steps
