@@ -89,12 +89,12 @@ class MonoDepthNode(Node):
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._pending = None  # (msg, receive time): the newest unprocessed frame
-        self._camera_msg = None
-        self._running = True
-        if self.params.input_transport == 'compressed':
-            self.create_subscription(CompressedImage, 'image/compressed', self._on_image, SENSOR_QOS)
-        else:
-            self.create_subscription(Image, 'image', self._on_image, SENSOR_QOS)
+        self._camera_msg, self._running = None, True  # latest CameraInfo; worker loop flag
+        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
+                               if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
+        compressed = self.params.input_transport == 'compressed'
+        self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
+                                 else 'image', self._on_image, image_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name='mono_depth_worker', daemon=True)

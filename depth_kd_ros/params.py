@@ -43,6 +43,8 @@ class NodeParams:
     input_transport: str = _spec('raw', "'raw' subscribes image (sensor_msgs/Image); 'compressed' "
                                  'subscribes image/compressed (sensor_msgs/CompressedImage).',
                                  choices=('raw', 'compressed'))
+    input_reliable: bool = _spec(False, 'Subscribe to images reliably instead of best-effort sensor-data QoS '
+                                 '(matches only reliable publishers; Fast DDS loses large best-effort frames).')
     max_input_pixels: int = _spec(3840 * 2160, 'Frames with more pixels are rejected (default: 4K UHD).',
                                   low=1, high=1 << 30)
     resize_interpolation: str = _spec('area', "Shrinking to the model input: 'area' (antialiased, cv2 "

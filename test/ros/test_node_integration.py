@@ -197,3 +197,13 @@ def test_diagnostics_report_rates_latency_faults_backend_and_model(shared):
     assert values['backend'] == 'onnxruntime' and values['model'] == 'synthetic'
     assert {'input_rate_hz', 'output_rate_hz', 'latency_p50_ms', 'latency_p90_ms', 'frames_dropped'} <= set(values)
     assert int(values['fault_unsupported_encoding']) >= 1
+
+
+def test_input_reliable_subscribes_reliably(harness_factory, model_path):
+    """input_reliable=true gives a reliable image subscription (for Fast DDS and large frames)."""
+    from rclpy.qos import ReliabilityPolicy
+
+    harness = harness_factory(model_path, input_reliable=True)
+    infos = harness.client.get_subscriptions_info_by_topic(harness.client.resolve_topic_name('image'))
+    assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.RELIABLE]
+    harness.request(make_image(1)[0], 1)
