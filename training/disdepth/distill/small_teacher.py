@@ -70,7 +70,6 @@ class SmallDepthTransformer(nn.Module):
             for _ in chans)
         self.head = nn.Sequential(nn.Conv2d(neck_channels, neck_channels // 2, 3, padding=1),
                                   nn.ReLU(inplace=True), nn.Conv2d(neck_channels // 2, 1, 1))
-        self.input_multiple = 32
 
     def forward_features(self, image: torch.Tensor) -> list[torch.Tensor]:
         """image [B,3,H,W] RGB 0..1 -> 4 maps [B,C_l,~H/s_l,~W/s_l], s_l = 4, 8, 16, 32."""

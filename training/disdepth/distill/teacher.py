@@ -186,5 +186,8 @@ def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
 
 
 def teacher_without_path(cfg: TeacherConfig) -> TeacherConfig:
-    """The same teacher architecture with no weights to load (used when restoring a checkpoint)."""
-    return replace(cfg, path=None) if cfg.kind == 'small' else cfg
+    """The same teacher architecture without loading weights (the checkpoint being restored has them).
+
+    small: no checkpoint path; hf: config.json only (the folder is still needed for the architecture).
+    """
+    return replace(cfg, path=None) if cfg.kind == 'small' else replace(cfg, random_init=True)
