@@ -138,6 +138,7 @@ def main(argv: list | None = None) -> int:
     parser.add_argument('--long', action='store_const', const='long', dest='profile',
                         help='longer, better run (same as --profile long)')
     parser.add_argument('--out', type=Path, default=ROOT / 'demo_out')
+    parser.add_argument('--results', type=Path, help='also copy summary.json here (make bench: bench/results/)')
     args = parser.parse_args(argv)
     profile, out = PROFILES[args.profile], args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +169,8 @@ def main(argv: list | None = None) -> int:
     summary = {'profile': args.profile, 'models': models, 'node': node,
                'wall_time_s': round(time.monotonic() - started, 1)}
     (out / 'summary.json').write_text(json.dumps(summary, indent=2))
+    if args.results:
+        args.results.write_text(json.dumps(summary, indent=2))
 
     print('\n' + format_table(models))
     print(f"\nnode: abs_rel vs ground truth {node['abs_rel_vs_gt']:.3f}, latency p50 {node['latency_ms_p50']:.1f} ms, "

@@ -1,0 +1,126 @@
+"""Render bench/results/*.json as the README's markdown tables (between `<!-- bench:NAME -->` markers).
+
+Only numbers read from the JSON files appear; a table whose JSON is missing keeps its old text.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+METRICS = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'd1', 'd2', 'd3')
+
+
+def _row(cells) -> str:
+    return '| ' + ' | '.join(str(c) for c in cells) + ' |'
+
+
+def _table(header, rows) -> str:
+    return '\n'.join([_row(header), _row(['---'] * len(header)), *(_row(r) for r in rows)])
+
+
+def models_table(report: dict) -> str:
+    sizes = [k for k in next(iter(report['models'].values())) if 'x' in k and k[0].isdigit()]
+    rows = []
+    for name, r in report['models'].items():
+        if '_s' in name.rsplit('lgconv', 1)[-1]:
+            continue  # stage-sweep variants are summarised below the table
+        rows.append([name, f'{r["params_m"]:.2f}'] + [
+            f'{r[k]["gflops"]:.1f} / {r[k]["latency_ms"]:.1f}' if k in r else '-' for k in sizes])
+    text = _table(['model', 'params (M)'] + [f'{k}: GFLOPs / ms' for k in sizes], rows)
+    lines = []
+    for k in sizes:
+        s = report['summary'][k]
+        lines.append(f'- {k}: LGConv overhead ResNet-18 {s["lgconv_overhead_resnet18"]:+.1%}, MobileNetV2 '
+                     f'{s["lgconv_overhead_mobilenet_v2"]:+.1%}; speed-up over the Transformer: ResNet-18+LGConv '
+                     f'{s["speedup_resnet18_lgconv_vs_transformer"]:.1f}x, MobileNetV2+LGConv '
+                     f'{s["speedup_mobilenet_v2_lgconv_vs_transformer"]:.1f}x')
+    return (text + '\n\n' + '\n'.join(lines) + f'\n\nONNX Runtime {report["onnxruntime"]}, {report["ort_threads"]} '
+            f'threads, median of {report["rounds"]} interleaved rounds, 1-min load average '
+            f'{report["load_avg_1m"]:.1f} on {report["cpu_count"]} cores.')
+
+
+def ablation_table(report: dict) -> str:
+    rows = []
+    for name, row in report['rows'].items():
+        cells = [f'{row["metrics"][k]["mean"]:.3f}' for k in METRICS]
+        rows.append([name, *cells])
+    h, w = report['image_size']
+    return (_table(['row', *METRICS], rows) + f'\n\nSynthetic outdoor, {h}x{w}, {report["student_steps"]} student '
+            f'steps, batch {report["batch_size"]}, {report["held_out_images"]} held-out images, mean of seeds '
+            f'{report["seeds"]} (per-seed values and each row\'s exact command in bench/results/ablation.json).')
+
+
+def step_time_table(report: dict) -> str:
+    rows = [[name.replace('_s', ''), f'{report[name] * 1000:.0f}']
+            for name in ('distill_step_s', 'student_step_s', 'teacher_forward_s')]
+    h, w = report['image_size']
+    return (_table(['one training step', 'ms (median)'], rows)
+            + f'\n\nRatio distillation step / (student step + teacher forward): **{report["ratio"]:.2f}** '
+            f'(goal <= {report["goal_ratio"]}); {h}x{w}, batch {report["batch_size"]}, {report["device"]}, '
+            f'{report["threads"]} thread(s).')
+
+
+def node_table(report: dict) -> str:
+    runs = report['fastdds_transports']
+    names = list(runs)
+    stages = list(runs[names[0]]['stages'])
+    rows = [[stage] + [f'{runs[n]["stages"][stage]["p50_ms"]:.2f}' for n in names] for stage in stages]
+    rows.append(['node end to end (camera publish to depth received)']
+                + [f'{runs[n]["node_end_to_end"]["p50_ms"]:.1f}' for n in names])
+    h, w = report['image']
+    return (_table(['stage (p50 ms)'] + [f'Fast DDS {n}' for n in names], rows)
+            + f'\n\n{w}x{h} input, model {report["model"]}, ONNX Runtime CPU {report["ort_threads"]} threads, '
+            f'{report["frames"]} frames. Goal: everything but the model <= {report["goal_non_model_p50_ms"]} ms '
+            f'p50 (`non_model`).')
+
+
+def offline_table(report: dict) -> str:
+    rows = [[mode, f'{m["frames_per_s"]:.2f}', f'{m["ms_per_frame"]:.0f}', f'{m["overhead_vs_model"]:.2f}']
+            for mode, m in report['modes'].items()]
+    return (_table(['mode', 'frames/s', 'ms/frame', 'time / model time'], rows)
+            + f'\n\n{report["frames"]["count"]} frames of {report["frames"]["size"]}, model '
+            f'{report["model"]["name"]} at {report["model"]["input"]}: {report["model_latency_ms_median"]:.0f} ms '
+            'median inference.')
+
+
+def synthetic_table(report: dict) -> str:
+    rows = [[c['preset'], f'{c["height"]}x{c["width"]}', f'{c["images_per_s"]:.1f}', f'{c["images_per_cpu_s"]:.1f}']
+            for c in report['cases']]
+    return _table(['preset', 'size', 'images/s (wall, 1 core)', 'images per CPU-second'], rows)
+
+
+def demo_table(report: dict) -> str:
+    rows = [[name, *(f'{m[k]:.3f}' for k in METRICS)] for name, m in report['models'].items()]
+    node = report['node']
+    return (_table(['model (make demo)', *METRICS], rows)
+            + f"\n\nThe node's published depth against ground truth: abs_rel **{node['abs_rel_vs_gt']:.3f}**, "
+            f"{node['frames_answered']}/{node['frames_sent']} frames answered, latency p50 "
+            f"{node['latency_ms_p50']:.0f} ms, {node['rate_hz']:.1f} Hz (profile `{report['profile']}`, "
+            f"{report['wall_time_s'] / 60:.1f} min in all).")
+
+
+RENDERERS = {
+    'demo': ('demo.json', demo_table),
+    'models': ('models.json', models_table),
+    'ablation': ('ablation.json', ablation_table),
+    'step_time': ('step_time.json', step_time_table),
+    'node': ('node.json', node_table),
+    'offline': ('offline.json', offline_table),
+    'synthetic': ('synthetic.json', synthetic_table),
+}
+
+
+def update_readme(readme: Path, results: Path) -> list:
+    """Replace each marked block of ``readme`` with its table; returns the names updated."""
+    text, updated = readme.read_text(), []
+    for name, (filename, render) in RENDERERS.items():
+        path = results / filename
+        pattern = re.compile(rf'(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)', re.S)
+        if not path.is_file() or not pattern.search(text):
+            continue
+        table = render(json.loads(path.read_text()))
+        text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
+        updated.append(name)
+    readme.write_text(text)
+    return updated
