@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
@@ -28,7 +29,7 @@ from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compres
 from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
 from depth_kd_ros.model_file import ModelFileError
 from depth_kd_ros.params import SPECS, NodeParams, ParameterError, params_from_dict
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, load_pipeline
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
 
 try:  # robots have cv_bridge from apt; used only for encodings the own codec does not cover
     from cv_bridge import CvBridge
@@ -112,6 +113,7 @@ class MonoDepthNode(Node):
         ours = {p.name: p.value for p in changes if p.name in SPECS}
         try:
             params = self.params.replace(**ours)
+            check_params_for_model(params, self.pipeline.info)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.params = self.pipeline.params = params
@@ -229,7 +231,11 @@ class MonoDepthNode(Node):
 
 def main(args=None) -> int:
     """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable."""
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except _rclpy.RCLError as exc:  # malformed --ros-args: a missing or unparsable params file, a bad -p or -r
+        print(f'mono_depth_node: cannot start: {str(exc).splitlines()[0]}', file=sys.stderr)
+        return 2
     node = None
     try:
         node = MonoDepthNode()

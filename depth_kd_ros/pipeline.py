@@ -27,7 +27,7 @@ import numpy as np
 from depth_kd_ros.backends import BackendError, DepthBackend, create_backend
 from depth_kd_ros.colorize import colorize
 from depth_kd_ros.model_file import ModelInfo, read_model_info
-from depth_kd_ros.params import NodeParams
+from depth_kd_ros.params import NodeParams, ParameterError
 from depth_kd_ros.pointcloud import PackedCloud, build_cloud
 
 
@@ -191,6 +191,19 @@ class DepthPipeline:
         return FrameResult(depth, depth_std, cloud, colored, scale, timings)
 
 
+def check_params_for_model(params: NodeParams, info: ModelInfo) -> None:
+    """The rules that need the model's range: 0 in colored_min/max_depth means the model's min/max depth,
+    so e.g. colored_min_depth 20 with a 10 m model would make every frame's preview (and so the frame) fail.
+
+    Raises:
+        ParameterError: the colormap range that results is empty.
+    """
+    low, high = params.colored_min_depth or info.min_depth, params.colored_max_depth or info.max_depth
+    if not low < high:
+        raise ParameterError(f'colored_min_depth: the colormap range would be {low} to {high} m (0 means the '
+                             f'model\'s {info.min_depth} to {info.max_depth} m); the start must be below the end')
+
+
 def backend_options(params: NodeParams) -> dict:
     """Constructor options for ``create_backend(params.backend, ...)`` from the parameters."""
     if params.backend == 'tensorrt':
@@ -206,8 +219,10 @@ def load_pipeline(params: NodeParams) -> DepthPipeline:
     Raises:
         ModelFileError: model file missing or not following the contract.
         BackendError: backend not installed or cannot load the model.
+        ParameterError: parameters that do not fit the model (check_params_for_model).
     """
     info = read_model_info(params.model_path)
+    check_params_for_model(params, info)
     # per-frame OpenCV calls take ~1 ms: fanning them out to threads costs more than it saves when the
     # CPU is shared with inference (bench/bench_node.py); -1 restores OpenCV's default
     cv2.setNumThreads(params.opencv_threads or -1)

@@ -109,6 +109,20 @@ def test_camera_file_missing_key(tmp_path, model_path, nyu, capsys, key):
     assert not (tmp_path / 'out').exists()
 
 
+def test_colormap_range_outside_the_model_is_a_clean_error(tmp_path, model_path, nyu, capsys):
+    """colored_min_depth above the model's max_depth (colored_max_depth 0 = the model's) is refused at start.
+
+    It used to pass the params check and then raise ValueError in colorize on the first frame: a traceback.
+    """
+    rgb_dir, _, camera_file = nyu
+    params = tmp_path / 'params.yaml'
+    params.write_text(default_params_file().read_text().replace('colored_min_depth: 0.0', 'colored_min_depth: 500.0'))
+    code, _, err = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--params-file', params, '--quiet', capsys=capsys)
+    assert_clean_error(code, err, 'colored_min_depth')
+    assert not (tmp_path / 'out').exists()
+
+
 def test_mixed_image_sizes_leave_no_output(tmp_path, model_path, nyu, capsys):
     """A folder mixing sizes (two cameras) is an error after which no output directory exists."""
     rgb_dir, _, camera_file = nyu

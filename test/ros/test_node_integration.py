@@ -156,6 +156,23 @@ def test_runtime_parameter_changes(shared):
     assert shared.node.set_parameters([Parameter('points_stride', value=1)])[0].successful
 
 
+def test_runtime_colormap_range_must_fit_the_model(shared):
+    """colored_min_depth above the model's max_depth (colored_max_depth 0 means the model's, 10 m here) is refused.
+
+    It passed the model-free range check before, and then colorize raised on every frame, so the node stopped
+    publishing depth and points altogether (counted only as internal_error).
+    """
+    refused = shared.node.set_parameters([Parameter('colored_min_depth', value=20.0)])[0]
+    assert not refused.successful and 'colored_min_depth' in refused.reason
+    refused = shared.node.set_parameters([Parameter('colored_max_depth', value=0.05)])[0]  # below min 0.1
+    assert not refused.successful
+    out = shared.request(make_image(600)[0], 600, topics=('depth', 'depth/colored'))
+    assert out['depth/colored'].encoding == 'bgr8'
+    assert shared.node.set_parameters([Parameter('colored_min_depth', value=5.0)])[0].successful
+    shared.request(make_image(601)[0], 601, topics=('depth', 'depth/colored'))
+    assert shared.node.set_parameters([Parameter('colored_min_depth', value=0.0)])[0].successful
+
+
 def test_no_camera_info_yet_publishes_depth_only(harness_factory, model_path):
     """Before any camera_info: depth is published, points are skipped, and a warning kind is counted."""
     harness = harness_factory(model_path)

@@ -39,9 +39,18 @@ def _renamed_input_model(model_path, tmp_path):
     (lambda m, t: ['-p', f'model_path:={m}', '-p', 'backend:=tensorrt'], 'TensorRT'),
     (lambda m, t: ['-p', f'model_path:={m}', '-p', 'points_stride:=0'], 'points_stride'),
     (lambda m, t: ['-p', f'model_path:={m}', '-p', 'backend:=caffe'], 'backend'),
-], ids=['missing', 'empty', 'contract', 'trt_unavailable', 'out_of_range', 'unknown_backend'])
+    (lambda m, t: ['-p', f'model_path:={m}', '--params-file', str(t / 'nope.yaml')], 'nope.yaml'),
+    (lambda m, t: ['-p', f'model_path:={m}', '-p'], '-p'),
+    (lambda m, t: ['-p', f'model_path:={m}', '-p', 'colored_min_depth:=50.0'], 'colored_min_depth'),
+], ids=['missing', 'empty', 'contract', 'trt_unavailable', 'out_of_range', 'unknown_backend',
+        'missing_params_file', 'malformed_ros_args', 'colormap_range_outside_model'])
 def test_startup_errors_exit_nonzero_with_one_clear_line(model_path, tmp_path, args, message):
-    """An unusable model or configuration ends the process with exit code 2 and no traceback."""
+    """An unusable model or configuration ends the process with exit code 2 and no traceback.
+
+    Includes --ros-args that rcl itself rejects (a params file that does not exist, a dangling -p): rclpy.init
+    raises RCLError there, which used to escape as a traceback with exit code 1; and a colormap start above the
+    model's max_depth (colored_max_depth 0 = the model's), which used to start and then fail every frame.
+    """
     process = _start(*args(model_path, tmp_path))
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2, stderr
