@@ -78,12 +78,16 @@ class AtomicOutput:
     """OUTPUT written as ``<parent>/.<name>.*.partial/<name>`` and renamed into place by ``commit``.
 
     Raises (constructor):
-        OfflineError: OUTPUT exists and ``overwrite`` is false, or OUTPUT is the input.
+        OfflineError: OUTPUT exists and ``overwrite`` is false, or OUTPUT is, or holds, the input or one of
+            ``keep`` (model, calibration, ground truth): replacing it would delete what the run reads.
     """
 
-    def __init__(self, output: Path, overwrite: bool, source: Path):
+    def __init__(self, output: Path, overwrite: bool, source: Path, keep: tuple = ()):
         if output.resolve() == source.resolve():
             raise OfflineError(f'output {output} is the input')
+        for path in (source, *(Path(k) for k in keep if k)):
+            if output.resolve() in path.resolve().parents:
+                raise OfflineError(f'output {output} holds {path}, which this run reads; choose another output')
         if (output.exists() or output.is_symlink()) and not overwrite:
             raise OfflineError(f'output {output} exists; pass --overwrite to replace it')
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,7 @@ def run_bag(args) -> Summary:
         topics = output_topics(topic, msgtype)
         pipeline = make_pipeline(args)
         read = [topic, info_topic] if args.copy_inputs and info_topic else [topic]
-        output = AtomicOutput(args.output, args.overwrite, args.input)
+        output = AtomicOutput(args.output, args.overwrite, args.input, keep=(pipeline.params.model_path,))
         writer = None
         try:
             writer = BagWriter(output.path, storage_of(args.input))

@@ -141,7 +141,8 @@ def run_images(args) -> Summary:
     want_filter = pipeline.params.uncertainty_threshold > 0
     averager, no_gt = MetricAverager(), []
     summary = Summary()
-    output = AtomicOutput(args.output, args.overwrite, args.input)
+    output = AtomicOutput(args.output, args.overwrite, args.input,
+                          keep=(pipeline.params.model_path, args.camera_info, args.gt_dir))
     try:
         for name in ('depth', 'colored', 'points') if args.ply else ('depth', 'colored'):
             (output.path / name).mkdir(parents=True)

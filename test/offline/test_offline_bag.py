@@ -197,6 +197,20 @@ def test_existing_output_refused_unless_overwrite(tmp_path, model_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in', 'out']
 
 
+def test_overwrite_never_replaces_a_folder_holding_the_input(tmp_path, model_path, capsys):
+    """`bag bags/run1 bags --overwrite` (a slip of the output path) is refused: the input stays.
+
+    The output used to be replaced by the new bag, deleting run1 itself and every other bag beside it.
+    """
+    bag = write_bag(tmp_path / 'bags' / 'run1', synthetic_frames(1))
+    other = write_bag(tmp_path / 'bags' / 'run2', synthetic_frames(1))
+    code, _, err = run('bag', bag, tmp_path / 'bags', '--model', model_path, '--overwrite', '--quiet',
+                       capsys=capsys)
+    assert_clean_error(code, err, str(tmp_path / 'bags'), 'run1')
+    assert (bag / 'metadata.yaml').is_file() and (other / 'metadata.yaml').is_file()
+    assert sorted(p.name for p in (tmp_path / 'bags').iterdir()) == ['run1', 'run2']
+
+
 def test_all_frames_corrupt_writes_nothing(tmp_path, model_path, capsys):
     """When no frame decodes, the run fails instead of leaving an empty bag that looks complete."""
     bag = write_bag(tmp_path / 'in', synthetic_frames(2), compressed=True, corrupt=(0, 1))

@@ -123,6 +123,19 @@ def test_colormap_range_outside_the_model_is_a_clean_error(tmp_path, model_path,
     assert not (tmp_path / 'out').exists()
 
 
+def test_overwrite_never_replaces_a_folder_holding_what_the_run_reads(tmp_path, model_path, nyu, capsys):
+    """An output folder that holds the images, the camera file or the model is refused even with --overwrite.
+
+    It used to be replaced at the end of the run, deleting the user's images (or model, or calibration).
+    """
+    rgb_dir, _, camera_file = nyu
+    for output in (tmp_path, Path(model_path).parent):
+        code, _, err = run('images', rgb_dir, output, '--model', model_path, '--camera-info', camera_file,
+                           '--overwrite', '--quiet', capsys=capsys)
+        assert_clean_error(code, err, str(output))
+    assert len(list(rgb_dir.iterdir())) == 3 and camera_file.is_file() and Path(model_path).is_file()
+
+
 def test_mixed_image_sizes_leave_no_output(tmp_path, model_path, nyu, capsys):
     """A folder mixing sizes (two cameras) is an error after which no output directory exists."""
     rgb_dir, _, camera_file = nyu
