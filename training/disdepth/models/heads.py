@@ -53,8 +53,17 @@ class BinsHead(nn.Module):
         return self.min_depth + (self.max_depth - self.min_depth) * edges
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        centres = self.bin_centres(x)[:, :, None, None]  # (B, K, 1, 1)
-        prob = self.logits(x).softmax(dim=1)  # (B, K, h, w)
-        depth = (prob * centres).sum(dim=1, keepdim=True)  # (B, 1, h, w)
-        var = (prob * (centres - depth) ** 2).sum(dim=1, keepdim=True)
-        return {'depth': depth, 'depth_std': torch.sqrt(var.clamp_min(1e-12))}
+        b, _, height, width = x.shape
+        centres = self.bin_centres(x)  # (B, K)
+        # Variance is shift-invariant; centring on the mean bin limits float32 cancellation in E[c^2] - E[c]^2
+        # (|c - shift| <= max_depth: std error below ~1 cm at 80 m).
+        shift = centres.mean(dim=1, keepdim=True)  # (B, 1)
+        rel = (centres - shift).unsqueeze(-1)  # (B, K, 1)
+        # Pixels-major with K last: both expectations become MatMuls; ONNX Runtime ran the NCHW
+        # broadcast-and-reduce form of the same sums ~10x slower (144 vs 17 ms at 96x320, 2 threads).
+        prob = self.logits(x).flatten(2).transpose(1, 2).softmax(dim=-1)  # (B, h*w, K)
+        mean_rel = torch.matmul(prob, rel)  # (B, h*w, 1)
+        var = (torch.matmul(prob, rel * rel) - mean_rel * mean_rel).clamp_min(1e-12)
+        depth = mean_rel + shift.unsqueeze(1)
+        return {'depth': depth.transpose(1, 2).reshape(b, 1, height, width),
+                'depth_std': var.sqrt().transpose(1, 2).reshape(b, 1, height, width)}

@@ -1,0 +1,40 @@
+"""Depth heads against their formulas (AdaBins expectation and spread; sigmoid x max_depth)."""
+import torch
+
+from disdepth.models.heads import BinsHead, PlainHead
+
+
+def test_bins_head_matches_formula():
+    """depth = sum_k p_k c_k and std = sqrt(sum_k p_k (c_k - depth)^2), centres sorted within [min, max]."""
+    head = BinsHead(6, 0.5, 10.0, num_bins=5).double().eval()
+    x = torch.randn(2, 6, 4, 3, dtype=torch.float64)
+    out = head(x)
+    centres = head.bin_centres(x)
+    assert (centres.diff(dim=1) > 0).all() and centres.min() > 0.5 and centres.max() < 10.0
+    prob = head.logits(x).softmax(dim=1)
+    c = centres[:, :, None, None]
+    depth = (prob * c).sum(1, keepdim=True)
+    std = ((prob * (c - depth) ** 2).sum(1, keepdim=True)).sqrt()
+    assert torch.allclose(out['depth'], depth, atol=1e-9)
+    assert torch.allclose(out['depth_std'], std, atol=1e-6)
+
+
+def test_bins_head_float32_std_is_accurate_when_peaked():
+    """A near one-hot bin distribution (a trained, confident pixel) keeps std near 0 despite float32."""
+    head = BinsHead(4, 1e-3, 80.0, num_bins=64).eval()
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        head.logits.weight.zero_()
+        head.logits.bias.fill_(-100.0)
+        head.logits.bias[40] = 100.0  # all mass on bin 40
+        out = head(x)
+        centre = head.bin_centres(x)[0, 40]
+    assert torch.allclose(out['depth'], centre.expand(1, 1, 8, 8), atol=1e-3)
+    assert out['depth_std'].max() < 0.02  # metres
+
+
+def test_plain_head_range():
+    """sigmoid x max_depth: depth in (0, max_depth) metres, shape kept."""
+    out = PlainHead(3, 10.0)(torch.randn(1, 3, 5, 7) * 100)
+    assert out['depth'].shape == (1, 1, 5, 7)
+    assert (out['depth'] >= 0).all() and (out['depth'] <= 10.0).all()
