@@ -151,6 +151,8 @@ class MonoDepthNode(Node):
                                        'image_too_large')
             return rgb
         if msg.encoding not in ENCODINGS and self._bridge is not None and msg.height * msg.width > 0:
+            if msg.height * msg.width > self.params.max_input_pixels:  # decode_image's limit, before cv_bridge
+                raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
             try:
                 return self._bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
             except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others

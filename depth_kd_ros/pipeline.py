@@ -26,7 +26,7 @@ import numpy as np
 
 from depth_kd_ros.backends import BackendError, DepthBackend, create_backend
 from depth_kd_ros.colorize import colorize
-from depth_kd_ros.model_file import ModelInfo, read_model_info
+from depth_kd_ros.model_file import ModelFileError, ModelInfo, read_model_info
 from depth_kd_ros.params import NodeParams, ParameterError
 from depth_kd_ros.pointcloud import PackedCloud, build_cloud
 
@@ -227,4 +227,26 @@ def load_pipeline(params: NodeParams) -> DepthPipeline:
     # CPU is shared with inference (bench/bench_node.py); -1 restores OpenCV's default
     cv2.setNumThreads(params.opencv_threads or -1)
     backend = create_backend(params.backend, params.model_path, **backend_options(params))
+    check_model_runs(backend, info, params.model_path)
     return DepthPipeline(backend, info, params)
+
+
+def check_model_runs(backend: DepthBackend, info: ModelInfo, path: str) -> None:
+    """Run the model once on a grey frame and check its outputs' shapes: a graph whose declared shapes follow
+    the contract but whose computation does not (fails, or returns another size) is refused at start-up
+    instead of failing every frame. Also the warm-up of lazily initialised runtimes.
+
+    Raises:
+        ModelFileError: inference fails or an output is not float [1,1,H,W] at the model's input size.
+    """
+    blob = np.full((1, 3, info.input_height, info.input_width), 0.5, dtype=np.float32)
+    try:
+        outputs = backend.infer(blob)
+    except BackendError as exc:
+        raise ModelFileError(f'{path}: the model fails on a test frame: {str(exc).strip()}') from exc
+    expected = (1, 1, info.input_height, info.input_width)
+    for name in info.outputs:
+        shape = getattr(outputs.get(name), 'shape', None)
+        if shape != expected:
+            raise ModelFileError(f'{path}: output {name} has shape {shape} when run, expected {expected} '
+                                 '(the graph does not compute what it declares)')

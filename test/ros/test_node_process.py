@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from conftest import DOMAIN_ID, Harness, make_camera_info, make_image
+
+from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
 BIN = Path(sys.executable).parent / 'mono_depth_node'
 COMMAND = [str(BIN)] if BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
@@ -32,6 +35,26 @@ def _renamed_input_model(model_path, tmp_path):
     return str(path)
 
 
+def _lying_model(tmp_path, op):
+    """A contract model (depth only) with its final Identity replaced: the declared output stays [1,1,48,64],
+    but 'pool' computes [1,1,24,32] and 'reshape' fails at run time (a broken export passing the file check)."""
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(build_synthetic_onnx(str(tmp_path / 'base.onnx')))
+    nodes = model.graph.node
+    index, identity = next((i, n) for i, n in enumerate(nodes) if n.op_type == 'Identity')
+    nodes.remove(identity)
+    if op == 'pool':
+        node = helper.make_node('MaxPool', [identity.input[0]], ['depth'], kernel_shape=[2, 2], strides=[2, 2])
+    else:
+        model.graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 50, 64], np.int64), 'bad_shape'))
+        node = helper.make_node('Reshape', [identity.input[0], 'bad_shape'], ['depth'])
+    nodes.insert(index, node)
+    path = tmp_path / f'lying_{op}.onnx'
+    onnx.save(model, str(path))
+    return str(path)
+
+
 @pytest.mark.parametrize(('args', 'message'), [
     (lambda m, t: ['-p', 'model_path:=/nonexistent/model.onnx'], 'model file not found'),
     (lambda m, t: [], 'model_path is empty'),
@@ -42,14 +65,19 @@ def _renamed_input_model(model_path, tmp_path):
     (lambda m, t: ['-p', f'model_path:={m}', '--params-file', str(t / 'nope.yaml')], 'nope.yaml'),
     (lambda m, t: ['-p', f'model_path:={m}', '-p'], '-p'),
     (lambda m, t: ['-p', f'model_path:={m}', '-p', 'colored_min_depth:=50.0'], 'colored_min_depth'),
+    (lambda m, t: ['-p', f'model_path:={_lying_model(t, "pool")}'], 'when run'),
+    (lambda m, t: ['-p', f'model_path:={_lying_model(t, "reshape")}'], 'fails on a test frame'),
 ], ids=['missing', 'empty', 'contract', 'trt_unavailable', 'out_of_range', 'unknown_backend',
-        'missing_params_file', 'malformed_ros_args', 'colormap_range_outside_model'])
+        'missing_params_file', 'malformed_ros_args', 'colormap_range_outside_model', 'computes_another_size',
+        'fails_when_run'])
 def test_startup_errors_exit_nonzero_with_one_clear_line(model_path, tmp_path, args, message):
     """An unusable model or configuration ends the process with exit code 2 and no traceback.
 
     Includes --ros-args that rcl itself rejects (a params file that does not exist, a dangling -p): rclpy.init
     raises RCLError there, which used to escape as a traceback with exit code 1; and a colormap start above the
-    model's max_depth (colored_max_depth 0 = the model's), which used to start and then fail every frame.
+    model's max_depth (colored_max_depth 0 = the model's), which used to start and then fail every frame; and a
+    model whose graph declares the contract's shapes but computes another size or fails when run, which used
+    to start and then count a backend_error on every frame, publishing nothing.
     """
     process = _start(*args(model_path, tmp_path))
     _, stderr = process.communicate(timeout=60)
