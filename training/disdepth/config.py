@@ -31,8 +31,8 @@ class LGConvConfig:
     enabled: bool = True
     heads: int = 8  # N attention heads of the global branch
     reduction: int = 4  # r: hidden channels = in_channels / r
-    # Backbone stages (1..4, strides 4, 8, 16, 32) whose 3x3 convs get the global branch. [4]: the one set
-    # within 15 % latency on the MobileNetV2 student at 192x640 and 480x640 (bench/bench_models.py).
+    # Backbone stages (1..4, strides 4, 8, 16, 32) whose 3x3 convs get the global branch. [4]: the cheapest
+    # set on the MobileNetV2 student (bench/results/models.json: ~+22-28 % there, no set met 15 %; R18 ~+3 %).
     stages: list[int] = field(default_factory=lambda: [4])
     bn_init_std: float = 1e-4  # BN scale ~ N(0, std): zero impact at initialisation
 
