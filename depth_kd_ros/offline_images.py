@@ -154,7 +154,7 @@ def run_images(args) -> Summary:
                 try:
                     rgb = decode_compressed(path.read_bytes())
                 except ImageDecodeError as exc:
-                    summary.skip(f'corrupt image: {exc}', path.name)
+                    summary.skip(f'corrupt image ({exc.kind})', path.name)
                     continue
                 if rgb.shape[:2] != (calibration.height, calibration.width):
                     raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '

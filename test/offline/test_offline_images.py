@@ -98,6 +98,21 @@ def test_corrupt_image_in_folder_is_skipped_and_named(tmp_path, model_path, nyu,
     assert json.loads((tmp_path / 'out' / 'metrics.json').read_text())['num_images'] == 2
 
 
+def test_corrupt_images_share_one_summary_line(tmp_path, model_path, nyu, capsys):
+    """Corrupt images are grouped under one reason, so the summary stays short for many of them.
+
+    The reason used to carry the byte count of each file, giving one summary line per corrupt image.
+    """
+    rgb_dir, _, camera_file = nyu
+    for name, size in (('00050.jpg', 2000), ('00100.jpg', 3000)):
+        (rgb_dir / name).write_bytes((rgb_dir / name).read_bytes()[:size])
+    code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--quiet', capsys=capsys)
+    assert code == 0
+    lines = [line for line in out.splitlines() if 'skipped 2 (' in line]
+    assert len(lines) == 1 and '00050.jpg' in lines[0] and '00100.jpg' in lines[0]
+
+
 @pytest.mark.parametrize('key', ['camera_matrix', 'projection_matrix', 'distortion_model', 'image_width'])
 def test_camera_file_missing_key(tmp_path, model_path, nyu, capsys, key):
     """A calibration file without one of the ROS keys is refused, naming the key."""
