@@ -167,7 +167,7 @@ class MonoDepthNode(Node):
                         'scaling, depth/camera_info or points')
             return None
         try:
-            camera = CameraModel.from_k(msg.k, msg.width, msg.height)
+            camera = CameraModel.from_camera_info(msg.k, msg.p, msg.width, msg.height)
             camera.check_size(width, height)
         except CameraInfoError as exc:
             self._fault(exc.kind, f'{exc}: publishing depth without focal scaling or points')

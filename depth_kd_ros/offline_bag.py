@@ -96,7 +96,8 @@ def process_frame(pipeline: DepthPipeline, message, *, msgtype: str, camera_info
         if camera_info is None:
             return 'no camera_info at or before the image stamp'
         try:
-            camera = CameraModel.from_k(camera_info.k, camera_info.width, camera_info.height)
+            camera = CameraModel.from_camera_info(camera_info.k, camera_info.p, camera_info.width,
+                                                 camera_info.height)
             camera.check_size(rgb.shape[1], rgb.shape[0])
         except CameraInfoError as exc:
             return f'unusable camera_info ({exc.kind})'

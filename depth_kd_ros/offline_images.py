@@ -136,7 +136,8 @@ def run_images(args) -> Summary:
     ground_truth = {p.stem: p for p in list_images(args.gt_dir, ('.png',))} if args.gt_dir else None
     pipeline = make_pipeline(args, points_rgb=True)
     info = pipeline.info
-    camera = CameraModel.from_k(calibration.k, calibration.width, calibration.height)
+    camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width,
+                                          calibration.height)
     # depth_std is written nowhere in this mode; it is needed only by the cloud's uncertainty filter
     want_filter = pipeline.params.uncertainty_threshold > 0
     averager, no_gt = MetricAverager(), []

@@ -74,6 +74,23 @@ class CameraModel:
             raise CameraInfoError(f'camera_info size {width}x{height} must be positive', 'bad_camera_size')
         return cls(fx, fy, cx, cy, int(width), int(height))
 
+    @classmethod
+    def from_camera_info(cls, k, p, width: int, height: int) -> CameraModel:
+        """Intrinsics of a rectified image from sensor_msgs/CameraInfo: P's fx, fy, cx, cy (REP 104; what
+        image_geometry's PinholeCameraModel, and so depth_image_proc and rviz, use), or K's when P is unset
+        (all zeros: drivers that fill only K). K describes the raw, distorted image and differs from P
+        whenever rectification changes the camera matrix (distorted lenses, alpha < 1, stereo).
+
+        Raises:
+            CameraInfoError: as ``from_k``, or P not 12 numbers.
+        """
+        values = [float(x) for x in p]
+        if len(values) != 12:
+            raise CameraInfoError(f'P must have 12 elements, got {len(values)}', 'bad_p')
+        if not any(values):
+            return cls.from_k(k, width, height)
+        return cls.from_k([values[0], 0.0, values[2], 0.0, values[5], values[6], 0.0, 0.0, 1.0], width, height)
+
     def check_size(self, width: int, height: int) -> None:
         """Raises CameraInfoError (kind 'camera_size_mismatch') unless the image is width x height."""
         if (width, height) != (self.width, self.height):

@@ -1,8 +1,9 @@
 """Back-projection of a metric depth image to a sensor_msgs/PointCloud2 payload (pinhole model).
 
 Paper: DisDepth (arXiv 2404.16386) predicts metric depth; this turns it into 3-D points.
-Formula (pixel (u, v), depth z in metres, K = [[fx,0,cx],[0,fy,cy],[0,0,1]]), REP 103 optical frame
-(x right, y down, z forward), as depth_image_proc's point_cloud_xyz does with K's cx, cy (not W/2):
+Formula (pixel (u, v) of the rectified image, depth z in metres, fx, fy, cx, cy of CameraInfo's P, see
+pipeline.CameraModel.from_camera_info), REP 103 optical frame (x right, y down, z forward), as
+depth_image_proc's point_cloud_xyz does (image_geometry's cx, cy, not W/2):
     x = (u - cx) * z / fx,   y = (v - cy) * z / fy,   z = z
 Invalid points (non-finite or non-positive z, z outside [min_range, max_range], relative uncertainty
 depth_std / z above the threshold) are NaN in an organised cloud (is_dense=False) or dropped in an

@@ -156,6 +156,33 @@ def test_runtime_parameter_changes(shared):
     assert shared.node.set_parameters([Parameter('points_stride', value=1)])[0].successful
 
 
+def test_points_and_focal_scale_use_p_of_a_rectified_camera(shared):
+    """With K != P (a calibrated lens, image rectified) the cloud and the focal scale follow P, as
+    depth_image_proc and rviz do (image_geometry reads P); depth/camera_info is still the input's, unchanged.
+
+    The node used K, so such clouds were off by the K/P difference, silently.
+    """
+    info = make_camera_info()
+    fx, cx, fy, cy = 40.0, 25.0, 40.0, 22.0  # P; K stays (50, 30.5, 50, 20.5)
+    info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    shared.send_camera_info(info)
+    try:
+        msg, rgb = make_image(700)
+        out = shared.request(msg, 700, topics=('depth', 'points', 'depth/camera_info'))
+    finally:
+        shared.send_camera_info()
+    depth = np.frombuffer(bytes(out['depth'].data), np.float32).reshape(HEIGHT, WIDTH)
+    np.testing.assert_allclose(depth, _expected_depth(rgb) * fx / 50.0, rtol=1e-4)  # model focal 50 px
+    assert tuple(out['depth/camera_info'].k) == K and out['depth/camera_info'].p[0] == fx
+    xyz = _cloud_xyz(out['points'])
+    stride = shared.node.params.points_stride
+    for v, u in [(0, 0), (40, 60), (20, 30)]:
+        v, u = v - v % stride, u - u % stride
+        z = depth[v, u]
+        np.testing.assert_allclose(xyz[v // stride, u // stride], [(u - cx) * z / fx, (v - cy) * z / fy, z],
+                                   rtol=1e-5)
+
+
 def test_runtime_colormap_range_must_fit_the_model(shared):
     """colored_min_depth above the model's max_depth (colored_max_depth 0 means the model's, 10 m here) is refused.
 

@@ -74,6 +74,23 @@ def test_bad_camera_info_is_rejected_with_kind(k, size, kind):
     assert info.value.kind == kind
 
 
+def test_rectified_intrinsics_come_from_p_not_k():
+    """A rectified image's camera is P (REP 104, image_geometry, depth_image_proc); K is the raw image's.
+
+    Only K was read before, so a calibrated lens (P != K after rectification) gave wrong cloud geometry and
+    focal scaling; P all zeros (drivers that fill only K) falls back to K.
+    """
+    k = [500.0, 0, 320, 0, 505.0, 240, 0, 0, 1]
+    p = [430.0, 0, 300, 0, 0, 432.0, 250, 0, 0, 0, 1, 0]
+    camera = CameraModel.from_camera_info(k, p, 640, 480)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (430.0, 432.0, 300.0, 250.0)
+    camera = CameraModel.from_camera_info(k, [0.0] * 12, 640, 480)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (500.0, 505.0, 320.0, 240.0)
+    with pytest.raises(CameraInfoError) as info:
+        CameraModel.from_camera_info(k, [float('nan')] + p[1:], 640, 480)
+    assert info.value.kind == 'bad_focal'
+
+
 def test_camera_size_mismatch_raises(model_path):
     """camera_info for another resolution would give wrong geometry: process refuses it."""
     camera = CameraModel.from_k([50.0, 0, 32, 0, 50, 24, 0, 0, 1], 64, 48)
