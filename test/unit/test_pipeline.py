@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.backends import BackendError, DepthBackend
-from depth_kd_ros.model_file import read_model_info
+from depth_kd_ros.model_file import ModelFileError, read_model_info
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, focal_scale, load_pipeline
+from depth_kd_ros.pipeline import (
+    CameraInfoError,
+    CameraModel,
+    DepthPipeline,
+    check_model_runs,
+    focal_scale,
+    load_pipeline,
+)
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
 
@@ -138,3 +145,19 @@ def test_backend_faults_surface_as_backend_error(model_path, fail):
     pipeline = DepthPipeline(_BrokenBackend(fail), read_model_info(model_path), NodeParams(model_path=model_path))
     with pytest.raises(BackendError):
         pipeline.process(_image(48, 64))
+
+
+class _MissingOutputBackend(_BrokenBackend):
+    """A runtime whose output unpacking fails with a plain ValueError (zip(strict=True) on a missing output)."""
+
+    def infer(self, image):
+        raise ValueError('zip() argument 2 is shorter than argument 1')
+
+
+@pytest.mark.parametrize('backend', [_BrokenBackend(True), _BrokenBackend(False), _MissingOutputBackend(False)],
+                         ids=['raises', 'wrong_shape', 'value_error'])
+def test_start_up_check_runs_the_model_once(model_path, backend):
+    """load_pipeline's check: a model that fails or computes another size on a test frame is a ModelFileError
+    (the node exits 2 with one line) instead of a fault on every frame; any exception type counts."""
+    with pytest.raises(ModelFileError, match='test frame|when run'):
+        check_model_runs(backend, read_model_info(model_path), model_path)
