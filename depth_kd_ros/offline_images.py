@@ -25,11 +25,11 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera_yaml import load_camera_yaml
+from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
 from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
 from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.pipeline import CameraModel
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
 MILLIMETRES_PER_METRE = 1000.0
@@ -136,8 +136,11 @@ def run_images(args) -> Summary:
     ground_truth = {p.stem: p for p in list_images(args.gt_dir, ('.png',))} if args.gt_dir else None
     pipeline = make_pipeline(args, points_rgb=True)
     info = pipeline.info
-    camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width,
-                                          calibration.height)
+    try:
+        camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width,
+                                              calibration.height)
+    except CameraInfoError as exc:
+        raise CameraFileError(f'camera file {args.camera_info}: {exc}') from exc
     # depth_std is written nowhere in this mode; it is needed only by the cloud's uncertainty filter
     want_filter = pipeline.params.uncertainty_threshold > 0
     averager, no_gt = MetricAverager(), []

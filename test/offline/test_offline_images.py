@@ -113,6 +113,18 @@ def test_corrupt_images_share_one_summary_line(tmp_path, model_path, nyu, capsys
     assert len(lines) == 1 and '00050.jpg' in lines[0] and '00100.jpg' in lines[0]
 
 
+def test_camera_file_with_zero_focal_is_named(tmp_path, model_path, nyu, capsys):
+    """Unusable intrinsics in the calibration file are an error that names the file (it used to say only
+    'focal length must be finite and positive', leaving the user to guess which input was meant)."""
+    rgb_dir, _, _ = nyu
+    camera_file = camera_yaml(tmp_path / 'zero.yaml')
+    camera_file.write_text(camera_file.read_text().replace('518.8579', '0.0'))
+    code, _, err = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       capsys=capsys)
+    assert_clean_error(code, err, str(camera_file), 'focal')
+    assert not (tmp_path / 'out').exists()
+
+
 @pytest.mark.parametrize('key', ['camera_matrix', 'projection_matrix', 'distortion_model', 'image_width'])
 def test_camera_file_missing_key(tmp_path, model_path, nyu, capsys, key):
     """A calibration file without one of the ROS keys is refused, naming the key."""
