@@ -16,6 +16,7 @@ ImageNet weights offline), so absolute numbers are far from the paper's; compare
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import statistics
@@ -138,7 +139,8 @@ def main() -> None:
     distill = _distill_module()
 
     report = {'mode': mode, 'image_size': [h, w], 'student_steps': student_steps, 'batch_size': 8,
-              'held_out_images': num_test, 'seeds': args.seeds, 'rows': {}}
+              'held_out_images': num_test, 'seeds': args.seeds,
+              'student_lgconv': dataclasses.asdict(load_config(STUDENT_CFG).model.lgconv), 'rows': {}}
     teacher_path = args.teacher
     if teacher_path is None:
         metrics, seconds, cmd = train(distill, TEACHER_CFG, common_overrides(mode, teacher_steps)
