@@ -115,6 +115,11 @@ def output_topics(image_topic: str, msgtype: str) -> dict[str, str]:
             'points': f'{namespace}/points', 'uncertainty': f'{namespace}/depth/uncertainty'}
 
 
+def sibling_camera_info(image_topic: str, msgtype: str) -> str:
+    """The camera_info topic beside an image topic: ``/cam/image_raw[/compressed]`` -> ``/cam/camera_info``."""
+    return str(PurePosixPath(base_topic(image_topic, msgtype)).parent / 'camera_info')
+
+
 def select_camera_info_topic(reader: AnyReader, image_topic: str, msgtype: str,
                              topic: str | None) -> str | None:
     """The camera_info topic: ``topic`` if given, else ``camera_info`` beside the image's base topic,
@@ -131,7 +136,7 @@ def select_camera_info_topic(reader: AnyReader, image_topic: str, msgtype: str,
             raise BagError(f'camera_info topic {topic} is {found}; the bag\'s CameraInfo topics: '
                            f'{", ".join(infos) or "none"}')
         return topic
-    sibling = str(PurePosixPath(base_topic(image_topic, msgtype)).parent / 'camera_info')
+    sibling = sibling_camera_info(image_topic, msgtype)
     if sibling in infos:
         return sibling
     return next(iter(infos)) if len(infos) == 1 else None

@@ -34,6 +34,7 @@ from depth_kd_ros.bagio import (
     read_messages,
     select_camera_info_topic,
     select_image_topic,
+    sibling_camera_info,
     stamp_ns,
     storage_of,
 )
@@ -132,6 +133,10 @@ def run_bag(args) -> Summary:
         infos = CameraInfoIndex(reader, info_topic)
         if not infos:
             summary.notes.append('no camera_info in the bag: depth only, without focal scaling or points')
+        elif args.camera_info_topic is None and info_topic != sibling_camera_info(topic, msgtype):
+            # not beside the image: the bag's only CameraInfo topic, maybe another camera's; say so
+            summary.notes.append(f'camera_info from {info_topic}, the bag\'s only CameraInfo topic (not beside '
+                                 f'{topic}); pass --camera-info-topic if it belongs to another camera')
         topics = output_topics(topic, msgtype)
         pipeline = make_pipeline(args)
         read = [topic, info_topic] if args.copy_inputs and info_topic else [topic]

@@ -117,6 +117,18 @@ def test_bag_without_camera_info_gives_depth_only(tmp_path, model_path, capsys):
     np.testing.assert_array_equal(image_array(messages['/depth'][1][1]), expected)
 
 
+def test_camera_info_not_beside_the_image_is_named(tmp_path, model_path, capsys):
+    """When the only CameraInfo topic is not the image's sibling (maybe another camera of the same size) the
+    summary says which topic gave the intrinsics; it used to be paired silently."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(1), info_topic='/other/camera_info')
+    code, out, _ = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert code == 0
+    assert 'camera_info from /other/camera_info' in out and '--camera-info-topic' in out
+    bag = write_bag(tmp_path / 'in2', synthetic_frames(1))
+    code, out, _ = run('bag', bag, tmp_path / 'out2', '--model', model_path, '--quiet', capsys=capsys)
+    assert code == 0 and 'camera_info from' not in out
+
+
 def test_corrupt_compressed_frame_is_skipped_and_named(tmp_path, model_path, capsys):
     """A truncated PNG inside the bag is counted and named; the other frames are written."""
     bag = write_bag(tmp_path / 'in', synthetic_frames(4), storage='mcap', compressed=True, corrupt=(2,))
