@@ -217,8 +217,9 @@ def check_params_for_model(params: NodeParams, info: ModelInfo) -> None:
     """
     low, high = params.colored_min_depth or info.min_depth, params.colored_max_depth or info.max_depth
     if not low < high:
-        raise ParameterError(f'colored_min_depth: the colormap range would be {low} to {high} m (0 means the '
-                             f'model\'s {info.min_depth} to {info.max_depth} m); the start must be below the end')
+        raise ParameterError(f'colored_min_depth, colored_max_depth: the colormap range would be {low} to {high} m '
+                             f'(0 means the model\'s {info.min_depth} to {info.max_depth} m); the start must be below '
+                             'the end')
 
 
 def backend_options(params: NodeParams) -> dict:
