@@ -23,12 +23,15 @@ def models_table(report: dict) -> str:
     sizes = [k for k in next(iter(report['models'].values())) if 'x' in k and k[0].isdigit()]
     rows = []
     for name, r in report['models'].items():
-        if '_s' in name.rsplit('lgconv', 1)[-1]:
+        if re.search(r'_lgconv_s\d+$', name):
             continue  # stage-sweep variants are summarised below the table
         rows.append([name, f'{r["params_m"]:.2f}'] + [
             f'{r[k]["gflops"]:.1f} / {r[k]["latency_ms"]:.1f}' if k in r else '-' for k in sizes])
     text = _table(['model', 'params (M)'] + [f'{k}: GFLOPs / ms' for k in sizes], rows)
-    lines = []
+    sweep_key = next(k for k in report['summary'] if k.startswith('stage_sweep_overhead_'))
+    lines = [f'- LGConv overhead by `model.lgconv.stages` at {sweep_key.rsplit("_", 1)[-1]}: ' + '; '.join(
+        f'{family} ' + ', '.join(f'{stages} {v:+.0%}' for stages, v in sweep.items())
+        for family, sweep in report['summary'][sweep_key].items())]
     for k in sizes:
         s = report['summary'][k]
         lines.append(f'- {k}: LGConv overhead ResNet-18 {s["lgconv_overhead_resnet18"]:+.1%}, MobileNetV2 '
@@ -52,7 +55,7 @@ def ablation_table(report: dict) -> str:
 
 
 def step_time_table(report: dict) -> str:
-    rows = [[name.replace('_s', ''), f'{report[name] * 1000:.0f}']
+    rows = [[name.removesuffix('_s').replace('_', ' '), f'{report[name] * 1000:.0f}']
             for name in ('distill_step_s', 'student_step_s', 'teacher_forward_s')]
     h, w = report['image_size']
     return (_table(['one training step', 'ms (median)'], rows)

@@ -14,9 +14,9 @@ from disdepth.models.lgconv import LGConv, add_lgconv
 BRANCH = ('reduce', 'attn', 'gate', 'value', 'proj', 'bn')
 
 
-def lgconv_on_plain_conv(channels=8, stride=1, heads=2, reduction=2):
+def lgconv_on_plain_conv(channels=8, stride=1, heads=2, reduction=2, proj_groups=1):
     local = nn.Conv2d(channels, channels, 3, stride=stride, padding=1, bias=False)
-    return LGConv(local, channels, channels, stride, heads=heads, reduction=reduction)
+    return LGConv(local, channels, channels, stride, heads=heads, reduction=reduction, proj_groups=proj_groups)
 
 
 @pytest.mark.parametrize('name', sorted(BACKBONES))
@@ -82,6 +82,8 @@ def naive_branch(m: LGConv, x: torch.Tensor) -> torch.Tensor:
     _, c, height, width = x.shape
     pixels = [(i, j) for i in range(height) for j in range(width)]
     w = {k: getattr(m, k).weight[:, :, 0, 0] for k in ('reduce', 'attn', 'gate', 'value', 'proj')}
+    groups = m.proj.groups  # a grouped W_o is the block-diagonal dense matrix
+    w['proj'] = torch.block_diag(*w['proj'].reshape(groups, -1, c // groups))
     h = {p: torch.relu(w['reduce'] @ x[0, :, p[0], p[1]] + m.reduce.bias) for p in pixels}
     mean_h = sum(h.values()) / len(pixels)
     z = {p: torch.cat([h[p], mean_h]) for p in pixels}
@@ -104,10 +106,10 @@ def naive_branch(m: LGConv, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@pytest.mark.parametrize('stride', [1, 2])
-def test_matches_naive_loop(stride):
-    """The vectorised branch equals the per-pixel formula of design.md section 2."""
-    module = lgconv_on_plain_conv(stride=stride).double().eval()
+@pytest.mark.parametrize('stride, proj_groups', [(1, 1), (2, 1), (1, 2)])
+def test_matches_naive_loop(stride, proj_groups):
+    """The vectorised branch equals the per-pixel formula of design.md section 2 (dense or grouped W_o)."""
+    module = lgconv_on_plain_conv(stride=stride, proj_groups=proj_groups).double().eval()
     nn.init.normal_(module.bn.weight)
     nn.init.normal_(module.bn.running_mean)
     x = torch.randn(1, 8, 5, 6, dtype=torch.float64)
@@ -140,3 +142,15 @@ def test_no_pixel_by_pixel_tensor_and_linear_flops():
     model = nn.Sequential(nn.Conv2d(3, 16, 1), copy.deepcopy(module))
     # 4x within 1 % (per-image terms such as projecting the pooled vectors do not scale); H*W x H*W would be 16x.
     assert count_flops(model, 64, 64) == pytest.approx(4 * count_flops(model, 32, 32), rel=0.01)
+
+
+def test_projection_is_grouped_only_beside_depthwise_convs():
+    """MobileNetV2's depthwise 3x3s get a heads-grouped W_o (cost); ResNet's dense 3x3s keep a dense one."""
+    for name, expect_grouped in (('mobilenet_v2', True), ('resnet18', False)):
+        backbone = build_backbone(name)
+        add_lgconv(backbone, LGConvConfig(stages=[4]))
+        groups = {m.proj.groups for m in backbone.modules() if isinstance(m, LGConv)}
+        assert groups == ({8} if expect_grouped else {1}), name
+    dense = build_backbone('mobilenet_v2')
+    add_lgconv(dense, LGConvConfig(stages=[4], grouped_depthwise_proj=False))
+    assert {m.proj.groups for m in dense.modules() if isinstance(m, LGConv)} == {1}

@@ -35,6 +35,9 @@ class LGConvConfig:
     # set on the MobileNetV2 student (bench/results/models.json: ~+22-28 % there, no set met 15 %; R18 ~+3 %).
     stages: list[int] = field(default_factory=lambda: [4])
     bn_init_std: float = 1e-4  # BN scale ~ N(0, std): zero impact at initialisation
+    # Beside a depthwise 3x3 conv (MobileNet), W_o is grouped by heads: a dense C x C 1x1 there costs far more
+    # than the conv it sits beside (design.md section 2); False keeps it dense everywhere.
+    grouped_depthwise_proj: bool = True
 
 
 @dataclass

@@ -9,6 +9,7 @@ as read in design.md section 2 (the paper's code is not public). For an input x 
     g_n   = sum_p A_n(p) (W_v x)_n(p)            one global vector (C/N channels) per head
     s_n   = sigmoid(W_s z)_n                     per pixel and head: how much of g_n to add back
     G(x)  = BN(W_o^{stride} (x + [s_n(p) g_n]_n))   1x1 conv with the 3x3 conv's stride, BN gamma ~ N(0, 1e-4)
+                                                 (W_o grouped by heads beside a depthwise conv, config switch)
     y     = act(BN_3x3(conv_3x3(x)) + G(x))
 
 Cost is linear in H*W: the softmax pools pixels into N vectors, no H*W x H*W matrix is formed. W_v is
@@ -36,16 +37,22 @@ class LGConv(nn.Module):
         local: module mapping x [B,C,H,W] -> [B,C_out,ceil(H/stride),ceil(W/stride)] (the 3x3 conv + its BN).
         in_channels, out_channels, stride: those of the 3x3 conv.
         heads: N, must divide ``in_channels``. reduction: r (hidden channels C/r, at least 1).
+        proj_groups: groups of the 1x1 projection W_o (1: dense; ``heads`` beside a depthwise conv, where a
+            dense C x C 1x1 would cost several times the depthwise conv itself).
         activation: applied after the sum (the local layer's own activation, moved here); None = identity.
     Raises:
-        ValueError: ``in_channels`` not divisible by ``heads``.
+        ValueError: ``in_channels`` not divisible by ``heads``, or channels not divisible by ``proj_groups``.
     """
 
     def __init__(self, local: nn.Module, in_channels: int, out_channels: int, stride: int = 1, *, heads: int = 8,
-                 reduction: int = 4, bn_init_std: float = 1e-4, activation: nn.Module | None = None):
+                 reduction: int = 4, bn_init_std: float = 1e-4, activation: nn.Module | None = None,
+                 proj_groups: int = 1):
         super().__init__()
         if in_channels % heads:
             raise ValueError(f'LGConv: in_channels {in_channels} not divisible by heads {heads}')
+        if in_channels % proj_groups or out_channels % proj_groups:
+            raise ValueError(f'LGConv: channels {in_channels}->{out_channels} not divisible by '
+                             f'proj_groups {proj_groups}')
         hidden = max(in_channels // reduction, 1)
         self.local = local
         self.heads = heads
@@ -54,7 +61,7 @@ class LGConv(nn.Module):
         self.attn = nn.Conv2d(2 * hidden, heads, 1)
         self.gate = nn.Conv2d(2 * hidden, heads, 1)
         self.value = nn.Conv2d(in_channels, in_channels, 1)
-        self.proj = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+        self.proj = nn.Conv2d(in_channels, out_channels, 1, stride=stride, groups=proj_groups, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         self.activation = activation if activation is not None else nn.Identity()
         self.reset_parameters()
@@ -114,11 +121,13 @@ def add_lgconv(backbone: nn.Module, cfg: LGConvConfig) -> int:
         for name, layer in targets:
             conv = layer.convolution
             activation = layer.activation
+            depthwise = conv.groups > 1 and conv.groups == conv.in_channels
+            proj_groups = cfg.heads if cfg.grouped_depthwise_proj and depthwise else 1
             layer.activation = nn.Identity()  # HF ResNet calls it unconditionally; MobileNetV2 skips None only
             parent_name, _, child = name.rpartition('.')
             parent = block.get_submodule(parent_name) if parent_name else block
             setattr(parent, child, LGConv(layer, conv.in_channels, conv.out_channels, conv.stride[0], heads=cfg.heads,
                                           reduction=cfg.reduction, bn_init_std=cfg.bn_init_std,
-                                          activation=activation))
+                                          activation=activation, proj_groups=proj_groups))
             count += 1
     return count
