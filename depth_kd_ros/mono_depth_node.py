@@ -174,7 +174,13 @@ class MonoDepthNode(Node):
             return None
         return camera
 
+    def _has_subscribers(self) -> bool:
+        outputs = (self.pub_depth, self.pub_info, self.pub_colored, self.pub_points, self.pub_std)
+        return any(pub is not None and pub.get_subscription_count() > 0 for pub in outputs)
+
     def _process(self, msg, received: float) -> None:
+        if not self._has_subscribers():
+            return  # lazy, as depth_image_proc's connect callbacks: no decoding or inference nobody reads
         start = time.perf_counter()
         try:
             rgb = self._decode(msg)

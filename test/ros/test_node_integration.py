@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import HEIGHT, WIDTH, K, make_camera_info, make_image
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from depth_kd_ros.backends import BackendError
@@ -251,3 +252,26 @@ def test_input_reliable_subscribes_reliably(harness_factory, model_path):
     infos = harness.client.get_subscriptions_info_by_topic(harness.client.resolve_topic_name('image'))
     assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.RELIABLE]
     harness.request(make_image(1)[0], 1)
+
+
+def test_no_inference_while_nobody_subscribes(harness_factory, model_path):
+    """Lazy like depth_image_proc: with no output subscriber the node neither decodes nor infers,
+    even for a bad frame, and it answers again as soon as someone subscribes."""
+    harness = harness_factory(model_path)
+    harness.send_camera_info()
+    subscriptions = list(harness.client.subscriptions)
+    for subscription in subscriptions:
+        harness.client.destroy_subscription(subscription)
+    harness.wait(lambda: harness.client.count_subscribers('depth') == 0, 10.0, 'unsubscribed')
+    frames_in = harness.node.stats.frames_in
+    bad, _ = make_image(1, encoding='rgb16')
+    for stamp in (1, 2, 3):
+        harness.pub_image.publish(bad if stamp == 1 else make_image(stamp)[0])
+        time.sleep(0.2)
+    harness.wait(lambda: harness.node.stats.frames_in >= frames_in + 3, 10.0, 'frames received')
+    time.sleep(0.3)
+    assert harness.node.stats.frames_out == 0
+    assert 'unsupported_encoding' not in harness.node.stats.faults()
+    harness.client.create_subscription(Image, 'depth', lambda m: harness._store('depth', m),
+                                       QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    harness.request(make_image(4)[0], 4)
