@@ -6,9 +6,9 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import HEIGHT, WIDTH, K, make_camera_info, make_image
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_harness import HEIGHT, WIDTH, K, make_camera_info, make_image
 from sensor_msgs.msg import CompressedImage, Image
 
 from depth_kd_ros.backends import BackendError
@@ -26,7 +26,7 @@ def _cloud_xyz(msg):
 @pytest.fixture(scope='module')
 def shared(model_path):
     """One node for the bad-input sequence (each test leaves it serving, which is what is tested)."""
-    from conftest import Harness
+    from ros_harness import Harness
 
     harness = Harness(model_path, max_input_pixels=100 * 100, points_stride=1)
     harness.send_camera_info()

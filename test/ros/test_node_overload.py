@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import HEIGHT, WIDTH, make_image
+from ros_harness import HEIGHT, WIDTH, make_image
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import DOMAIN_ID, Harness, make_camera_info, make_image
+from ros_harness import DOMAIN_ID, Harness, make_camera_info, make_image
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
 

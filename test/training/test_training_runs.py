@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_overrides
+from tiny_run import tiny_overrides
 
 from disdepth.checkpoint import load_checkpoint, load_model, read_meta
 from disdepth.config import ConfigError

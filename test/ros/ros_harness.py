@@ -1,0 +1,143 @@
+"""Real rclpy + Fast DDS harness for the node tests: one Context per harness, a private domain id.
+
+The node runs in-process (MonoDepthNode) next to a client node in one executor thread, so tests can
+also read its FrameStats. Images stay small (64x48) because Fast DDS loses large best-effort messages
+(design.md section 4); outputs are reliable and the client subscribes reliably.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy', reason='ROS 2 rclpy wheels are not installed in this environment')
+
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2  # noqa: E402
+
+from depth_kd_ros.mono_depth_node import MonoDepthNode  # noqa: E402
+
+# A domain of its own per test session, so concurrent test runs of other helpers do not cross-talk.
+DOMAIN_ID = 120 + os.getpid() % 100
+os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+WIDTH, HEIGHT = 64, 48
+K = (50.0, 0.0, 30.5, 0.0, 50.0, 20.5, 0.0, 0.0, 1.0)  # focal = the model's: scale 1
+OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'points': PointCloud2,
+           'depth/uncertainty': Image}
+
+
+def make_image(stamp: int, width: int = WIDTH, height: int = HEIGHT, encoding: str = 'bgr8',
+               frame_id: str = 'camera_optical_frame') -> tuple[Image, np.ndarray]:
+    """A bgr8 frame with a horizontal gradient, and the RGB it encodes."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    rgb[..., 1] = 60
+    rgb[..., 2] = np.linspace(255, 0, height, dtype=np.uint8)[:, None]
+    msg = Image(height=height, width=width, encoding=encoding, step=width * 3,
+                data=rgb[..., ::-1].tobytes())
+    msg.header.stamp.sec, msg.header.frame_id = stamp, frame_id
+    return msg, rgb
+
+
+def make_camera_info(width: int = WIDTH, height: int = HEIGHT, k=K) -> CameraInfo:
+    msg = CameraInfo(width=width, height=height, k=[float(v) for v in k], distortion_model='plumb_bob',
+                     d=[0.0] * 5, p=[k[0], 0.0, k[2], 0.0, 0.0, k[4], k[5], 0.0, 0.0, 0.0, 1.0, 0.0])
+    msg.header.frame_id = 'camera_optical_frame'
+    return msg
+
+
+class Harness:
+    """MonoDepthNode + a client that publishes inputs and keeps every output per topic.
+
+    Each harness lives in its own namespace, so harnesses alive at the same time do not hear each other.
+    """
+
+    count = 0
+
+    def __init__(self, model_path: str | None, namespace: str | None = None, **overrides):
+        """model_path None: client only (the node runs elsewhere, e.g. as a subprocess in ``namespace``)."""
+        Harness.count += 1
+        namespace = namespace or f'/h{Harness.count}'
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=DOMAIN_ID)
+        self.node = None
+        if model_path is not None:
+            params = [Parameter('model_path', value=model_path), Parameter('num_threads', value=1)]
+            params += [Parameter(name, value=value) for name, value in overrides.items()]
+            self.node = MonoDepthNode(context=self.context, parameter_overrides=params, namespace=namespace)
+        self.client = Node('test_client', context=self.context, namespace=namespace)
+        self.received: dict[str, list] = {topic: [] for topic in OUTPUTS}
+        self.arrival: dict[int, float] = {}
+        self._lock = threading.Lock()
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        for topic, kind in OUTPUTS.items():
+            self.client.create_subscription(kind, topic, lambda m, t=topic: self._store(t, m), reliable)
+        self.pub_image = self.client.create_publisher(Image, 'image', 10)
+        self.pub_compressed = self.client.create_publisher(CompressedImage, 'image/compressed', 10)
+        self.pub_info = self.client.create_publisher(CameraInfo, 'camera_info', 10)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        for node in (self.node, self.client):
+            if node is not None:
+                self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        self.wait(lambda: self.pub_image.get_subscription_count() + self.pub_compressed.get_subscription_count() > 0
+                  and self.pub_info.get_subscription_count() > 0
+                  and self.client.count_publishers('depth') > 0, 30.0, 'discovery')
+        time.sleep(0.2)
+
+    keep_messages = True  # False: record only depth arrival times (memory tests)
+
+    def _store(self, topic, msg):
+        with self._lock:
+            if self.keep_messages:
+                self.received[topic].append(msg)
+            if topic == 'depth':
+                self.arrival[msg.header.stamp.sec] = time.monotonic()
+
+    def messages(self, topic: str, stamp: int | None = None) -> list:
+        with self._lock:
+            return [m for m in self.received[topic] if stamp is None or m.header.stamp.sec == stamp]
+
+    @staticmethod
+    def wait(predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+
+    def send_camera_info(self, msg: CameraInfo | None = None, settle: float = 0.3):
+        self.pub_info.publish(msg or make_camera_info())
+        time.sleep(settle)  # camera_info and image travel on different topics: let it land first
+
+    def request(self, msg, stamp: int, topics=('depth',), timeout: float = 10.0) -> dict[str, object]:
+        """Publish ``msg`` (re-sent each second in case best-effort lost it) until every topic answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)
+            try:
+                self.wait(lambda: all(self.messages(t, stamp) for t in topics), 1.0, '')
+                time.sleep(0.1)  # the other outputs of this frame are published right after depth
+                return {t: self.messages(t, stamp)[-1] for t in OUTPUTS if self.messages(t, stamp)}
+            except AssertionError:
+                continue
+        raise AssertionError(f'no {topics} for stamp {stamp} within {timeout} s')
+
+    def close(self):
+        self.executor.shutdown()
+        self.thread.join(timeout=5.0)
+        if self.node is not None:
+            self.node.destroy_node()
+        self.client.destroy_node()
+        rclpy.try_shutdown(context=self.context)
