@@ -29,9 +29,9 @@ def test_tiny_demo_runs_the_whole_chain(tmp_path):
     for name, metrics in summary['models'].items():
         assert set(METRIC_KEYS) <= set(metrics), name
         assert all(math.isfinite(metrics[k]) for k in METRIC_KEYS), (name, metrics)
-        assert metrics['num_images'] == 4
+        assert metrics['num_images'] == 2
     node = summary['node']
-    assert node['frames_answered'] == node['frames_sent'] == 6  # slow camera: the node answers every frame
+    assert node['frames_answered'] == node['frames_sent'] == 4  # slow camera: the node answers every frame
     assert {'depth', 'points'} <= set(node['topics'])
     assert math.isfinite(node['abs_rel_vs_gt']) and node['abs_rel_vs_gt'] > 0
     assert node['latency_ms_p50'] > 0 and node['rate_hz'] > 0
@@ -39,5 +39,5 @@ def test_tiny_demo_runs_the_whole_chain(tmp_path):
 
     ply = (out / 'points.ply').read_text().splitlines()
     assert ply[0] == 'ply' and f'element vertex {node["points_in_ply"]}' in ply
-    assert len(list((out / 'previews').glob('*.png'))) == 4
+    assert len(list((out / 'previews').glob('*.png'))) == 4  # one per replayed frame
     assert (out / 'student_distilled.onnx').stat().st_size > 0
