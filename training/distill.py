@@ -140,6 +140,7 @@ def main(argv=None) -> int:
                     checkpoint('best', metrics, rng)
     log.close()
     if rt.distributed:
+        dist.barrier()  # no rank tears the group down while rank 0 is still writing its checkpoints
         dist.destroy_process_group()
     return 0
 

@@ -30,7 +30,17 @@ def _env() -> dict:
 
 
 def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT, check=False)
+    """Run a command in its own session; on timeout kill the whole group (torchrun's workers included),
+    so a hung run fails this test without leaving orphans that load the machine for the rest of the suite."""
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            raise AssertionError(f'timed out after {timeout} s: {args}\n{stderr[-3000:]}') from None
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
 
 
 def _losses(run_dir: Path) -> dict[int, dict]:
