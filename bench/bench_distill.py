@@ -34,7 +34,7 @@ from disdepth.metrics import METRIC_KEYS  # noqa: E402
 
 TEACHER_CFG = 'config/training/synthetic_teacher.yaml'
 STUDENT_CFG = 'config/training/synthetic_demo.yaml'
-# one switch per contribution (design.md section 2, style item 7)
+# one switch per contribution (docs/design.md section 2, style item 7)
 ROWS = {
     'student (no LGConv, no KD)': ['model.lgconv.enabled=false', 'distill.enabled=false'],
     '+ LGConv': ['distill.enabled=false'],

@@ -1,8 +1,8 @@
 """Student vs teacher-class cost: params, GFLOPs and ONNX Runtime CPU latency, one process, interleaved.
 
-Paper: DisDepth, arXiv 2404.16386, section 4 (efficiency) and 3.2 (LGConv overhead); design.md section 2.
+Paper: DisDepth, arXiv 2404.16386, section 4 (efficiency) and 3.2 (LGConv overhead); docs/design.md section 2.
 Issue 2's targets: LGConv adds <= 15 % latency on ResNet-18; ResNet-18+LGConv >= 8x faster than a
-Depth-Anything-V2-Small-sized Transformer (design.md predicts the latter fails on a CPU). Also sweeps
+Depth-Anything-V2-Small-sized Transformer (docs/design.md section 2 predicts the latter fails on a CPU). Also sweeps
 ``lgconv.stages`` on both families to choose the config default (<= 15 % over the plain MobileNetV2 student).
 
     latency = median over R rounds of one ORT ``run`` (2 intra-op threads); each round runs every model once,

@@ -42,7 +42,7 @@ MODEL_SIZE = (256, 320)  # multiples of the backbone stride 32, about half the c
 THREADS = 2
 GOAL_MS = 5.0
 # Fast DDS builtin transports: the default (UDPv4 + SHM) and LARGE_DATA (SHM + TCP for user data), which
-# every participant must share (design.md section 4: large messages)
+# every participant must share (docs/design.md section 4: large messages)
 TRANSPORTS = ('default', 'LARGE_DATA')
 
 

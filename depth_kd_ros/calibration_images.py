@@ -2,7 +2,7 @@
 
 Entropy calibration (TensorRT's IInt8EntropyCalibrator2) picks per-tensor int8 ranges that minimise
 the KL divergence between fp32 and quantised activation histograms, so it must see inputs exactly as
-the deployed model does: the model contract's input (design.md section 3), RGB in 0..1, float32 NCHW,
+the deployed model does: the model contract's input (docs/design.md section 3), RGB in 0..1, float32 NCHW,
 resized to the model's input size.
 
     batch = stack([resize(rgb(imread(f)), (W, H)) / 255 for f in files[i*B:(i+1)*B]])   # [B,3,H,W]

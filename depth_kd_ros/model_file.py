@@ -1,7 +1,7 @@
 """Model file contract: read and check the exported student's metadata without running it.
 
 Paper: DisDepth (arXiv 2404.16386), section 3 (student deployed alone after distillation).
-Contract (design.md section 3): input ``image`` float32 [1,3,H,W] RGB 0..1; output ``depth`` float32
+Contract (docs/design.md section 3): input ``image`` float32 [1,3,H,W] RGB 0..1; output ``depth`` float32
 [1,1,H,W] metres; optional ``depth_std`` [1,1,H,W] metres; metadata_props (strings) ``input_height``,
 ``input_width``, ``min_depth``, ``max_depth``, ``focal_length`` (px at the input size), ``model_name``,
 ``training_dataset``, ``export_version`` ("1"). A .pt2 (torch.export) carries the same keys in its

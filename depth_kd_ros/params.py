@@ -1,6 +1,6 @@
 """Node parameters: one typed table (defaults, descriptions, ranges) shared by the node and the offline tool.
 
-Paper: DisDepth (arXiv 2404.16386) students are deployed by this runtime (design.md section 3).
+Paper: DisDepth (arXiv 2404.16386) students are deployed by this runtime (docs/design.md section 3).
 The node declares every field as a ROS parameter with a ParameterDescriptor built from ``SPECS``;
 config/mono_depth.yaml holds the same names under ``mono_depth_node: ros__parameters:``.
 Fields marked ``runtime`` can change while the node runs (parameter callback); the others need a restart.

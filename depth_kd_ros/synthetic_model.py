@@ -1,6 +1,6 @@
 """Synthetic contract-obeying ONNX depth model, for tests, benchmarks and a model-free demo.
 
-Paper: DisDepth (arXiv 2404.16386) students are exported to this contract (design.md section 3); this
+Paper: DisDepth (arXiv 2404.16386) students are exported to this contract (docs/design.md section 3); this
 graph obeys the same contract without training, so the runtime can be checked on its own.
 Formula (per pixel, image RGB in 0..1, gray = mean over channels):
     depth     = base + gain * gray                       [1,1,H,W] metres

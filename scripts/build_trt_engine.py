@@ -25,7 +25,7 @@ from depth_kd_ros.engine_cache import PRECISIONS
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--onnx', required=True, help='exported model (.onnx, design.md section 3)')
+    parser.add_argument('--onnx', required=True, help='exported model (.onnx, docs/design.md section 3)')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp16')
     parser.add_argument('--calibration-dir', default=None, help='images for INT8 calibration')
     parser.add_argument('--cache-dir', default=None,

@@ -2,7 +2,7 @@
 
 Used by scripts/demo.py (issue 7) and its end-to-end test. The node runs as its own process (the
 installed console script), the camera and the recorder live in this process, and the two talk over
-real DDS. Outputs are subscribed reliable (design.md section 4: Fast DDS drops large best-effort
+real DDS. Outputs are subscribed reliable (docs/design.md section 4: Fast DDS drops large best-effort
 messages between processes).
 """
 from __future__ import annotations

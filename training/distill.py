@@ -1,7 +1,7 @@
 """Train a DisDepth model: the small teacher, a student baseline, or a distilled student.
 
 Paper: DisDepth, arXiv 2404.16386 (Promoting CNNs with Cross-Architecture Knowledge Distillation for
-Efficient Monocular Depth Estimation); method as implemented: design.md section 2.
+Efficient Monocular Depth Estimation); method as implemented: docs/design.md section 2.
 
     python training/distill.py --config config/training/NAME.yaml [section.key=value ...] [--resume]
     torchrun --nproc_per_node=N training/distill.py --config ...          (DDP, one process per GPU)

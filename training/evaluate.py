@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Evaluate a checkpoint or an exported ONNX model on a dataset (design.md section 3).
+"""Evaluate a checkpoint or an exported ONNX model on a dataset (docs/design.md section 3).
 
     python training/evaluate.py --config FILE (--checkpoint PATH | --onnx PATH) [section.key=value ...]
         [--flip-average] [--num-previews N]

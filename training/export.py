@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export a trained DisDepth student checkpoint to the deployment model file (design.md section 3).
+"""Export a trained DisDepth student checkpoint to the deployment model file (docs/design.md section 3).
 
     python training/export.py --checkpoint runs/demo/checkpoints/best.pt --output model.onnx \\
         [--height H --width W] [--pt2 model.pt2] [--no-std] [--opset 17] [--tolerance 1e-3]

@@ -1,6 +1,6 @@
 """Inference backends behind one interface, imported lazily so the node runs with only one installed.
 
-Every backend takes the contract's input (design.md section 3): ``image`` float32 [1,3,H,W] RGB in
+Every backend takes the contract's input (docs/design.md section 3): ``image`` float32 [1,3,H,W] RGB in
 0..1, and returns ``{'depth': float32 [1,1,H,W] metres}`` plus ``'depth_std'`` when the model has it.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 All TensorRT code of the project lives in this module, written against the TensorRT 10 Python API
 (named I/O tensors, ``execute_async_v3``), with TensorRT 8.6 explicit-batch networks where cheap.
-Model contract: design.md section 3 (input ``image`` float32 [1,3,H,W] RGB 0..1, output ``depth``
+Model contract: docs/design.md section 3 (input ``image`` float32 [1,3,H,W] RGB 0..1, output ``depth``
 [1,1,H,W] metres, optional ``depth_std``). Engine cache: ``depth_kd_ros.engine_cache``; INT8 inputs:
 ``depth_kd_ros.calibration_images``.
 
@@ -129,7 +129,7 @@ class TensorRTBackend(DepthBackend):
     """Run an exported ONNX model through a cached TensorRT engine (built on first use on this device).
 
     Args:
-        model_path: the exported .onnx (design.md section 3); its metadata gives the input size.
+        model_path: the exported .onnx (docs/design.md section 3); its metadata gives the input size.
         precision: 'fp16' (default), 'fp32' or 'int8'.
         cache_dir: engine cache folder ('' or None: ``default_cache_dir(model_path)``).
         calibration_dir: folder of images for INT8 calibration (needed once; the cache is reused).

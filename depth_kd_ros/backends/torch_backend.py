@@ -1,6 +1,6 @@
 """PyTorch backend: runs the exported student from its torch.export (.pt2) artifact, no training code.
 
-Model contract: design.md section 3. ``training/export.py --pt2 PATH`` saves the same wrapper as the ONNX
+Model contract: docs/design.md section 3. ``training/export.py --pt2 PATH`` saves the same wrapper as the ONNX
 file with ``torch.export.save(ep, PATH, extra_files={'metadata.json': ...})``; the program returns
 ``depth`` or ``(depth, depth_std)`` in the order of metadata ``outputs``:
 

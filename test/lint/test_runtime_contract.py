@@ -1,4 +1,4 @@
-"""Platform contracts that no unit test would notice breaking (design.md section 4, style item 13).
+"""Platform contracts that no unit test would notice breaking (docs/design.md section 4, style item 13).
 
 The robot runs ROS 2 Humble on Python 3.10, may have no PyTorch, and has rclpy only in the node.
 """

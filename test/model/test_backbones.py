@@ -37,7 +37,7 @@ def test_unknown_backbone_lists_choices():
     ('mobilenet_v2', lambda: MobileNetV2Model(MobileNetV2Config(depth_multiplier=0.35))),
 ])
 def test_pretrained_loads_from_local_folder(tmp_path, name, model):
-    """Robots and clusters have no internet: weights come from a local HF folder (design.md section 4)."""
+    """Robots and clusters have no internet: weights come from a local HF folder (docs/design.md section 4)."""
     reference = model().eval()
     reference.save_pretrained(tmp_path)
     backbone = build_backbone(name, str(tmp_path)).eval()

@@ -1,4 +1,4 @@
-"""LGConv (design.md section 2): zero impact at init, gradients, globality, formula, linear cost."""
+"""LGConv (docs/design.md section 2): zero impact at init, gradients, globality, formula, linear cost."""
 import copy
 
 import pytest
@@ -78,7 +78,7 @@ def test_branch_is_global():
 
 
 def naive_branch(m: LGConv, x: torch.Tensor) -> torch.Tensor:
-    """The design.md formula with explicit loops over pixels and heads (reference implementation)."""
+    """The docs/design.md section 2 formula with explicit loops over pixels and heads (reference implementation)."""
     _, c, height, width = x.shape
     pixels = [(i, j) for i in range(height) for j in range(width)]
     w = {k: getattr(m, k).weight[:, :, 0, 0] for k in ('reduce', 'attn', 'gate', 'value', 'proj')}
@@ -108,7 +108,7 @@ def naive_branch(m: LGConv, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize('stride, proj_groups', [(1, 1), (2, 1), (1, 2)])
 def test_matches_naive_loop(stride, proj_groups):
-    """The vectorised branch equals the per-pixel formula of design.md section 2 (dense or grouped W_o)."""
+    """The vectorised branch equals the per-pixel formula of docs/design.md section 2 (dense or grouped W_o)."""
     module = lgconv_on_plain_conv(stride=stride, proj_groups=proj_groups).double().eval()
     nn.init.normal_(module.bn.weight)
     nn.init.normal_(module.bn.running_mean)

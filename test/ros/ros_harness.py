@@ -2,7 +2,7 @@
 
 The node runs in-process (MonoDepthNode) next to a client node in one executor thread, so tests can
 also read its FrameStats. Images stay small (64x48) because Fast DDS loses large best-effort messages
-(design.md section 4); outputs are reliable and the client subscribes reliably.
+(docs/design.md section 4); outputs are reliable and the client subscribes reliably.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ ARGUMENTS = {'model_path', 'backend', 'image_topic', 'camera_info_topic', 'names
 def test_launch_description_declares_every_argument():
     """On a robot image (launch_ros from apt) the launch file imports and builds its description."""
     pytest.importorskip('launch_ros', reason='launch_ros has no PyPI wheel; it is tested where ROS is '
-                                             'installed from apt (design.md section 4)')
+                                             'installed from apt (docs/design.md section 4)')
     from launch.actions import DeclareLaunchArgument
 
     spec = importlib.util.spec_from_file_location('mono_depth_launch', LAUNCH_FILE)

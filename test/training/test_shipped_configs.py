@@ -15,7 +15,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'config' / 'training').r
 
 
 def test_the_expected_configs_ship():
-    """design.md section 3 and the issue name these configs."""
+    """docs/design.md section 3 and the issue name these configs."""
     names = {p.name for p in CONFIGS}
     assert {'synthetic_teacher.yaml', 'synthetic_demo.yaml', 'disdepth_r18_kitti_24e.yaml',
             'disdepth_r18_nyu_24e.yaml'} <= names

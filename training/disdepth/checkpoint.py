@@ -1,6 +1,6 @@
 """Checkpoints that load with ``weights_only=True`` and survive SIGKILL.
 
-Paper: DisDepth, arXiv 2404.16386 (training protocol, section 4.1); layout from design.md section 3.
+Paper: DisDepth, arXiv 2404.16386 (training protocol, section 4.1); layout from docs/design.md section 3.
 
     output_dir/checkpoints/{last,best}.pt    tensors and plain containers: {'model', 'step', ...}
     output_dir/checkpoints/{last,best}.json  meta: config (resolved dict), task, step, epoch, metrics

@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class LGConvConfig:
-    """Local-global convolution (design.md section 2, arXiv 2404.16386 section 3.2)."""
+    """Local-global convolution (docs/design.md section 2, arXiv 2404.16386 section 3.2)."""
 
     enabled: bool = True
     heads: int = 8  # N attention heads of the global branch
@@ -36,7 +36,7 @@ class LGConvConfig:
     stages: list[int] = field(default_factory=lambda: [4])
     bn_init_std: float = 1e-4  # BN scale ~ N(0, std): zero impact at initialisation
     # Beside a depthwise 3x3 conv (MobileNet), W_o is grouped by heads: a dense C x C 1x1 there costs far more
-    # than the conv it sits beside (design.md section 2); False keeps it dense everywhere.
+    # than the conv it sits beside (docs/design.md section 2); False keeps it dense everywhere.
     grouped_depthwise_proj: bool = True
 
 
@@ -85,7 +85,7 @@ class DistillConfig:
 
 @dataclass
 class DataConfig:
-    """Dataset and protocol (design.md section 2, 'Protocols')."""
+    """Dataset and protocol (docs/design.md section 2, 'Protocols')."""
 
     dataset: str = 'synthetic_outdoor'  # kitti | nyu | synthetic_outdoor | synthetic_indoor
     data_root: Optional[str] = None
@@ -111,7 +111,7 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW + one-cycle schedule (design.md defaults)."""
+    """AdamW + one-cycle schedule (docs/design.md section 2 defaults)."""
 
     lr: float = 1e-4
     weight_decay: float = 1e-2

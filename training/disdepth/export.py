@@ -1,6 +1,6 @@
 """Export a trained student to the deployment contract: ONNX with metadata, and a torch.export (.pt2).
 
-Paper: DisDepth, arXiv 2404.16386, section 3 (only the student is deployed). Contract: design.md section 3,
+Paper: DisDepth, arXiv 2404.16386, section 3 (only the student is deployed). Contract: docs/design.md section 3,
 read back by ``depth_kd_ros.model_file``; checked like timm's ``onnx_export(check_forward=True)``:
 
     image [1,3,H,W] RGB 0..1 -> student (ImageNet normalisation inside) -> depth [1,1,H,W] m[, depth_std]
@@ -90,7 +90,7 @@ def focal_length(cfg: Config, height: int, width: int) -> float:
 
 
 def build_metadata(cfg: Config, height: int, width: int, outputs: tuple[str, ...]) -> dict[str, str]:
-    """metadata_props of design.md section 3 (all strings). Depth range: the model head's (metres)."""
+    """metadata_props of docs/design.md section 3 (all strings). Depth range: the model head's (metres)."""
     m = cfg.model
     name = f"disdepth_{m.backbone}{'_lgconv' if m.lgconv.enabled else ''}_{m.head}"
     return {'input_height': str(height), 'input_width': str(width), 'min_depth': repr(float(m.min_depth)),

@@ -1,6 +1,6 @@
 """Learning-rate schedule: one-cycle (Smith & Topin 2017), the DisDepth default with AdamW.
 
-Paper: DisDepth, arXiv 2404.16386, section 4.1 (AdamW, lr 1e-4, one-cycle); design.md section 2.
+Paper: DisDepth, arXiv 2404.16386, section 4.1 (AdamW, lr 1e-4, one-cycle); docs/design.md section 2.
 
     lr(step) rises from max_lr / div_factor to max_lr over pct_start * total_steps (cosine),
     then anneals to max_lr / (div_factor * final_div_factor) at total_steps.

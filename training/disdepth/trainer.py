@@ -1,6 +1,6 @@
 """Training library behind ``training/distill.py``: runtime, models, optimiser, data, AMP, state.
 
-Paper: DisDepth, arXiv 2404.16386, section 4.1 (AdamW 1e-4, one-cycle, 24 epochs); design.md sections
+Paper: DisDepth, arXiv 2404.16386, section 4.1 (AdamW 1e-4, one-cycle, 24 epochs); docs/design.md sections
 2-3. One trainer serves ``task=teacher`` (supervised small teacher), the student baseline
 (``distill.enabled=false``) and distillation.
 

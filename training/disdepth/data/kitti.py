@@ -1,11 +1,11 @@
 """KITTI (Eigen split) depth dataset in the BTS/AdaBins protocol.
 
-Protocol of arXiv 2404.16386 section 4.1 (design.md section 2): Eigen split files, KB crop
+Protocol of arXiv 2404.16386 section 4.1 (docs/design.md section 2): Eigen split files, KB crop
 352x1216, random 352x704 training crops, rotation U(-1, 1) degrees, flip, photometric augmentation;
 evaluation on the KB crop with the Garg crop and depth in (1e-3, 80] m. Reference code: BTS
 ``bts_dataloader.py`` and ``bts_eval.py``.
 
-Layout (design.md section 3):
+Layout (docs/design.md section 3):
     data_root/2011_09_26/2011_09_26_drive_0001_sync/image_02/data/0000000005.png     (RGB)
     gt_root/2011_09_26_drive_0001_sync/proj_depth/groundtruth/image_02/0000000005.png (uint16)
     depth (m) = value / 256, 0 = no measurement.

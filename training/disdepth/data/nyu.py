@@ -1,6 +1,6 @@
 """NYU-Depth v2 datasets: the BTS "sync" layout and the official labelled .mat.
 
-Protocol of arXiv 2404.16386 section 4.1 (design.md section 2): random 416x544 training crops,
+Protocol of arXiv 2404.16386 section 4.1 (docs/design.md section 2): random 416x544 training crops,
 rotation U(-2.5, 2.5) degrees, flip, photometric augmentation (brightness U(0.75, 1.25)); evaluation
 on 480x640 with the Eigen crop rows [45, 471), columns [41, 601) and depth in (1e-3, 10] m.
 Reference code: BTS ``bts_dataloader.py``, ``extract_official_train_test_set_from_mat.py``.

@@ -1,6 +1,6 @@
 """Embedded synthetic RGB-D scenes: procedural streets and rooms with exact metric depth.
 
-The default dataset of the demo and CI (design.md section 1; arXiv 2404.16386 section 4.1 uses
+The default dataset of the demo and CI (docs/design.md section 1; arXiv 2404.16386 section 4.1 uses
 KITTI and NYU-Depth v2, which this workplace does not have). Scenes are sampled from
 ``np.random.default_rng((seed, index))`` and ray-cast by ``disdepth.data.raycast``:
 

@@ -1,6 +1,6 @@
 """Feature Acclimation Module (FAM): teacher features mapped into the student's feature space.
 
-Paper: DisDepth, arXiv 2404.16386, section 3.3 ("teacher acclimation"); design.md section 2.
+Paper: DisDepth, arXiv 2404.16386, section 3.3 ("teacher acclimation"); docs/design.md section 2.
 
     F_t,l = resize( Norm( Conv1x1(T_l) ), size of the student's scale-l feature )
 

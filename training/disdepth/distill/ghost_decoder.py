@@ -3,7 +3,7 @@
 NOT GhostNet's "ghost module" (Han et al. 2020, cheap feature maps from linear ops). Here "ghost"
 means a weight-sharing shadow of the student's decoder: same weights, no gradient into them.
 
-Paper: DisDepth, arXiv 2404.16386, section 3.3 ("teacher acclimation"); design.md section 2.
+Paper: DisDepth, arXiv 2404.16386, section 3.3 ("teacher acclimation"); docs/design.md section 2.
 
     depth_t = Decode_{stopgrad(theta_dec)}( A ⊙ FAM(T) )
     L_t     = SILog(depth_t, gt)        -> gradients reach A (LAM) and FAM, never theta_dec

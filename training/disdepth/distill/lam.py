@@ -1,6 +1,6 @@
 """Loss Attention Module (LAM): where on the image the teacher's knowledge matters.
 
-Paper: DisDepth, arXiv 2404.16386, section 3.3 ("attentive knowledge distillation"); design.md section 2.
+Paper: DisDepth, arXiv 2404.16386, section 3.3 ("attentive knowledge distillation"); docs/design.md section 2.
 
     q   = W_q · mean_p X(p)                      (B, d)     query from the global mean feature
     k   = W_k X(p)                               (B, d, P)  per-pixel keys (1x1 conv), P = H*W

@@ -1,6 +1,6 @@
 """Distillation as a task object returning named loss terms (timm ``FeatureDistillationTask`` shape).
 
-Paper: DisDepth, arXiv 2404.16386, section 3.4 (objective); design.md section 2.
+Paper: DisDepth, arXiv 2404.16386, section 3.4 (objective); docs/design.md section 2.
 
     F_s       = student.encode(I)                            4 maps, strides 4..32
     F_t       = FAM(teacher.forward_features(I))             resized to F_s's shapes

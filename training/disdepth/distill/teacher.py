@@ -158,7 +158,7 @@ def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
 
 
 def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
-    """Build the teacher named by ``cfg`` (design.md section 2).
+    """Build the teacher named by ``cfg`` (docs/design.md section 2).
 
     kind='hf': ``AutoModelForDepthEstimation`` at ``cfg.path`` (GLPN, DPT, Depth Anything V1/V2).
     kind='small': :class:`SmallDepthTransformer` from the ``cfg`` fields; if ``cfg.path`` is set it is

@@ -2,7 +2,7 @@
 
 Paper: DisDepth, arXiv 2404.16386, section 3.1 (student = pretrained CNN encoder + light decoder).
 Reference: timm's ``features_only`` contract (``feature_info`` + ``forward -> list[Tensor]``); no timm or
-torchvision here (design.md section 4), so the layers are the HF ``ResNetModel`` / ``MobileNetV2Model`` ones.
+torchvision here (docs/design.md section 4), so the layers are the HF ``ResNetModel`` / ``MobileNetV2Model`` ones.
 
     feats = backbone(x)   # x [B,3,H,W] ImageNet-normalised -> 4 maps [B, C_i, ceil(H/s_i), ceil(W/s_i)], s_i = 4..32
 

@@ -1,7 +1,7 @@
 """Light U-Net decoder of the student: upsample x2, concatenate the skip, conv-BN-ReLU.
 
 Paper: DisDepth, arXiv 2404.16386, section 3.1 (a light decoder fuses the CNN's multi-scale features);
-design.md section 2. Per step i, from the coarsest map x (stride 32):
+docs/design.md section 2. Per step i, from the coarsest map x (stride 32):
 
     x = ReLU(BN(conv3x3([up(x), skip_i])))      skip_i = the next finer backbone map (16, 8, 4), then none
 

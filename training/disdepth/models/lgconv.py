@@ -1,7 +1,7 @@
 """LGConv: local-global convolution, a global branch beside each 3x3 conv of a pretrained CNN.
 
 Paper: DisDepth, arXiv 2404.16386, section 3.2 ("Promoting CNNs with ... local-global convolution");
-as read in design.md section 2 (the paper's code is not public). For an input x [B,C,H,W], N heads, r:
+as read in docs/design.md section 2 (the paper's code is not public). For an input x [B,C,H,W], N heads, r:
 
     h     = ReLU(W_h x)                          1x1 conv, C -> C/r
     z     = [h, mean_p h]                        hidden feature, 2C/r channels (global average broadcast)

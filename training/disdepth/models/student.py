@@ -1,11 +1,11 @@
 """DisDepth student: CNN backbone (+ LGConv) -> light decoder -> depth head, metric depth in metres.
 
-Paper: DisDepth, arXiv 2404.16386, section 3.1 (student) and 3.2 (LGConv); design.md section 2.
+Paper: DisDepth, arXiv 2404.16386, section 3.1 (student) and 3.2 (LGConv); docs/design.md section 2.
 
     F_1..F_4 = backbone((image - mean_ImageNet) / std_ImageNet)     strides 4, 8, 16, 32
     depth    = upsample_bilinear(head(decoder(F)), H x W)           metres
 
-Normalisation lives inside the module so exported graphs take raw RGB in 0..1 (monodepth2, design.md
+Normalisation lives inside the module so exported graphs take raw RGB in 0..1 (monodepth2, docs/design.md
 section 3). ``encode`` and ``decode`` are split for distillation: the ghost decoder runs ``decode`` on
 teacher features with the student's weights detached, via
 ``torch.func.functional_call(student, detached, (), {'features': f, 'out_size': (H, W)})``.
