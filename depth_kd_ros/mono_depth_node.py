@@ -101,6 +101,8 @@ class MonoDepthNode(Node):
         self._worker = threading.Thread(target=self._work, name='mono_depth_worker', daemon=True)
         self._worker.start()
         info = self.pipeline.info
+        if info.metadata_warning:
+            self.get_logger().warning(info.metadata_warning)
         self.get_logger().info(f'model {info.model_name} ({info.input_width}x{info.input_height}, outputs '
                                f'{list(info.outputs)}) on {self.params.backend}; input {self.params.input_transport}')
 
