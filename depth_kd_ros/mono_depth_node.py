@@ -190,6 +190,10 @@ class MonoDepthNode(Node):
             self._fault(exc.kind, str(exc))
             return
         conversion_ms = (time.perf_counter() - start) * 1e3
+        previous = self.stats.record_input_size(rgb.shape[1], rgb.shape[0])
+        if previous is not None:
+            self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
+                *previous, rgb.shape[1], rgb.shape[0]))
         info = self._camera_msg  # read once: the callback may replace it meanwhile
         camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         params = self.params

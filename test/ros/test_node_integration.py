@@ -134,15 +134,23 @@ def test_backend_exception_on_one_frame(shared):
 
 
 def test_resolution_change_while_running(shared):
-    """A new image size is served at that size; points resume once camera_info matches it."""
+    """A new image size is served at that size; points resume once camera_info matches it. Each change is
+    counted as resolution_change in /diagnostics (which also shows the current input size).
+
+    The README promised the count; nothing counted or logged a change.
+    """
+    shared.request(make_image(399)[0], 399)  # the model's size first, whichever test ran before
+    before = shared.node.stats.faults().get('resolution_change', 0)
     scaled_k = (62.5, 0.0, 38.0, 0.0, 62.5, 25.0, 0.0, 0.0, 1.0)  # 80x60, same field of view
     shared.send_camera_info(make_camera_info(80, 60, scaled_k))
     out = shared.request(make_image(400, width=80, height=60)[0], 400, topics=('depth', 'points'))
     assert (out['depth'].width, out['depth'].height) == (80, 60)
     assert out['points'].width == 80
+    assert shared.node.stats.summary()[2]['input_size'] == '80x60'
     shared.send_camera_info()
     out = shared.request(make_image(401)[0], 401, topics=('depth', 'points'))
     assert out['depth'].width == WIDTH
+    assert shared.node.stats.faults()['resolution_change'] == before + 2
 
 
 def test_runtime_parameter_changes(shared):
