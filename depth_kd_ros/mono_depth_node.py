@@ -147,11 +147,7 @@ class MonoDepthNode(Node):
 
     def _decode(self, msg):
         if isinstance(msg, CompressedImage):
-            rgb = decode_compressed(msg.data)
-            if rgb.shape[0] * rgb.shape[1] > self.params.max_input_pixels:
-                raise ImageDecodeError(f'image {rgb.shape[1]}x{rgb.shape[0]} exceeds max_input_pixels',
-                                       'image_too_large')
-            return rgb
+            return decode_compressed(msg.data, max_pixels=self.params.max_input_pixels)
         if msg.encoding not in ENCODINGS and self._bridge is not None and msg.height * msg.width > 0:
             if msg.height * msg.width > self.params.max_input_pixels:  # decode_image's limit, before cv_bridge
                 raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')

@@ -219,13 +219,17 @@ def test_no_camera_info_yet_publishes_depth_only(harness_factory, model_path):
 
 
 def test_compressed_transport_and_corrupt_payload(harness_factory, model_path):
-    """input_transport=compressed reads image/compressed (PNG here); a corrupt one is counted, then served."""
+    """input_transport=compressed reads image/compressed (PNG here); a corrupt one and one over max_input_pixels
+    (a 40 kB PNG of 4000x3000, refused on its header) are counted, then the next frame is served."""
     harness = harness_factory(model_path, input_transport='compressed')
     harness.send_camera_info()
     _, rgb = make_image(1)
     corrupt = CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage')
     harness.wait(lambda: harness.pub_compressed.publish(corrupt)
                  or harness.node.stats.faults().get('corrupt_compressed', 0) > 0, 10.0, 'corrupt counted')
+    huge = CompressedImage(format='png', data=cv2.imencode('.png', np.zeros((3000, 4000, 3), np.uint8))[1].tobytes())
+    harness.wait(lambda: harness.pub_compressed.publish(huge)
+                 or harness.node.stats.faults().get('image_too_large', 0) > 0, 10.0, 'too large counted')
     good = CompressedImage(format='png', data=cv2.imencode('.png', rgb[..., ::-1])[1].tobytes())
     good.header.stamp.sec, good.header.frame_id = 2, 'camera_optical_frame'
     out = harness.request(good, 2, topics=('depth', 'points'))
