@@ -72,10 +72,16 @@ def node_table(report: dict) -> str:
     rows.append(['node end to end (camera publish to depth received)']
                 + [f'{runs[n]["node_end_to_end"]["p50_ms"]:.1f}' for n in names])
     h, w = report['image']
+    overload = report.get('node_overload')  # absent from results older than the overload figure
+    overload_line = ('' if overload is None else
+                     f' Camera at {overload["rate_hz"]:.0f} Hz, faster than the node (keep-latest): '
+                     f'{overload["frames_answered"]}/{overload["frames_sent"]} frames answered at '
+                     f'{overload["answered_rate_hz"]:.1f} Hz, latency p50 {overload["p50_ms"]:.0f} ms, p90 '
+                     f'{overload["p90_ms"]:.0f} ms (Fast DDS default).')
     return (_table(['stage (p50 ms)'] + [f'Fast DDS {n}' for n in names], rows)
             + f'\n\n{w}x{h} input, model {report["model"]}, ONNX Runtime CPU {report["ort_threads"]} threads, '
             f'{report["frames"]} frames. Goal: everything but the model <= {report["goal_non_model_p50_ms"]} ms '
-            f'p50 (`non_model`).')
+            f'p50 (`non_model`).' + overload_line)
 
 
 def offline_table(report: dict) -> str:

@@ -31,6 +31,7 @@ class FrameStats:
         self._last_logged: dict[str, float] = {}
         self.frames_in = self.frames_out = self.dropped = 0
         self._samples = samples
+        self._input_size: tuple[int, int] | None = None  # (width, height) of the last decoded frame
 
     def _trim(self, times: collections.deque, now: float) -> None:
         while times and times[0] < now - self.window:
@@ -48,6 +49,16 @@ class FrameStats:
         """Frames replaced by a newer one before the worker took them (keep-latest)."""
         with self._lock:
             self.dropped += count
+
+    def record_input_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """Note a decoded frame's size in pixels; returns the previous (width, height) when it changed, else None.
+
+        A change is not an error (the node serves any size), but it is worth a log line and a count: a camera
+        driver restarted with other settings, or two cameras publishing on one topic.
+        """
+        with self._lock:
+            previous, self._input_size = self._input_size, (int(width), int(height))
+            return previous if previous not in (None, self._input_size) else None
 
     def record_output(self, latency_s: float, timings: dict[str, float] | None = None) -> None:
         """A frame was published, ``latency_s`` after it arrived; ``timings`` in ms per stage."""
@@ -91,6 +102,8 @@ class FrameStats:
                       'output_rate_hz': f'{self._rate(self._outputs, now):.2f}',
                       'frames_in': str(self.frames_in), 'frames_out': str(self.frames_out),
                       'frames_dropped': str(self.dropped)}
+            if self._input_size is not None:
+                values['input_size'] = '{}x{}'.format(*self._input_size)
             if self._latency:
                 p50, p90, p99 = np.percentile(np.asarray(self._latency), [50, 90, 99], method='nearest')
                 values.update(latency_p50_ms=f'{p50:.2f}', latency_p90_ms=f'{p90:.2f}',

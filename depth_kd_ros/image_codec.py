@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from depth_kd_ros.image_header import ImageHeaderError, compressed_image_size
+
 #: supported encodings -> (channels, OpenCV conversion to RGB or None when already RGB)
 ENCODINGS: dict[str, tuple[int, int | None]] = {
     'rgb8': (3, None),
@@ -70,20 +72,44 @@ def decode_image(encoding: str, height: int, width: int, step: int, data, *,
     return cv2.cvtColor(pixels, conversion)
 
 
-def decode_compressed(data) -> np.ndarray:
+def decode_compressed(data, *, max_pixels: int | None = None) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage payload (JPEG, PNG, ... as OpenCV reads them) to RGB.
 
     Args:
         data: the compressed bytes (bytes, array.array('B') or uint8 numpy array).
+        max_pixels: reject images with more than this many pixels (None: no limit). PNG and JPEG (what
+            image_transport's compressed plugin sends) are checked on their header, before decoding
+            allocates anything; other formats OpenCV reads are checked after decoding.
     Returns:
         uint8 [H,W,3] RGB.
     Raises:
-        ImageDecodeError: empty or undecodable data (kind 'corrupt_compressed').
+        ImageDecodeError: empty or undecodable data (kind 'corrupt_compressed'), more than ``max_pixels``
+            pixels ('image_too_large').
     """
     buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
     if buffer.size == 0:
         raise ImageDecodeError('compressed image is empty', 'corrupt_compressed')
+    if max_pixels is not None:
+        _check_header_pixels(buffer, max_pixels)
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageDecodeError(f'cannot decode compressed image ({buffer.size} bytes)', 'corrupt_compressed')
+    if max_pixels is not None:  # formats without a header reader in image_header
+        _check_pixels(bgr.shape[1], bgr.shape[0], max_pixels)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _check_header_pixels(buffer: np.ndarray, max_pixels: int) -> None:
+    """Refuse a PNG or JPEG whose header gives more than ``max_pixels`` pixels, or a malformed header."""
+    try:
+        size = compressed_image_size(buffer)
+    except ImageHeaderError as exc:
+        raise ImageDecodeError(f'cannot read the compressed image\'s header: {exc}', 'corrupt_compressed') from exc
+    if size is not None:
+        _check_pixels(*size, max_pixels)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageDecodeError(f'image {width}x{height} has more than max_pixels={max_pixels} pixels',
+                               'image_too_large')

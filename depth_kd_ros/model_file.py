@@ -3,8 +3,10 @@
 Paper: DisDepth (arXiv 2404.16386), section 3 (student deployed alone after distillation).
 Contract (docs/design.md section 3): input ``image`` float32 [1,3,H,W] RGB 0..1; output ``depth`` float32
 [1,1,H,W] metres; optional ``depth_std`` [1,1,H,W] metres; metadata_props (strings) ``input_height``,
-``input_width``, ``min_depth``, ``max_depth``, ``focal_length`` (px at the input size), ``model_name``,
-``training_dataset``, ``export_version`` ("1"). A .pt2 (torch.export) carries the same keys in its
+``input_width``, ``min_depth``, ``max_depth``, ``focal_length`` (px at the input size) and ``model_name``
+(the keys design.md names), plus ``training_dataset`` and ``export_version`` ("1"), which export.py writes
+and which may be missing from another exporter's model (defaults below; ``ModelInfo.metadata_warning``
+says so in one line, for the caller to log once). A .pt2 (torch.export) carries the same keys in its
 extra file ``metadata.json``; its graph is checked by the torch backend, not here (no torch import).
 """
 from __future__ import annotations
@@ -15,9 +17,10 @@ import os
 import zipfile
 from dataclasses import dataclass
 
-REQUIRED_KEYS = ('input_height', 'input_width', 'min_depth', 'max_depth', 'focal_length', 'model_name',
-                 'training_dataset', 'export_version')
+REQUIRED_KEYS = ('input_height', 'input_width', 'min_depth', 'max_depth', 'focal_length', 'model_name')
 EXPORT_VERSION = '1'
+#: keys our exporter writes that a hand-annotated model may lack -> the value assumed then
+OPTIONAL_KEYS = {'training_dataset': 'unknown', 'export_version': EXPORT_VERSION}
 OUTPUTS = ('depth', 'depth_std')
 
 
@@ -38,17 +41,32 @@ class ModelInfo:
     training_dataset: str
     outputs: tuple[str, ...] = ('depth',)
     export_version: str = EXPORT_VERSION
+    defaulted_keys: tuple[str, ...] = ()  # OPTIONAL_KEYS the file lacked (their defaults are used)
 
     @property
     def has_uncertainty(self) -> bool:
         return 'depth_std' in self.outputs
 
+    @property
+    def metadata_warning(self) -> str:
+        """One line naming the optional keys the model lacked and the defaults used, or '' if none."""
+        if not self.defaulted_keys:
+            return ''
+        assumed = ', '.join(f'{key}={OPTIONAL_KEYS[key]!r}' for key in self.defaulted_keys)
+        return (f'model {self.model_name}: metadata lacks {list(self.defaulted_keys)} (not exported by '
+                f'training/export.py?); assuming {assumed}')
+
 
 def info_from_metadata(metadata: dict[str, str], outputs: tuple[str, ...], source: str) -> ModelInfo:
-    """Parse and check the metadata strings. Raises ModelFileError naming ``source`` and the key."""
+    """Parse and check the metadata strings. Raises ModelFileError naming ``source`` and the key.
+
+    A missing OPTIONAL_KEYS entry takes its default and is listed in ``defaulted_keys``.
+    """
     missing = [key for key in REQUIRED_KEYS if key not in metadata]
     if missing:
         raise ModelFileError(f'{source}: metadata lacks {missing} (required: {list(REQUIRED_KEYS)})')
+    defaulted = tuple(key for key in OPTIONAL_KEYS if key not in metadata)
+    metadata = {**OPTIONAL_KEYS, **metadata}
     if str(metadata['export_version']) != EXPORT_VERSION:
         raise ModelFileError(f'{source}: export_version {metadata["export_version"]!r} is not supported '
                              f'(expected {EXPORT_VERSION!r}); re-export the model')
@@ -65,7 +83,7 @@ def info_from_metadata(metadata: dict[str, str], outputs: tuple[str, ...], sourc
     if not (math.isfinite(max_depth) and 0 <= min_depth < max_depth):
         raise ModelFileError(f'{source}: need 0 <= min_depth < max_depth, got {min_depth}, {max_depth}')
     return ModelInfo(height, width, min_depth, max_depth, focal, str(metadata['model_name']),
-                     str(metadata['training_dataset']), outputs, EXPORT_VERSION)
+                     str(metadata['training_dataset']), outputs, EXPORT_VERSION, defaulted)
 
 
 def _onnx_shape(value_info) -> list:

@@ -101,6 +101,8 @@ class MonoDepthNode(Node):
         self._worker = threading.Thread(target=self._work, name='mono_depth_worker', daemon=True)
         self._worker.start()
         info = self.pipeline.info
+        if info.metadata_warning:
+            self.get_logger().warning(info.metadata_warning)
         self.get_logger().info(f'model {info.model_name} ({info.input_width}x{info.input_height}, outputs '
                                f'{list(info.outputs)}) on {self.params.backend}; input {self.params.input_transport}')
 
@@ -145,11 +147,7 @@ class MonoDepthNode(Node):
 
     def _decode(self, msg):
         if isinstance(msg, CompressedImage):
-            rgb = decode_compressed(msg.data)
-            if rgb.shape[0] * rgb.shape[1] > self.params.max_input_pixels:
-                raise ImageDecodeError(f'image {rgb.shape[1]}x{rgb.shape[0]} exceeds max_input_pixels',
-                                       'image_too_large')
-            return rgb
+            return decode_compressed(msg.data, max_pixels=self.params.max_input_pixels)
         if msg.encoding not in ENCODINGS and self._bridge is not None and msg.height * msg.width > 0:
             if msg.height * msg.width > self.params.max_input_pixels:  # decode_image's limit, before cv_bridge
                 raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
@@ -188,6 +186,10 @@ class MonoDepthNode(Node):
             self._fault(exc.kind, str(exc))
             return
         conversion_ms = (time.perf_counter() - start) * 1e3
+        previous = self.stats.record_input_size(rgb.shape[1], rgb.shape[0])
+        if previous is not None:
+            self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
+                *previous, rgb.shape[1], rgb.shape[0]))
         info = self._camera_msg  # read once: the callback may replace it meanwhile
         camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         params = self.params

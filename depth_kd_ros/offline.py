@@ -71,7 +71,10 @@ def make_pipeline(args: argparse.Namespace, **overrides) -> DepthPipeline:
         raise OfflineError('no model: pass --model PATH (or set model_path in the params file)')
     if not Path(params.model_path).is_file():
         raise OfflineError(f'model file {params.model_path} does not exist')
-    return load_pipeline(params)
+    pipeline = load_pipeline(params)
+    if pipeline.info.metadata_warning:
+        print(f'mono_depth_offline: warning: {pipeline.info.metadata_warning}', file=sys.stderr)
+    return pipeline
 
 
 class AtomicOutput:

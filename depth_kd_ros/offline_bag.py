@@ -69,11 +69,7 @@ def decode(message, msgtype: str, max_pixels: int) -> np.ndarray:
         ImageDecodeError: unsupported encoding, bad layout, corrupt JPEG/PNG, or too many pixels.
     """
     if msgtype == COMPRESSED_IMAGE:
-        rgb = decode_compressed(message.data)
-        if rgb.shape[0] * rgb.shape[1] > max_pixels:
-            raise ImageDecodeError(f'image {rgb.shape[1]}x{rgb.shape[0]} has more than max_input_pixels',
-                                   'image_too_large')
-        return rgb
+        return decode_compressed(message.data, max_pixels=max_pixels)
     return decode_image(message.encoding, message.height, message.width, message.step, message.data,
                         max_pixels=max_pixels)
 

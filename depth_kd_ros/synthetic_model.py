@@ -14,7 +14,7 @@ from __future__ import annotations
 def build_synthetic_onnx(path: str, height: int = 48, width: int = 64, *, base: float = 2.0,
                          gain: float = 4.0, std_ratio: float | None = None, focal_length: float = 50.0,
                          min_depth: float = 0.1, max_depth: float = 10.0, slow_steps: int = 0,
-                         slow_size: int = 512, model_name: str = 'synthetic') -> str:
+                         slow_size: int = 512, model_name: str = 'synthetic', exporter_keys: bool = True) -> str:
     """Write the model to ``path`` and return ``path``.
 
     Args:
@@ -23,6 +23,8 @@ def build_synthetic_onnx(path: str, height: int = 48, width: int = 64, *, base: 
         std_ratio: when given, add output depth_std = std_ratio * red * depth.
         focal_length: metadata focal_length (pixels at height x width).
         slow_steps, slow_size: number and size of the input-dependent MatMuls that slow inference.
+        exporter_keys: also write training_dataset and export_version (what training/export.py adds);
+            False gives only the keys design.md names, like another exporter's model annotated by hand.
     """
     import numpy as np
     import onnx
@@ -63,8 +65,9 @@ def build_synthetic_onnx(path: str, height: int = 48, width: int = 64, *, base: 
         'image', TensorProto.FLOAT, [1, 3, height, width])], outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 18)], ir_version=9)
     metadata = {'input_height': height, 'input_width': width, 'min_depth': min_depth,
-                'max_depth': max_depth, 'focal_length': focal_length, 'model_name': model_name,
-                'training_dataset': 'none (synthetic graph)', 'export_version': '1'}
+                'max_depth': max_depth, 'focal_length': focal_length, 'model_name': model_name}
+    if exporter_keys:
+        metadata.update(training_dataset='none (synthetic graph)', export_version='1')
     helper.set_model_props(model, {key: str(value) for key, value in metadata.items()})
     onnx.checker.check_model(model)
     onnx.save(model, path)

@@ -8,6 +8,10 @@ deployment moves that minutes-long build out of the robot's start-up. The engine
     python3 scripts/build_trt_engine.py --onnx model.onnx --precision fp16 [--cache-dir DIR]
     python3 scripts/build_trt_engine.py --onnx model.onnx --precision int8 --calibration-dir images/
 
+INT8: the calibration images (names and contents, hashed) are part of the engine key and name their own
+calibration cache, so another folder, or changed images, rebuilds the engine on a fresh calibration (and the
+log says so); the node, which has no calibration folder, then loads the engine calibrated here.
+
 Exit status 0 on success, 1 with a one-line error (no traceback) when TensorRT is missing, the model is
 unreadable, the calibration folder has no images, or the build fails.
 """
@@ -27,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--onnx', required=True, help='exported model (.onnx, docs/design.md section 3)')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp16')
-    parser.add_argument('--calibration-dir', default=None, help='images for INT8 calibration')
+    parser.add_argument('--calibration-dir', default=None,
+                        help='images for INT8 calibration (default: those the cached INT8 engine was calibrated on)')
     parser.add_argument('--cache-dir', default=None,
                         help="engine cache folder (default: the model's folder if writable, else ~/.cache)")
     args = parser.parse_args(argv)

@@ -7,7 +7,9 @@
 Protocol of arXiv 2404.16386 section 4.1 (``disdepth.evaluation``, ``disdepth.metrics``): metrics per
 image over the dataset's mask, averaged. The dataset is ``data.*`` of --config (plus overrides), test
 split. Prints the metric table and writes ``output_dir/metrics.json`` (abs_rel, sq_rel, rmse, rmse_log,
-log10, silog, d1, d2, d3, num_images) and ``output_dir/previews/*.png``.
+log10, silog, d1, d2, d3, num_images; and num_without_ground_truth, without_ground_truth: how many and
+which frames of the split were left out for lack of ground truth, e.g. 45 of KITTI Eigen's 697) and
+``output_dir/previews/*.png``.
 
 --onnx runs ONNX Runtime (CPU) on the model-file contract: input ``image`` float32 [1,3,h,w] RGB 0..1,
 output ``depth`` [1,1,h,w] metres. If the dataset's images are not h x w they are resized to it
@@ -107,9 +109,13 @@ def main(argv=None) -> int:
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    left_out = list(getattr(dataset, 'without_ground_truth', []))  # split lines with depth "None" (KITTI)
+    metrics.update(num_without_ground_truth=len(left_out), without_ground_truth=left_out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     print(format_table({Path(args.onnx or args.checkpoint).name: metrics}))
+    if left_out:
+        print(f'frames without ground truth, left out: {len(left_out)} (listed in metrics.json)')
     print(f'wrote {out_dir / "metrics.json"} and {min(args.num_previews, metrics["num_images"])} previews '
           f'in {out_dir / "previews"}')
     return 0

@@ -15,6 +15,7 @@ build is requested, so this module imports (and its errors are tested) on machin
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -90,7 +91,8 @@ def build_engine(trt, cuda: CudaMemory, onnx_path: str | Path, precision: str, *
 
     INT8 enables FP16 too, so layers without an int8 kernel fall back to fp16 rather than fp32
     (trtexec ``--int8 --fp16``); its calibration cache defaults to ``<onnx>.calib`` and, once written,
-    makes ``calibration_dir`` unnecessary. Raises BackendError on parse/build failure or INT8 without data.
+    makes ``calibration_dir`` unnecessary, so give each calibration set its own cache path
+    (``engine_cache.int8_calibration``). Raises BackendError on parse/build failure or INT8 without data.
     """
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -116,6 +118,11 @@ def build_engine(trt, cuda: CudaMemory, onnx_path: str | Path, precision: str, *
             batches = CalibrationBatches(calibration_dir, height, width) if calibration_dir else None
         except CalibrationDataError as exc:
             raise BackendError(str(exc)) from exc
+        if calibration_cache.is_file():
+            LOGGER.info('INT8: reusing calibration cache %s', calibration_cache)
+        else:
+            LOGGER.info('INT8: calibrating on %d images of %s into %s', len(batches.files), calibration_dir,
+                        calibration_cache)
         config.set_flag(trt.BuilderFlag.INT8)
         calibrator = make_calibrator(trt, cuda, batches, calibration_cache)
         config.int8_calibrator = calibrator  # the local name keeps it alive for the whole build
@@ -132,7 +139,8 @@ class TensorRTBackend(DepthBackend):
         model_path: the exported .onnx (docs/design.md section 3); its metadata gives the input size.
         precision: 'fp16' (default), 'fp32' or 'int8'.
         cache_dir: engine cache folder ('' or None: ``default_cache_dir(model_path)``).
-        calibration_dir: folder of images for INT8 calibration (needed once; the cache is reused).
+        calibration_dir: folder of images for INT8 calibration; its images' hash is part of the engine key.
+            None: the calibration recorded with the cached INT8 engine (``engine_cache.int8_calibration``).
         **_unused: options meant for other backends (the node passes one set to any backend).
     Raises:
         BackendError: TensorRT or CUDA bindings missing, unreadable model, build failure.
@@ -160,6 +168,13 @@ class TensorRTBackend(DepthBackend):
         key = engine_cache.make_key(model_path, tensorrt_version=trt.__version__, gpu_name=gpu,
                                     compute_capability=capability, precision=precision,
                                     input_shape=(1, 3, info.input_height, info.input_width))
+        calibration = None
+        if precision == 'int8':  # the calibration images are part of an INT8 engine's key
+            try:
+                calibration = engine_cache.int8_calibration(cache_dir, model_path, key.onnx_sha256, calibration_dir)
+            except (CalibrationDataError, OSError) as exc:  # OSError: an unreadable calibration image
+                raise BackendError(str(exc)) from exc
+            key = dataclasses.replace(key, calibration_sha256=calibration.sha256)
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         found = engine_cache.lookup(cache_dir, model_path, key)
         engine = None
@@ -168,10 +183,11 @@ class TensorRTBackend(DepthBackend):
             if engine is None:
                 LOGGER.warning('rebuilding engine: %s failed to deserialize', found.engine_path)
         if engine is None:
-            calib_cache = cache_dir / f'{model_path.stem}.{key.onnx_sha256[:16]}.calib'
             data = build_engine(trt, self._cuda, model_path, precision, calibration_dir=calibration_dir,
-                                calibration_cache=calib_cache, input_hw=(info.input_height, info.input_width))
-            LOGGER.info('built TensorRT engine %s', engine_cache.store(cache_dir, model_path, key, data))
+                                calibration_cache=calibration.cache_path if calibration else None,
+                                input_hw=(info.input_height, info.input_width))
+            stored = engine_cache.store(cache_dir, model_path, key, data, calibration.source if calibration else '')
+            LOGGER.info('built TensorRT engine %s', stored)
             engine = self._runtime.deserialize_cuda_engine(data)
             if engine is None:
                 raise BackendError(f'TensorRT cannot deserialize the engine it just built from {model_path}')

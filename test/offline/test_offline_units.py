@@ -1,14 +1,17 @@
 """Pure pieces of the offline tool: topic naming, calibration files, millimetre encoding, default params."""
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 import yaml
 
 from depth_kd_ros.bagio import COMPRESSED_IMAGE, IMAGE, output_topics
 from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.offline import default_params_file
+from depth_kd_ros.offline import default_params_file, make_pipeline
 from depth_kd_ros.offline_images import depth_to_millimetres
+from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
 
 @pytest.mark.parametrize('topic,msgtype,namespace', [
@@ -67,3 +70,14 @@ def test_millimetres_zero_for_invalid_and_out_of_range():
 def test_default_params_file_is_the_package_config():
     """Without --params-file the tool uses config/mono_depth.yaml, the node's own parameters."""
     assert default_params_file().parts[-2:] == ('config', 'mono_depth.yaml')
+
+
+def test_model_with_design_keys_only_loads_with_one_warning(tmp_path, capsys):
+    """A model lacking training_dataset and export_version (only the keys design.md names) is used, and the tool
+    says so once on stderr. It was refused ('metadata lacks')."""
+    model = build_synthetic_onnx(str(tmp_path / 'hand.onnx'), exporter_keys=False)
+    args = argparse.Namespace(params_file=None, model=model, backend=None)
+    pipeline = make_pipeline(args)
+    assert pipeline.info.training_dataset == 'unknown'
+    err = capsys.readouterr().err
+    assert err.count('warning:') == 1 and 'training_dataset' in err and 'export_version' in err

@@ -134,15 +134,23 @@ def test_backend_exception_on_one_frame(shared):
 
 
 def test_resolution_change_while_running(shared):
-    """A new image size is served at that size; points resume once camera_info matches it."""
+    """A new image size is served at that size; points resume once camera_info matches it. Each change is
+    counted as resolution_change in /diagnostics (which also shows the current input size).
+
+    The README promised the count; nothing counted or logged a change.
+    """
+    shared.request(make_image(399)[0], 399)  # the model's size first, whichever test ran before
+    before = shared.node.stats.faults().get('resolution_change', 0)
     scaled_k = (62.5, 0.0, 38.0, 0.0, 62.5, 25.0, 0.0, 0.0, 1.0)  # 80x60, same field of view
     shared.send_camera_info(make_camera_info(80, 60, scaled_k))
     out = shared.request(make_image(400, width=80, height=60)[0], 400, topics=('depth', 'points'))
     assert (out['depth'].width, out['depth'].height) == (80, 60)
     assert out['points'].width == 80
+    assert shared.node.stats.summary()[2]['input_size'] == '80x60'
     shared.send_camera_info()
     out = shared.request(make_image(401)[0], 401, topics=('depth', 'points'))
     assert out['depth'].width == WIDTH
+    assert shared.node.stats.faults()['resolution_change'] == before + 2
 
 
 def test_runtime_parameter_changes(shared):
@@ -211,13 +219,17 @@ def test_no_camera_info_yet_publishes_depth_only(harness_factory, model_path):
 
 
 def test_compressed_transport_and_corrupt_payload(harness_factory, model_path):
-    """input_transport=compressed reads image/compressed (PNG here); a corrupt one is counted, then served."""
+    """input_transport=compressed reads image/compressed (PNG here); a corrupt one and one over max_input_pixels
+    (a 40 kB PNG of 4000x3000, refused on its header) are counted, then the next frame is served."""
     harness = harness_factory(model_path, input_transport='compressed')
     harness.send_camera_info()
     _, rgb = make_image(1)
     corrupt = CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage')
     harness.wait(lambda: harness.pub_compressed.publish(corrupt)
                  or harness.node.stats.faults().get('corrupt_compressed', 0) > 0, 10.0, 'corrupt counted')
+    huge = CompressedImage(format='png', data=cv2.imencode('.png', np.zeros((3000, 4000, 3), np.uint8))[1].tobytes())
+    harness.wait(lambda: harness.pub_compressed.publish(huge)
+                 or harness.node.stats.faults().get('image_too_large', 0) > 0, 10.0, 'too large counted')
     good = CompressedImage(format='png', data=cv2.imencode('.png', rgb[..., ::-1])[1].tobytes())
     good.header.stamp.sec, good.header.frame_id = 2, 'camera_optical_frame'
     out = harness.request(good, 2, topics=('depth', 'points'))

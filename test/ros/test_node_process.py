@@ -86,6 +86,27 @@ def test_startup_errors_exit_nonzero_with_one_clear_line(model_path, tmp_path, a
     assert 'mono_depth_node: cannot start:' in stderr
 
 
+def test_model_with_design_keys_only_starts_with_one_warning(tmp_path):
+    """A model whose metadata has only the keys design.md names (no training_dataset, export_version) starts,
+    with one warning naming both. It exited 2 ('metadata lacks').
+    """
+    model = build_synthetic_onnx(str(tmp_path / 'hand.onnx'), exporter_keys=False)
+    process = _start('-p', f'model_path:={model}', '-p', 'num_threads:=1')
+    lines = []
+    try:
+        for line in process.stderr:  # until the start-up line naming the model, or EOF if the node exits
+            lines.append(line)
+            if 'model synthetic (' in line:
+                break
+    finally:
+        process.send_signal(signal.SIGINT)
+        lines.append(process.communicate(timeout=30)[1])
+    stderr = ''.join(lines)
+    assert 'model synthetic (' in stderr, stderr
+    warnings = [line for line in stderr.splitlines() if 'metadata lacks' in line]
+    assert len(warnings) == 1 and 'training_dataset' in warnings[0] and 'export_version' in warnings[0], stderr
+
+
 def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tmp_path):
     """Started like `ros2 run` with the shipped params file layout: answers a frame, exits 0 on SIGINT."""
     params = tmp_path / 'params.yaml'

@@ -34,6 +34,34 @@ def test_silog_is_small_for_scaled_prediction_and_zero_without_valid_pixels():
     assert loss.item() == 0.0 and pred.grad is not None
 
 
+def test_silog_is_exactly_zero_at_the_target_with_finite_gradients():
+    """pred == gt gives loss 0 and a finite (zero) gradient; a prediction 0.01 % off still gets a gradient
+    that points back to the target.
+
+    An epsilon of 1e-6 under the square root gave 0.0100 at pred == gt and no gradient at all within ~0.1 %.
+    """
+    gt = torch.linspace(1.0, 60.0, 32).reshape(1, 1, 4, 8)
+    mask = torch.ones_like(gt, dtype=torch.bool)
+    pred = gt.clone().requires_grad_(True)
+    loss = silog(pred, gt, mask)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert torch.isfinite(pred.grad).all() and not pred.grad.any()
+    for focus in (0.85, 1.0):  # 1.0: a pure scale error has var 0 (rounding may make it slightly negative)
+        scaled = (gt * 1.5).requires_grad_(True)
+        silog(scaled, gt, mask, variance_focus=focus).backward()
+        assert torch.isfinite(scaled.grad).all()
+    near = gt.clone()
+    near[0, 0, 0, :4] *= 1.0001  # 0.01 % too far on four pixels
+    near.requires_grad_(True)
+    loss = silog(near, gt, mask)
+    loss.backward()
+    assert 0 < loss.item() < 1e-2 and torch.isfinite(near.grad).all()
+    assert (near.grad[0, 0, 0, :4] > 0).all(), 'a gradient step must shrink the too-far predictions'
+    expected = _silog_numpy(near.detach().double().numpy(), gt.double().numpy(), mask.numpy())
+    assert loss.item() == pytest.approx(expected, rel=1e-2)
+
+
 def test_silog_rejects_mismatched_shapes():
     """Shape errors are caught with a message, not broadcast silently."""
     with pytest.raises(ValueError, match='same shape'):

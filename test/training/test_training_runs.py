@@ -125,6 +125,27 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
         assert torch.isfinite(model(torch.rand(1, 3, 32, 64))['depth']).all()
 
 
+def test_resume_with_another_max_steps_is_refused_at_start(tmp_path, capsys):
+    """Training 4 steps, then --resume with trainer.max_steps=8 stops before any step with one line saying what
+    to do (exit 2); last.pt and metrics.jsonl are untouched, and resuming with the run's own max_steps works.
+
+    It died after the first resumed step with the LR scheduler's traceback ("Tried to step 5 times").
+    """
+    distill = _load_distill_module()
+    out = tmp_path / 'run'
+    args = ['--config', str(DEMO), *tiny_overrides(out, trainer__max_steps=4), NO_TEACHER_CKPT]
+    assert distill.cli(args) == 0
+    capsys.readouterr()
+    before = (out / 'checkpoints' / 'last.pt').read_bytes(), (out / 'metrics.jsonl').read_text()
+    assert distill.cli(args + ['trainer.max_steps=8', '--resume']) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith('distill.py: error: --resume:')
+    assert 'trainer.max_steps=4' in err and 'Traceback' not in err
+    assert ((out / 'checkpoints' / 'last.pt').read_bytes(), (out / 'metrics.jsonl').read_text()) == before
+    assert distill.cli(args + ['--resume']) == 0  # nothing left to do, and no complaint
+    assert read_meta(out / 'checkpoints' / 'last.pt')['step'] == 4
+
+
 def test_config_errors_are_clear(tmp_path, capsys):
     """Unknown keys and wrong types name the key; a non-depth teacher path gives one clear CLI line."""
     distill = _load_distill_module()

@@ -42,7 +42,7 @@ def test_kitti_fixture_metres_mask_crop_intrinsics(tmp_path):
     cfg, depths = write_kitti(tmp_path)
     with pytest.warns(UserWarning, match='no ground truth'):
         ds = build_dataset(cfg, 'test')
-    assert len(ds) == 2 and ds.skipped == 1
+    assert len(ds) == 2 and ds.without_ground_truth == [RGB.format(0)]
     item = ds[1]
     depth, mask = item['depth'][0].numpy(), item['mask'][0].numpy()
     np.testing.assert_array_equal(depth, depths[1][23:, 13:1229].astype(np.float32))

@@ -65,12 +65,35 @@ def test_onnx_evaluation_writes_metrics_json_and_previews(tmp_path, capsys, mode
                             '--flip-average', '--num-previews', '2'])
     assert rc == 0
     metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
-    assert set(metrics) == {*METRIC_KEYS, 'num_images'} and metrics['num_images'] == 3
+    assert set(metrics) == {*METRIC_KEYS, 'num_images', 'num_without_ground_truth', 'without_ground_truth'}
+    assert metrics['num_images'] == 3 and metrics['num_without_ground_truth'] == 0
+    assert metrics['without_ground_truth'] == []
     expected = expected_constant_metrics(5.0)
     for key in METRIC_KEYS:
         assert metrics[key] == pytest.approx(expected[key], rel=1e-5), key
     assert len(list((tmp_path / 'eval' / 'previews').glob('*.png'))) == 2
     assert 'abs_rel' in capsys.readouterr().out
+
+
+def test_frames_without_ground_truth_are_counted_and_named(tmp_path, capsys):
+    """A KITTI split line with depth "None" is left out of the metrics, and metrics.json says how many and which,
+    so 652 evaluated frames can be told from 697. It said neither.
+    """
+    from test_datasets import RGB, write_kitti
+
+    data_cfg, _ = write_kitti(tmp_path, n=2)  # two frames with ground truth + frame 0 again without
+    config = tmp_path / 'kitti.yaml'
+    config.write_text(yaml.safe_dump({'output_dir': str(tmp_path / 'eval'), 'trainer': {'progress': False},
+                                      'data': {k: getattr(data_cfg, k) for k in
+                                               ('dataset', 'data_root', 'gt_root', 'train_split', 'test_split')}}))
+    constant_model(tmp_path / 'm.onnx', 20.0, 88, 304)
+    with pytest.warns(UserWarning, match='no ground truth'):
+        code = evaluate_cli.main(['--config', str(config), '--onnx', str(tmp_path / 'm.onnx'), '--num-previews', '0'])
+    assert code == 0
+    metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
+    assert metrics['num_images'] == 2
+    assert metrics['num_without_ground_truth'] == 1 and metrics['without_ground_truth'] == [RGB.format(0)]
+    assert 'frames without ground truth, left out: 1' in capsys.readouterr().out
 
 
 def test_bad_onnx_and_config_give_one_line_errors(tmp_path, capsys):

@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from depth_kd_ros.model_file import ModelFileError, read_model_info
+from depth_kd_ros.model_file import REQUIRED_KEYS, ModelFileError, read_model_info
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
 
@@ -58,7 +58,6 @@ def _double_input(model):
 
 @pytest.mark.parametrize(('edit', 'message'), [
     (_drop_key('focal_length'), 'focal_length'),
-    (_drop_key('training_dataset'), 'training_dataset'),
     (_set_key('export_version', '7'), 'export_version'),
     (_set_key('focal_length', '-3'), 'focal_length'),
     (_set_key('max_depth', 'far'), 'not a number'),
@@ -73,6 +72,24 @@ def test_contract_violations_are_named(tmp_path, edit, message):
     """Every contract violation raises ModelFileError saying what is wrong (the node exits with it)."""
     with pytest.raises(ModelFileError, match=message):
         read_model_info(_edit(tmp_path, edit))
+
+
+def test_design_keys_alone_are_enough_with_one_warning(tmp_path):
+    """A model carrying only the keys design.md names (another exporter's model, metadata added by hand) loads:
+    training_dataset and export_version take their defaults, and one warning line names both.
+
+    It was refused: both keys were required.
+    """
+    path = build_synthetic_onnx(str(tmp_path / 'hand.onnx'), exporter_keys=False)
+    assert {p.key for p in onnx.load(path).metadata_props} == set(REQUIRED_KEYS)
+    info = read_model_info(path)
+    assert (info.training_dataset, info.export_version) == ('unknown', '1')
+    assert info.defaulted_keys == ('training_dataset', 'export_version')
+    assert 'training_dataset' in info.metadata_warning and 'export_version' in info.metadata_warning
+    assert '\n' not in info.metadata_warning
+    assert read_model_info(build_synthetic_onnx(str(tmp_path / 'ours.onnx'))).metadata_warning == ''
+    one_missing = read_model_info(_edit(tmp_path, _drop_key('export_version')))
+    assert one_missing.defaulted_keys == ('export_version',) and 'training_dataset' not in one_missing.metadata_warning
 
 
 def test_missing_empty_unknown_and_corrupt_files(tmp_path):

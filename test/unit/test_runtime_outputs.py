@@ -60,6 +60,18 @@ def test_stats_error_when_inputs_but_no_outputs():
     assert stats.summary()[0] == ERROR
 
 
+def test_stats_report_input_size_changes():
+    """The first size is no change; a new size returns the previous one (for the node's resolution_change
+    fault), the same size again is no change, and /diagnostics shows the current input size."""
+    stats = FrameStats()
+    assert 'input_size' not in stats.summary()[2]
+    assert stats.record_input_size(640, 480) is None
+    assert stats.record_input_size(640, 480) is None
+    assert stats.record_input_size(1280, 720) == (640, 480)
+    assert stats.record_input_size(1280, 720) is None
+    assert stats.summary()[2]['input_size'] == '1280x720'
+
+
 def test_fill_image_and_cloud_for_rclpy_and_rosbags_style_objects():
     """Fillers set plain attributes and keep each library's container type for uint8[] data."""
     depth = np.arange(6, dtype=np.float32).reshape(2, 3)

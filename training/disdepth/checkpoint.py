@@ -158,9 +158,11 @@ def restore_training_state(path: str | Path, task: nn.Module, model: nn.Module, 
     """Load ``path`` into the given objects and this rank's RNG; returns (step, best metric).
 
     Raises:
-        CheckpointError: unreadable file or state that does not fit the current task.
+        CheckpointError: unreadable file, state that does not fit the current task, or a schedule length
+            (``trainer.max_steps``) other than the checkpoint's run.
     """
     state = load_checkpoint(path, map_location=device)
+    check_schedule_length(path, state, scheduler.total_steps)
     try:
         model.load_state_dict(state['model'])
         missing, unexpected = task.load_state_dict(state['task_extra'], strict=False)
@@ -175,6 +177,24 @@ def restore_training_state(path: str | Path, task: nn.Module, model: nn.Module, 
     rng = state['rng']
     set_rng_state(_to_cpu(rng[rank] if rank < len(rng) else rng[0]))
     return int(state['step']), float(state['best'])
+
+
+def check_schedule_length(path: str | Path, state: dict, total_steps: int) -> None:
+    """Refuse to resume a one-cycle schedule (``disdepth.schedule``) over another number of steps.
+
+    The schedule's warm-up and annealing are laid out over the run's total steps, so the steps already taken
+    were taken on the old curve: no one-cycle schedule over the new total reproduces them, and stepping the
+    old one past its end is what raised "Tried to step 5 times" mid-run. A longer run is a new run.
+
+    Raises:
+        CheckpointError: the checkpoint's schedule spans another number of steps than ``total_steps``.
+    """
+    saved = state.get('scheduler', {}).get('total_steps')
+    if saved is not None and int(saved) != total_steps:
+        raise CheckpointError(
+            f'--resume: {path} is a run of trainer.max_steps={saved} (its one-cycle learning-rate schedule spans '
+            f'{saved} steps and cannot be stretched mid-run), but trainer.max_steps is now {total_steps}; resume '
+            f'with trainer.max_steps={saved}, or train {total_steps} steps as a new run in another output_dir')
 
 
 def _to_cpu(obj):

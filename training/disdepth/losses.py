@@ -8,6 +8,11 @@ SILog: Eigen et al. 2014, with the variance focus of BTS / AdaBins.
     SILog   = scale * sqrt( mean(g^2) - variance_focus * mean(g)^2 )
     L_kd    = sum_l mean_p A_l(p) * ||F_s,l(p) - F_t,l(p)||^2  (A_l and F_t,l detached by the caller)
 
+The square root is taken as sqrt(max(var, 0)) with derivative 0 where var <= 0: var reaches 0 only at the
+minimum (g = 0 everywhere for variance_focus < 1), where the loss is exactly 0 and 0 is a valid subgradient;
+for any var > 0 the true gradient flows, so predictions within 0.1 % of the target still learn (an epsilon
+under the root floored the loss at scale * sqrt(eps) and zeroed those gradients).
+
 We take ||.||^2 as the mean over channels rather than the sum, so that scales with different
 channel counts weigh alike; this is the sum divided by C_l, i.e. a per-layer constant in lambda.
 """
@@ -16,7 +21,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-_EPS = 1e-6
+_MIN_DEPTH = 1e-6  # metres: keeps log(pred) finite for a non-positive prediction
+
+
+def _sqrt_zero_grad_at_zero(x: torch.Tensor) -> torch.Tensor:
+    """sqrt(max(x, 0)) whose gradient is 0, not inf or NaN, where x <= 0.
+
+    The inner ``where`` feeds sqrt a harmless 1 there, so no inf appears even in the unused branch (an inf
+    there times the outer ``where``'s zero gradient would still give NaN).
+    """
+    positive = x > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
 def silog(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
@@ -24,11 +39,12 @@ def silog(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
     """Scale-invariant log loss over valid pixels, averaged over the batch as one pixel set.
 
     Args:
-        pred: [B,1,H,W] predicted depth, metres (> 0; clamped at 1e-6 to keep log finite).
+        pred: [B,1,H,W] predicted depth, metres (> 0; clamped at 1e-6 m to keep log finite).
         gt: [B,1,H,W] ground-truth depth, metres (only read where ``mask``).
         mask: [B,1,H,W] bool, valid pixels.
     Returns:
-        Scalar tensor. Zero (with gradient) when no pixel is valid.
+        Scalar tensor: exactly 0 where pred == gt on every valid pixel (finite, zero gradient there), and
+        zero (with gradient) when no pixel is valid.
     Raises:
         ValueError: shapes of ``pred``, ``gt`` and ``mask`` differ.
     """
@@ -39,10 +55,10 @@ def silog(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
     pred, gt = pred.float(), gt.float()
     if not bool(mask.any()):
         return pred.sum() * 0.0
-    g = torch.log(pred[mask].clamp_min(_EPS)) - torch.log(gt[mask].clamp_min(_EPS))
+    g = torch.log(pred[mask].clamp_min(_MIN_DEPTH)) - torch.log(gt[mask].clamp_min(_MIN_DEPTH))
     var = (g ** 2).mean() - variance_focus * g.mean() ** 2
-    # clamp: rounding can make var slightly negative when all g are equal
-    return scale * torch.sqrt(var.clamp_min(_EPS))
+    # rounding can make var slightly negative when all g are equal (variance_focus 1): that is a 0 loss
+    return scale * _sqrt_zero_grad_at_zero(var)
 
 
 def attentive_kd(student_feats: list[torch.Tensor], teacher_feats: list[torch.Tensor],

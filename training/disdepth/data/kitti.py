@@ -74,10 +74,11 @@ class KittiDataset(Dataset):
         split_path = cfg.train_split if self.train else cfg.test_split
         entries = read_split(split_path)
         self.entries = [e for e in entries if e.depth is not None]
-        self.skipped = len(entries) - len(self.entries)
-        if self.skipped:  # the Eigen test split lists frames without ground truth; BTS skips them too
-            warnings.warn(f'{split_path}: {self.skipped} of {len(entries)} samples have no ground truth '
-                          f'(depth "None") and are left out', stacklevel=2)
+        # the Eigen test split lists frames without ground truth; BTS skips them too (evaluate.py records them)
+        self.without_ground_truth = [e.rgb for e in entries if e.depth is None]
+        if self.without_ground_truth:
+            warnings.warn(f'{split_path}: {len(self.without_ground_truth)} of {len(entries)} samples have no '
+                          'ground truth (depth "None") and are left out', stacklevel=2)
         if not self.entries:
             raise DatasetError(f'{split_path}: no sample has a ground-truth depth file')
         if self.train and (cfg.height > KB_HEIGHT or cfg.width > KB_WIDTH):
