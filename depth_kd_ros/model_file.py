@@ -4,8 +4,8 @@ Paper: DisDepth (arXiv 2404.16386), section 3 (student deployed alone after dist
 Contract (docs/design.md section 3): input ``image`` float32 [1,3,H,W] RGB 0..1; output ``depth`` float32
 [1,1,H,W] metres; optional ``depth_std`` [1,1,H,W] metres; metadata_props (strings) ``input_height``,
 ``input_width``, ``min_depth``, ``max_depth``, ``focal_length`` (px at the input size) and ``model_name``
-(the keys design.md names), plus ``training_dataset`` and ``export_version`` ("1"), which export.py writes
-and which may be missing from another exporter's model (defaults below; ``ModelInfo.metadata_warning``
+(the required keys of docs/design.md section 3), plus ``training_dataset`` and ``export_version`` ("1"), which
+export.py writes and which may be missing from another exporter's model (defaults below; ``ModelInfo.metadata_warning``
 says so in one line, for the caller to log once). A .pt2 (torch.export) carries the same keys in its
 extra file ``metadata.json``; its graph is checked by the torch backend, not here (no torch import).
 """

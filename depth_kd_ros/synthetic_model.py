@@ -24,7 +24,8 @@ def build_synthetic_onnx(path: str, height: int = 48, width: int = 64, *, base: 
         focal_length: metadata focal_length (pixels at height x width).
         slow_steps, slow_size: number and size of the input-dependent MatMuls that slow inference.
         exporter_keys: also write training_dataset and export_version (what training/export.py adds);
-            False gives only the keys design.md names, like another exporter's model annotated by hand.
+            False gives only the required keys of docs/design.md section 3 (another exporter's model
+            annotated by hand).
     """
     import numpy as np
     import onnx

@@ -7,7 +7,7 @@ from pathlib import Path
 from depth_kd_ros.params import SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
-DESIGN = ROOT / 'docs' / 'design.md'
+DESIGN = ROOT / 'docs/design.md'
 CITATION = re.compile(r'design\.md,? sections? ([0-9][0-9, and-]*)')
 
 

@@ -73,7 +73,7 @@ def test_default_params_file_is_the_package_config():
 
 
 def test_model_with_design_keys_only_loads_with_one_warning(tmp_path, capsys):
-    """A model lacking training_dataset and export_version (only the keys design.md names) is used, and the tool
+    """A model lacking training_dataset and export_version (only the docs/design.md keys) is used, and the tool
     says so once on stderr. It was refused ('metadata lacks')."""
     model = build_synthetic_onnx(str(tmp_path / 'hand.onnx'), exporter_keys=False)
     args = argparse.Namespace(params_file=None, model=model, backend=None)

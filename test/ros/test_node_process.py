@@ -87,7 +87,7 @@ def test_startup_errors_exit_nonzero_with_one_clear_line(model_path, tmp_path, a
 
 
 def test_model_with_design_keys_only_starts_with_one_warning(tmp_path):
-    """A model whose metadata has only the keys design.md names (no training_dataset, export_version) starts,
+    """A model whose metadata has only the docs/design.md keys (no training_dataset, export_version) starts,
     with one warning naming both. It exited 2 ('metadata lacks').
     """
     model = build_synthetic_onnx(str(tmp_path / 'hand.onnx'), exporter_keys=False)

@@ -75,7 +75,7 @@ def test_contract_violations_are_named(tmp_path, edit, message):
 
 
 def test_design_keys_alone_are_enough_with_one_warning(tmp_path):
-    """A model carrying only the keys design.md names (another exporter's model, metadata added by hand) loads:
+    """A model carrying only the docs/design.md keys (another exporter's model, metadata added by hand) loads:
     training_dataset and export_version take their defaults, and one warning line names both.
 
     It was refused: both keys were required.
