@@ -106,9 +106,10 @@ def naive_branch(m: LGConv, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@pytest.mark.parametrize('stride, proj_groups', [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize('stride, proj_groups', [(1, 1), (2, 1), (1, 2), (2, 8)])
 def test_matches_naive_loop(stride, proj_groups):
-    """The vectorised branch equals the per-pixel formula of docs/design.md section 2 (dense or grouped W_o)."""
+    """The vectorised branch equals the per-pixel formula of docs/design.md section 2 (dense, grouped or channelwise
+    W_o)."""
     module = lgconv_on_plain_conv(stride=stride, proj_groups=proj_groups).double().eval()
     nn.init.normal_(module.bn.weight)
     nn.init.normal_(module.bn.running_mean)
@@ -144,13 +145,34 @@ def test_no_pixel_by_pixel_tensor_and_linear_flops():
     assert count_flops(model, 64, 64) == pytest.approx(4 * count_flops(model, 32, 32), rel=0.01)
 
 
-def test_projection_is_grouped_only_beside_depthwise_convs():
-    """MobileNetV2's depthwise 3x3s get a heads-grouped W_o (cost); ResNet's dense 3x3s keep a dense one."""
-    for name, expect_grouped in (('mobilenet_v2', True), ('resnet18', False)):
+@pytest.mark.parametrize('depthwise_proj, mobilenet_groups', [('grouped', {8}), ('channelwise', {576, 960}),
+                                                             ('dense', {1})])
+def test_projection_follows_the_key_only_beside_depthwise_convs(depthwise_proj, mobilenet_groups):
+    """MobileNetV2's depthwise 3x3s get W_o grouped by heads, channelwise (one weight per channel) or dense, as
+    ``lgconv.depthwise_proj`` says; ResNet's dense 3x3s keep a dense W_o whatever it says."""
+    for name, expected in (('mobilenet_v2', mobilenet_groups), ('resnet18', {1})):
         backbone = build_backbone(name)
-        add_lgconv(backbone, LGConvConfig(stages=[4]))
-        groups = {m.proj.groups for m in backbone.modules() if isinstance(m, LGConv)}
-        assert groups == ({8} if expect_grouped else {1}), name
-    dense = build_backbone('mobilenet_v2')
-    add_lgconv(dense, LGConvConfig(stages=[4], grouped_depthwise_proj=False))
-    assert {m.proj.groups for m in dense.modules() if isinstance(m, LGConv)} == {1}
+        add_lgconv(backbone, LGConvConfig(stages=[4], depthwise_proj=depthwise_proj))
+        assert {m.proj.groups for m in backbone.modules() if isinstance(m, LGConv)} == expected, name
+    with pytest.raises(ValueError, match='depthwise_proj'):
+        add_lgconv(build_backbone('mobilenet_v2'), LGConvConfig(depthwise_proj='sparse'))
+
+
+@pytest.mark.parametrize('per_stage, expected', [
+    (0, ['layers.12', 'layers.13', 'layers.14', 'layers.15']),  # every eligible conv of the stage (former behaviour)
+    (1, ['layers.15']),
+    (2, ['layers.14', 'layers.15']),
+    (9, ['layers.12', 'layers.13', 'layers.14', 'layers.15']),  # more than the stage has: all of them
+])
+def test_per_stage_wraps_the_deepest_convs_of_each_stage(per_stage, expected):
+    """``lgconv.per_stage`` = N keeps LGConv on the last N eligible convs of each chosen stage, in forward order."""
+    backbone = build_backbone('mobilenet_v2')
+    assert add_lgconv(backbone, LGConvConfig(stages=[4], per_stage=per_stage)) == len(expected)
+    wrapped = [name for name, m in backbone.named_modules() if isinstance(m, LGConv)]
+    assert wrapped == [f'{block}.conv_3x3' for block in expected]
+    resnet = build_backbone('resnet18')  # stages 3 and 4: two blocks of two 3x3 convs each
+    assert add_lgconv(resnet, LGConvConfig(stages=[3, 4], per_stage=1)) == 2
+    assert [n for n, m in resnet.named_modules() if isinstance(m, LGConv)] == [
+        'stages.2.layers.1.layer.1', 'stages.3.layers.1.layer.1']
+    with pytest.raises(ValueError, match='per_stage'):
+        add_lgconv(build_backbone('resnet18'), LGConvConfig(per_stage=-1))

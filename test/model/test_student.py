@@ -1,13 +1,17 @@
 """Student end to end: shapes and depth range at KITTI-like and NYU-like sizes, decode split, cost."""
+from pathlib import Path
+
 import pytest
 import torch
 
-from disdepth.config import ModelConfig
+from disdepth.config import ModelConfig, load_config
 from disdepth.models.backbones import BACKBONES
 from disdepth.models.complexity import count_flops, count_parameters
+from disdepth.models.lgconv import LGConv
 from disdepth.models.student import build_student
 
 SIZES = [(352, 704), (480, 640)]  # KITTI train crop, NYU frame
+CONFIGS = Path(__file__).resolve().parents[2] / 'config' / 'training'
 
 
 def student(backbone='mobilenet_v2', head='bins', **kw):
@@ -15,10 +19,15 @@ def student(backbone='mobilenet_v2', head='bins', **kw):
     return build_student(cfg).eval()
 
 
-@pytest.mark.parametrize('backbone,head', [(b, 'bins') for b in sorted(BACKBONES)] + [('mobilenet_v2', 'plain')])
-def test_shapes_and_depth_range(backbone, head):
-    """Every backbone/head gives depth [1,1,H,W] in metres within the model's range at both protocol sizes."""
-    model = student(backbone, head, min_depth=1e-3, max_depth=80.0)
+FAST_DECODER = dict(decoder_separable_steps=[0, 2], decoder_channels=[32, 16, 16])
+
+
+@pytest.mark.parametrize('backbone,head,decoder', [(b, 'bins', {}) for b in sorted(BACKBONES)] + [
+    ('mobilenet_v2', 'plain', {}), ('mobilenet_v2', 'bins', FAST_DECODER), ('resnet18', 'plain', FAST_DECODER)])
+def test_shapes_and_depth_range(backbone, head, decoder):
+    """Every backbone/head/decoder gives depth [1,1,H,W] in metres within the model's range at both protocol
+    sizes (a stride-4 decoder with separable steps included)."""
+    model = student(backbone, head, min_depth=1e-3, max_depth=80.0, **decoder)
     for height, width in SIZES:
         with torch.no_grad():
             out = model(torch.rand(1, 3, height, width))
@@ -75,3 +84,21 @@ def test_complexity_counts():
     assert count_flops(on, 64, 128) > count_flops(off, 64, 128) > 0
     assert count_flops(off, 128, 256) == pytest.approx(4 * count_flops(off, 64, 128), rel=0.05)
     assert on.training  # count_flops restores the mode it found
+
+
+@pytest.mark.parametrize('name', ['disdepth_r18_kitti_24e', 'disdepth_r18_nyu_24e'])
+def test_paper_configs_give_the_paper_student(name):
+    """The paper-scale configs pin every architecture key, so the deployed student's faster choices (separable
+    decoder, fewer LGConvs, channelwise W_o) never reach them: dense 3x3 decoder [256, 128, 64, 32], 256 bins,
+    LGConv (8 heads, r = 4, dense W_o) on all four 3x3 convs of ResNet-18's stage 4."""
+    cfg = load_config(CONFIGS / f'{name}.yaml', ['model.pretrained=null']).model
+    assert (cfg.backbone, cfg.head, cfg.num_bins, cfg.decoder_channels) == ('resnet18', 'bins', 256, [256, 128, 64, 32])
+    assert cfg.decoder_separable_steps == []
+    lg = cfg.lgconv
+    assert (lg.enabled, lg.stages, lg.per_stage, lg.heads, lg.reduction) == (True, [4], 0, 8, 4)
+    model = build_student(cfg)
+    wrapped = [m for m in model.modules() if isinstance(m, LGConv)]
+    assert len(wrapped) == 4 and {m.proj.groups for m in wrapped} == {1}
+    decoder_convs = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(decoder_convs) == 4 and all(c.kernel_size == (3, 3) and c.groups == 1 for c in decoder_convs)
+    assert count_parameters(model) == 15_567_232  # as before issue 16 (ResNet-18 11.2 M + LGConv + decoder + head)

@@ -33,6 +33,9 @@ def test_int_is_accepted_where_float_is_expected(tmp_path):
     ('trainer.max_stepz=3', ['max_stepz', 'max_steps']),
     ('trainer.max_steps=many', ['trainer.max_steps', 'int']),
     ('model.head=cubic', ['model.head', 'bins']),
+    ('model.decoder_separable_steps=3', ['model.decoder_separable_steps', 'list']),
+    ('model.lgconv.depthwise_proj=sparse', ['model.lgconv.depthwise_proj', 'channelwise']),
+    ('model.lgconv.grouped_depthwise_proj=maybe', ['grouped_depthwise_proj', 'depthwise_proj']),
     ('model=3', ['model', 'mapping']),
     ('trainer.max_steps', ['section.key=value']),
 ])
@@ -60,3 +63,11 @@ def test_saved_config_round_trips(tmp_path):
     cfg = load_config(None, ['task=teacher', 'data.dataset=synthetic_indoor', 'model.max_depth=10'])
     save_config(cfg, tmp_path / 'config.yaml')
     assert load_config(tmp_path / 'config.yaml') == cfg
+
+
+@pytest.mark.parametrize('old, new', [(True, 'grouped'), (False, 'dense')])
+def test_the_replaced_projection_key_still_loads(tmp_path, old, new):
+    """Configs and checkpoint metadata written before ``lgconv.depthwise_proj`` replaced the boolean
+    ``lgconv.grouped_depthwise_proj`` still load, as the architecture they were trained with."""
+    cfg = load_config(_write(tmp_path, {'model': {'lgconv': {'grouped_depthwise_proj': old}}}))
+    assert cfg.model.lgconv.depthwise_proj == new

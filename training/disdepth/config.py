@@ -34,10 +34,13 @@ class LGConvConfig:
     # Backbone stages (1..4, strides 4, 8, 16, 32) whose 3x3 convs get the global branch. [4]: the cheapest
     # set on the MobileNetV2 student (bench/results/models.json: ~+22-28 % there, no set met 15 %; R18 ~+3 %).
     stages: list[int] = field(default_factory=lambda: [4])
+    per_stage: int = 0  # LGConv on the last N eligible convs of each stage (the deepest); 0 = all of them
     bn_init_std: float = 1e-4  # BN scale ~ N(0, std): zero impact at initialisation
-    # Beside a depthwise 3x3 conv (MobileNet), W_o is grouped by heads: a dense C x C 1x1 there costs far more
-    # than the conv it sits beside (docs/design.md section 2); False keeps it dense everywhere.
-    grouped_depthwise_proj: bool = True
+    # W_o beside a depthwise 3x3 conv (MobileNet), where a dense C x C 1x1 costs far more than the conv itself
+    # (docs/design.md section 2): 'grouped' by heads, 'channelwise' (one weight per channel, as the depthwise
+    # conv mixes no channels either; the branch's channel mixing is then W_v's, per image) or 'dense'.
+    # Beside dense 3x3 convs (ResNet) W_o is always dense.
+    depthwise_proj: str = 'grouped'
 
 
 @dataclass
@@ -47,7 +50,11 @@ class ModelConfig:
     backbone: str = 'mobilenet_v2'  # key of disdepth.models.backbones.BACKBONES
     pretrained: Optional[str] = None  # local folder or hub id of ImageNet weights; None = random init
     lgconv: LGConvConfig = field(default_factory=LGConvConfig)
+    # Output channels per decoder step; 4 steps end at stride 2, 3 steps at stride 4 (head and its bins there).
     decoder_channels: list[int] = field(default_factory=lambda: [128, 64, 32, 16])
+    # Decoder steps (0 = the coarsest) whose 3x3 conv is depthwise separable (depthwise 3x3 + 1x1); the others
+    # are dense 3x3 convs, as all of them are in the paper-scale student.
+    decoder_separable_steps: list[int] = field(default_factory=list)
     head: str = 'bins'  # 'bins' (AdaBins-style adaptive bins) or 'plain' (sigmoid x max_depth)
     num_bins: int = 64
     min_depth: float = 1e-3  # metres
@@ -154,12 +161,16 @@ class Config:
 _CHOICES = {
     'task': ('student', 'teacher'),
     'model.head': ('bins', 'plain'),
+    'model.lgconv.depthwise_proj': ('grouped', 'channelwise', 'dense'),
     'teacher.kind': ('small', 'hf'),
     'distill.attention': ('lam', 'uniform'),
     'data.dataset': ('kitti', 'nyu', 'synthetic_outdoor', 'synthetic_indoor'),
     'trainer.device': ('auto', 'cpu', 'cuda'),
     'trainer.amp_dtype': ('bf16', 'fp16'),
 }
+
+# Keys replaced by a more general one: old key -> (new name in the same section, {old value: new value}).
+_RENAMED = {'model.lgconv.grouped_depthwise_proj': ('depthwise_proj', {True: 'grouped', False: 'dense'})}
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -193,6 +204,9 @@ def _merge(obj: Any, values: dict, prefix: str = '') -> None:
     names = {f.name for f in dataclasses.fields(obj)}
     for name, value in values.items():
         key = prefix + name
+        if key in _RENAMED and isinstance(value, bool):  # a config or checkpoint written before the rename
+            name, value = _RENAMED[key][0], _RENAMED[key][1][value]
+            key = prefix + name
         if name not in names:
             raise ConfigError(f'unknown config key {key!r}; valid keys here: {sorted(names)}')
         current = getattr(obj, name)

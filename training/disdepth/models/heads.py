@@ -14,6 +14,7 @@ Inputs x [B,C,h,w] (decoder output); outputs [B,1,h,w] in metres.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -58,12 +59,18 @@ class BinsHead(nn.Module):
         # Variance is shift-invariant; centring on the mean bin limits float32 cancellation in E[c^2] - E[c]^2
         # (|c - shift| <= max_depth: std error below ~1 cm at 80 m).
         shift = centres.mean(dim=1, keepdim=True)  # (B, 1)
-        rel = (centres - shift).unsqueeze(-1)  # (B, K, 1)
-        # Pixels-major with K last: both expectations become MatMuls; ONNX Runtime ran the NCHW
-        # broadcast-and-reduce form of the same sums ~10x slower (144 vs 17 ms at 96x320, 2 threads).
-        prob = self.logits(x).flatten(2).transpose(1, 2).softmax(dim=-1)  # (B, h*w, K)
-        mean_rel = torch.matmul(prob, rel)  # (B, h*w, 1)
-        var = (torch.matmul(prob, rel * rel) - mean_rel * mean_rel).clamp_min(1e-12)
-        depth = mean_rel + shift.unsqueeze(1)
-        return {'depth': depth.transpose(1, 2).reshape(b, 1, height, width),
-                'depth_std': var.sqrt().transpose(1, 2).reshape(b, 1, height, width)}
+        rel = centres - shift
+        moments = torch.stack([rel, rel * rel], dim=2)  # (B, K, 2)
+        # Pixels-major with K last, so the softmax and both expectations run along contiguous memory in
+        # ONNX Runtime: the 1x1 logits conv becomes a MatMul on the C-channel input transposed (C <= K moves
+        # fewer floats than transposing the K logits), the two sums one MatMul with (K, 2). Measured at
+        # 96x320, K 64, C 16, 2 threads: 1.4x faster than transposing the logits; the NCHW
+        # broadcast-and-reduce form was ~10x slower (144 vs 17 ms).
+        pixels = x.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        prob = F.linear(pixels, self.logits.weight.flatten(1), self.logits.bias).softmax(dim=-1)  # (B, h*w, K)
+        expectations = torch.matmul(prob, moments)  # (B, h*w, 2): E[c - shift], E[(c - shift)^2]
+        mean_rel, mean_sq = expectations[..., 0], expectations[..., 1]
+        var = (mean_sq - mean_rel * mean_rel).clamp_min(1e-12)
+        # (B, h*w) is (B, 1, h, w) in memory: a reshape, no transpose back
+        return {'depth': (mean_rel + shift).reshape(b, 1, height, width),
+                'depth_std': var.sqrt().reshape(b, 1, height, width)}

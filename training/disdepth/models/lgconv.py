@@ -28,6 +28,8 @@ from torch import nn
 
 from disdepth.config import LGConvConfig
 
+DEPTHWISE_PROJ = ('grouped', 'channelwise', 'dense')  # W_o beside a depthwise 3x3 conv, see LGConvConfig
+
 
 class LGConv(nn.Module):
     """A conv layer (conv + its BN, e.g. a HF ``ResNetConvLayer`` with its activation moved out) plus the
@@ -80,8 +82,10 @@ class LGConv(nn.Module):
         # Pool x first, then project: sum_p A(p) (W_v x(p) + b) = W_v (sum_p A(p) x(p)) + b since sum_p A = 1.
         # Same g_n, but C*heads instead of C*C multiply-adds per pixel.
         pooled_x = torch.matmul(attn, x.flatten(2).transpose(1, 2))  # (B, heads, C)
-        w_v = self.value.weight.reshape(self.heads, c // self.heads, c)  # (heads, C/heads, C)
-        pooled = torch.einsum('ndc,bnc->bnd', w_v, pooled_x) + self.value.bias.reshape(self.heads, -1)
+        # Head n's rows of W_v as one batched MatMul: ONNX Runtime's Einsum of the same product re-laid the
+        # C x C weight out on every run (10 of 415 ms at 480x640 in bench_models.py's profile).
+        w_v = self.value.weight.reshape(self.heads, c // self.heads, c).transpose(1, 2)  # (heads, C, C/heads)
+        pooled = torch.matmul(pooled_x.unsqueeze(2), w_v).squeeze(2) + self.value.bias.reshape(self.heads, -1)
         # pooled: (B, heads, C/heads), one global vector per head
         gate = torch.sigmoid(self.gate(z))  # (B, heads, H, W)
         added = gate.unsqueeze(2) * pooled[..., None, None]  # (B, heads, C/heads, H, W)
@@ -98,7 +102,8 @@ def _eligible(module: nn.Module, heads: int) -> bool:
 
 
 def add_lgconv(backbone: nn.Module, cfg: LGConvConfig) -> int:
-    """Wrap every eligible 3x3 conv layer in stages ``cfg.stages`` (1..4 = stride 4..32) with ``LGConv``.
+    """Wrap the eligible 3x3 conv layers of stages ``cfg.stages`` (1..4 = stride 4..32) with ``LGConv``: all of
+    them, or the last ``cfg.per_stage`` of each stage (the deepest, in forward order) when it is positive.
 
     ``backbone`` must offer ``stage_blocks() -> [(stage, block)]`` (disdepth.models.backbones). Eligible: a
     HF conv layer (``.convolution`` 3x3 ``nn.Conv2d`` + ``.normalization`` + ``.activation``) whose input
@@ -106,23 +111,30 @@ def add_lgconv(backbone: nn.Module, cfg: LGConvConfig) -> int:
     Returns the number of convs wrapped (0 when ``cfg.enabled`` is False).
 
     Raises:
-        ValueError: a stage outside 1..4.
+        ValueError: a stage outside 1..4, a negative ``per_stage`` or an unknown ``depthwise_proj``.
     """
     if not cfg.enabled:
         return 0
     bad = [s for s in cfg.stages if s not in (1, 2, 3, 4)]
     if bad:
         raise ValueError(f'lgconv.stages must be within 1..4 (strides 4..32), got {bad}')
-    count = 0
+    if cfg.per_stage < 0:
+        raise ValueError(f'lgconv.per_stage must be >= 0 (0: every eligible conv), got {cfg.per_stage}')
+    if cfg.depthwise_proj not in DEPTHWISE_PROJ:
+        raise ValueError(f'lgconv.depthwise_proj must be one of {DEPTHWISE_PROJ}, got {cfg.depthwise_proj!r}')
+    targets: dict[int, list[tuple[nn.Module, str, nn.Module]]] = {}  # stage -> [(block, name, layer)]
     for stage, block in backbone.stage_blocks():
-        if stage not in cfg.stages:
-            continue
-        targets = [(name, m) for name, m in block.named_modules() if name and _eligible(m, cfg.heads)]
-        for name, layer in targets:
+        if stage in cfg.stages:
+            targets.setdefault(stage, []).extend(
+                (block, name, m) for name, m in block.named_modules() if name and _eligible(m, cfg.heads))
+    count = 0
+    for layers in targets.values():
+        for block, name, layer in layers[-cfg.per_stage:] if cfg.per_stage else layers:
             conv = layer.convolution
             activation = layer.activation
             depthwise = conv.groups > 1 and conv.groups == conv.in_channels
-            proj_groups = cfg.heads if cfg.grouped_depthwise_proj and depthwise else 1
+            proj_groups = {'grouped': cfg.heads, 'channelwise': conv.in_channels, 'dense': 1}[cfg.depthwise_proj] \
+                if depthwise else 1
             layer.activation = nn.Identity()  # HF ResNet calls it unconditionally; MobileNetV2 skips None only
             parent_name, _, child = name.rpartition('.')
             parent = block.get_submodule(parent_name) if parent_name else block

@@ -83,7 +83,7 @@ def build_student(cfg: ModelConfig) -> DepthStudent:
                          f'{cfg.min_depth}..{cfg.max_depth}')
     backbone = build_backbone(cfg.backbone, cfg.pretrained)
     add_lgconv(backbone, cfg.lgconv)
-    decoder = Decoder(backbone.feature_info, cfg.decoder_channels)
+    decoder = Decoder(backbone.feature_info, cfg.decoder_channels, cfg.decoder_separable_steps)
     if cfg.head == 'bins':
         head = BinsHead(decoder.out_channels, cfg.min_depth, cfg.max_depth, num_bins=cfg.num_bins)
     elif cfg.head == 'plain':
