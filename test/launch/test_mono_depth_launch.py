@@ -24,7 +24,11 @@ def test_launch_serves_depth_in_its_namespace_and_ctrl_c_stops_it_cleanly(launch
     """
     running = launch('depth_kd_ros', 'mono_depth.launch.py', f'model_path:={tiny_model}', 'namespace:=robot1',
                      'image_topic:=/cam/image_raw', 'camera_info_topic:=/cam/camera_info')
-    client = Harness(None, namespace='/robot1', image_topic='/cam/image_raw', camera_info_topic='/cam/camera_info')
+    try:
+        client = Harness(None, namespace='/robot1', image_topic='/cam/image_raw',
+                         camera_info_topic='/cam/camera_info')
+    except AssertionError as exc:  # the node never appeared: say what the launch printed
+        raise AssertionError(f'{exc}; ros2 launch printed:\n{running.log_path.read_text()}') from exc
     try:
         client.send_camera_info(make_camera_info())
         out = client.request(make_image(5)[0], 5, topics=('depth', 'points'), timeout=30.0)
