@@ -49,6 +49,7 @@ class LaunchProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.log_path = log_path
+        env = dict(env, TMPDIR=str(log_path.parent))  # launch_ros leaves its parameter files in the temp dir
         with log_path.open('w') as log:
             self.process = subprocess.Popen(['ros2', 'launch', *args], env=env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
