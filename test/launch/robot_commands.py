@@ -49,7 +49,8 @@ class LaunchProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.log_path = log_path
-        env = dict(env, TMPDIR=str(log_path.parent))  # launch_ros leaves its parameter files in the temp dir
+        # launch's logs and launch_ros's parameter files (left in the temp folder) stay with the test
+        env = dict(env, TMPDIR=str(log_path.parent), ROS_LOG_DIR=str(log_path.parent / 'ros_log'))
         with log_path.open('w') as log:
             self.process = subprocess.Popen(['ros2', 'launch', *args], env=env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
