@@ -9,6 +9,7 @@ thread infers on it (camera_calibration's BufferQueue(1)), so a slow model drops
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -17,10 +18,11 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from depth_kd_ros.backends import BackendError
@@ -239,25 +241,66 @@ class MonoDepthNode(Node):
         return super().destroy_node()
 
 
+class StopSignals:
+    """SIGINT and SIGTERM stop the node once, however many arrive, and never interrupt its clean-up.
+
+    Ctrl-C in a terminal reaches the node twice (from the terminal and forwarded by `ros2 launch`); systemd
+    and launch send SIGTERM. rclpy's own handlers shut the context down inside the signal, while the worker
+    may still be inferring and then publish into a dead context (RCLError: publisher's context is invalid),
+    and a second SIGINT raises KeyboardInterrupt in destroy_node (exit -2). These handlers only record the
+    request: spin() returns, and main() joins the worker and destroys the node before the context goes.
+    While ``interrupting`` (start-up: model loading, a TensorRT engine build) the first signal raises
+    KeyboardInterrupt, as Ctrl-C does; spin() and the clean-up turn that off.
+    """
+
+    POLL_S = 0.1  # how often spin() looks at the request: Python runs handlers between rclpy waits
+
+    def __init__(self) -> None:
+        self.received: int | None = None  # the first signal's number
+        self.interrupting = True
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame) -> None:
+        # From the first signal on, both are ignored by the OS: a Python handler would be reset to the
+        # default at interpreter exit, where a late SIGINT then kills the process (exit -2).
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, signal.SIG_IGN)
+        self.received = signum
+        if self.interrupting:
+            raise KeyboardInterrupt
+
+    def spin(self, executor: SingleThreadedExecutor) -> None:
+        """Run the executor's callbacks until the first SIGINT/SIGTERM or an external shutdown of its context."""
+        self.interrupting = False
+        while self.received is None and executor.context.ok():
+            executor.spin_once(timeout_sec=self.POLL_S)
+
+
 def main(args=None) -> int:
     """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable."""
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except _rclpy.RCLError as exc:  # malformed --ros-args: a missing or unparsable params file, a bad -p or -r
         print(f'mono_depth_node: cannot start: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2
+    executor = SingleThreadedExecutor()  # made before the handlers, so no signal interrupts its construction
+    stop = StopSignals()
     node = None
     try:
         node = MonoDepthNode()
-        rclpy.spin(node)
+        executor.add_node(node)
+        stop.spin(executor)
     except (ParameterError, ModelFileError, BackendError, ParameterException) as exc:
         print(f'mono_depth_node: cannot start: {exc}', file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        stop.interrupting = False
+        executor.shutdown()
         if node is not None:
-            node.destroy_node()
+            node.destroy_node()  # joins the worker while the context is still valid
         rclpy.try_shutdown()
     return 0
 

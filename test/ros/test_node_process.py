@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,34 @@ def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tm
             client.close()
     assert process.returncode == 0, stderr
     assert 'Traceback' not in stderr
+
+
+def test_sigterm_while_inferring_stops_the_worker_before_the_context(tmp_path):
+    """SIGTERM (systemd, launch) mid-inference: exit 0 without an internal error from the worker.
+
+    rclpy's own SIGTERM handler used to shut the context down at once; the worker, still inferring, then
+    asked a publisher for its subscription count and logged `RCLError: failed to get subscription count:
+    publisher's context is invalid` as internal_error (3 of 6 runs). A slow model (about 0.1-0.3 s per frame)
+    fed at 20 Hz keeps the worker inferring nearly all the time, so the signal lands mid-frame.
+    """
+    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=512)
+    process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1')
+    client = None
+    try:
+        client = Harness(None, namespace='/')
+        client.send_camera_info(make_camera_info())
+        client.request(make_image(1)[0], 1, timeout=30.0)  # serving, and the worker has a subscriber
+        for stamp in range(2, 42):  # 2 s at 20 Hz; SIGTERM after 1.5 s, frames keep coming
+            client.pub_image.publish(make_image(stamp)[0])
+            if stamp == 32:
+                process.send_signal(signal.SIGTERM)
+            time.sleep(0.05)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        if client is not None:
+            client.close()
+    assert process.returncode == 0, stderr
+    assert 'internal_error' not in stderr and 'RCLError' not in stderr and 'Traceback' not in stderr, stderr
