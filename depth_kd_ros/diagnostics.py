@@ -16,6 +16,22 @@ import numpy as np
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
 
+def nearest_rank(samples, percents) -> np.ndarray:
+    """Nearest-rank percentiles: for p in ``percents`` (0-100], the smallest sample with at least p % of the
+    samples at or below it, sorted(samples)[ceil(p / 100 * n) - 1]; always one of the samples.
+
+    Plain sorting rather than ``np.percentile(method=...)``, which numpy 1.21 (Ubuntu 22.04) lacks and whose
+    'nearest' method rounds the index instead (it gives p90 of 1..7 as 6, not 7).
+    Raises:
+        ValueError: no samples.
+    """
+    ordered = np.sort(np.asarray(samples, dtype=np.float64))
+    if ordered.size == 0:
+        raise ValueError('nearest_rank needs at least one sample')
+    ranks = np.ceil(np.asarray(percents, dtype=np.float64) / 100.0 * ordered.size).astype(np.int64)
+    return ordered[np.clip(ranks - 1, 0, ordered.size - 1)]
+
+
 class FrameStats:
     """Thread-safe counters; the subscription callback and the worker thread both update it."""
 
@@ -105,7 +121,7 @@ class FrameStats:
             if self._input_size is not None:
                 values['input_size'] = '{}x{}'.format(*self._input_size)
             if self._latency:
-                p50, p90, p99 = np.percentile(np.asarray(self._latency), [50, 90, 99], method='nearest')
+                p50, p90, p99 = nearest_rank(self._latency, (50, 90, 99))
                 values.update(latency_p50_ms=f'{p50:.2f}', latency_p90_ms=f'{p90:.2f}',
                               latency_p99_ms=f'{p99:.2f}', latency_max_ms=f'{max(self._latency):.2f}')
             for stage, samples in self._stages.items():
