@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed
+
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 
 
@@ -44,12 +46,13 @@ def load_image(path: str | Path, height: int, width: int) -> np.ndarray:
     """Read one image as the model's input: float32 [3,H,W], RGB in 0..1, resized to (height, width).
 
     Raises:
-        CalibrationDataError: OpenCV cannot decode ``path``.
+        CalibrationDataError: ``path`` cannot be read, is truncated, or OpenCV cannot decode it (a truncated
+            JPEG that OpenCV 4.5 would decode to grey must not set the int8 ranges).
     """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise CalibrationDataError(f'cannot decode calibration image {path}')
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        rgb = decode_compressed(Path(path).read_bytes())
+    except (OSError, ImageDecodeError) as exc:
+        raise CalibrationDataError(f'cannot decode calibration image {path}: {exc}') from exc
     if rgb.shape[:2] != (height, width):
         rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)

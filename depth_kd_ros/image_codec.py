@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from depth_kd_ros.image_header import ImageHeaderError, compressed_image_size
+from depth_kd_ros.image_header import ImageHeaderError, check_complete, compressed_image_size
 
 #: supported encodings -> (channels, OpenCV conversion to RGB or None when already RGB)
 ENCODINGS: dict[str, tuple[int, int | None]] = {
@@ -83,14 +83,19 @@ def decode_compressed(data, *, max_pixels: int | None = None) -> np.ndarray:
     Returns:
         uint8 [H,W,3] RGB.
     Raises:
-        ImageDecodeError: empty or undecodable data (kind 'corrupt_compressed'), more than ``max_pixels``
-            pixels ('image_too_large').
+        ImageDecodeError: empty, truncated (a PNG or JPEG without its end, image_header.check_complete: OpenCV
+            4.5/4.6 decode such a JPEG to grey) or undecodable data (kind 'corrupt_compressed'), more than
+            ``max_pixels`` pixels ('image_too_large').
     """
     buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
     if buffer.size == 0:
         raise ImageDecodeError('compressed image is empty', 'corrupt_compressed')
     if max_pixels is not None:
         _check_header_pixels(buffer, max_pixels)
+    try:
+        check_complete(buffer)
+    except ImageHeaderError as exc:
+        raise ImageDecodeError(f'compressed image ({buffer.size} bytes): {exc}', 'corrupt_compressed') from exc
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageDecodeError(f'cannot decode compressed image ({buffer.size} bytes)', 'corrupt_compressed')

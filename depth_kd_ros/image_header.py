@@ -15,11 +15,19 @@ follows libjpeg's ``next_marker`` (what OpenCV decodes with): non-FF bytes are s
 swallowed, and FF 00 is not a marker; TEM (01) and RSTn (D0-D7) have no length. Reaching SOS (DA) or EOI
 (D9) before a frame header means there is no image: libjpeg fails there too, as on a height of 0
 (defined later by a DNL marker, which libjpeg does not support).
+
+The end of a complete file (``check_complete``): a PNG ends with its IEND chunk (11.2.5: length 0, type
+``IEND``, CRC ``AE 42 60 82``), a JPEG with EOI ``FF D9`` (B.2.1), either possibly followed by 00/FF padding
+(drivers that send fixed-size buffers). Why: libjpeg in OpenCV 4.5 and 4.6 (Ubuntu 22.04, 24.04) decodes a
+truncated JPEG to a partly grey image with only a warning on stderr, where OpenCV 5 fails.
 """
 from __future__ import annotations
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 JPEG_SOI = b'\xff\xd8'
+PNG_END = b'IEND\xaeB`\x82'  # the IEND chunk's type and CRC: the last 8 bytes of a complete PNG
+JPEG_EOI = b'\xff\xd9'
+PADDING = b'\x00\xff'
 SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
 
@@ -99,3 +107,24 @@ def compressed_image_size(data) -> tuple[int, int] | None:
     if head[:2] == JPEG_SOI:
         return jpeg_size(data)
     return None
+
+
+def check_complete(data) -> None:
+    """Check that a PNG or JPEG is not truncated: it ends with its IEND chunk or EOI marker, after which only
+    00/FF padding may follow. Any other format passes (left to the decoder).
+
+    Args:
+        data: the file's bytes (any bytes-like object).
+    Raises:
+        ImageHeaderError: a PNG or JPEG without its end (the message names the missing marker).
+    """
+    view = memoryview(data).cast('B')
+    head = bytes(view[:8])
+    if head == PNG_SIGNATURE:
+        end, what = PNG_END, 'PNG IEND chunk'
+    elif head[:2] == JPEG_SOI:
+        end, what = JPEG_EOI, 'JPEG end-of-image marker FF D9'
+    else:
+        return
+    if bytes(view[-len(end):]) != end and not bytes(view).rstrip(PADDING).endswith(end):  # padding is rare
+        raise ImageHeaderError(f'the {what} is missing: the file is truncated')

@@ -219,14 +219,23 @@ def test_no_camera_info_yet_publishes_depth_only(harness_factory, model_path):
 
 
 def test_compressed_transport_and_corrupt_payload(harness_factory, model_path):
-    """input_transport=compressed reads image/compressed (PNG here); a corrupt one and one over max_input_pixels
-    (a 40 kB PNG of 4000x3000, refused on its header) are counted, then the next frame is served."""
+    """input_transport=compressed reads image/compressed (PNG here); a corrupt one, a truncated JPEG (no depth for
+    it: OpenCV 4.5/4.6 decode it to a partly grey image) and one over max_input_pixels (a 40 kB PNG of 4000x3000,
+    refused on its header) are counted, then the next frame is served."""
     harness = harness_factory(model_path, input_transport='compressed')
     harness.send_camera_info()
     _, rgb = make_image(1)
     corrupt = CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage')
     harness.wait(lambda: harness.pub_compressed.publish(corrupt)
                  or harness.node.stats.faults().get('corrupt_compressed', 0) > 0, 10.0, 'corrupt counted')
+    time.sleep(0.3)  # copies of it still in flight are counted before the next phase
+    counted = harness.node.stats.faults()['corrupt_compressed']
+    jpeg = cv2.imencode('.jpg', rgb[..., ::-1])[1].tobytes()
+    truncated = CompressedImage(format='jpeg', data=jpeg[:(jpeg.index(b'\xff\xda') + len(jpeg)) // 2])  # in the scan
+    truncated.header.stamp.sec = 3
+    harness.wait(lambda: harness.pub_compressed.publish(truncated) or harness.messages('depth', 3)
+                 or harness.node.stats.faults()['corrupt_compressed'] > counted, 10.0, 'truncated JPEG handled')
+    assert not harness.messages('depth', 3)
     huge = CompressedImage(format='png', data=cv2.imencode('.png', np.zeros((3000, 4000, 3), np.uint8))[1].tobytes())
     harness.wait(lambda: harness.pub_compressed.publish(huge)
                  or harness.node.stats.faults().get('image_too_large', 0) > 0, 10.0, 'too large counted')

@@ -75,3 +75,18 @@ def test_decode_compressed_png_roundtrip_and_corrupt():
         with pytest.raises(ImageDecodeError) as info:
             decode_compressed(bad)
         assert info.value.kind == 'corrupt_compressed'
+
+
+@pytest.mark.parametrize('suffix, what', [('.jpg', 'JPEG end-of-image marker'), ('.png', 'PNG IEND chunk')])
+def test_truncated_jpeg_or_png_is_corrupt_on_every_opencv(suffix, what):
+    """A file cut short is a corrupt frame whatever OpenCV does with it: OpenCV 4.5/4.6 decode a truncated JPEG
+    to a partly grey image (only a libjpeg warning), OpenCV 5 fails. Padding after the end marker is fine."""
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    data = cv2.imencode(suffix, rgb[..., ::-1])[1].tobytes()
+    for cut in (len(data) // 2, len(data) - 1, len(data) - 2):
+        with pytest.raises(ImageDecodeError, match=what) as info:
+            decode_compressed(data[:cut])
+        assert info.value.kind == 'corrupt_compressed'
+    for complete in (data, data + bytes(100), data + b'\xff' * 3):
+        np.testing.assert_array_equal(decode_compressed(complete), decode_compressed(data))
+    assert decode_compressed(data).shape == (48, 64, 3)

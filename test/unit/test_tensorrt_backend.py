@@ -59,6 +59,16 @@ def test_undecodable_image_is_named(tmp_path):
         list(CalibrationBatches(tmp_path / 'calib', 8, 8))
 
 
+def test_truncated_jpeg_is_refused_not_calibrated_on(tmp_path):
+    """A JPEG cut short is refused by name: OpenCV 4.5/4.6 would decode it to a partly grey image whose
+    ranges would end up in the int8 calibration."""
+    _write_images(tmp_path / 'calib', 2)
+    data = cv2.imencode('.jpg', np.full((20, 30, 3), 90, np.uint8))[1].tobytes()
+    (tmp_path / 'calib' / 'img_99.jpg').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CalibrationDataError, match='img_99.jpg.*JPEG end-of-image marker'):
+        list(CalibrationBatches(tmp_path / 'calib', 8, 8))
+
+
 @pytest.mark.skipif(importlib.util.find_spec('tensorrt') is not None, reason='TensorRT is installed here')
 def test_missing_tensorrt_gives_install_advice(tmp_path):
     """Without TensorRT the node must say how to fix it (JetPack package or the onnxruntime backend)."""
