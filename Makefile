@@ -65,5 +65,49 @@ demo-long: $(STAMP)
 bench: $(STAMP)
 	@$(PY) bench/run_all.py
 
+# Robot stacks: the runtime's tests (no torch, no training code) also run on the library versions robots have,
+# each in a venv built from its pins with the Python of that Ubuntu release (README "Tests"):
+# humble = Ubuntu 22.04 / Humble / JetPack 6 (Python 3.10), jazzy = Ubuntu 24.04 / Jazzy (Python 3.12).
+# `make test STACKS=` leaves them out; a stack whose Python is missing stops `make test` with what to install.
+STACKS            ?= humble jazzy
+PYENV_ROOT        ?= $(HOME)/.pyenv
+STACK_PYTHON_VERSION_humble := 3.10
+STACK_PYTHON_VERSION_jazzy  := 3.12
+# python3.X from pyenv, else from PATH; override with e.g. STACK_PYTHON_humble=/usr/bin/python3.10
+stack_python = $(or $(STACK_PYTHON_$(1)),$(lastword $(sort $(wildcard \
+    $(PYENV_ROOT)/versions/$(STACK_PYTHON_VERSION_$(1)).*/bin/python$(STACK_PYTHON_VERSION_$(1))))),$(shell \
+    command -v python$(STACK_PYTHON_VERSION_$(1))))
+RUNTIME_TESTS     := test/unit test/ros test/offline test/lint/test_runtime_contract.py
+
+.PHONY: test-stacks $(STACKS:%=test-stack-%) clean-stacks
+test: test-stacks
+clean: clean-stacks
+
+test-stacks: $(STACKS:%=test-stack-%)
+
+ifneq ($(strip $(STACKS)),)
+STACK_VERSIONS := import sys, numpy, cv2, onnxruntime, yaml; print(f'Python {sys.version.split()[0]}, numpy \
+  {numpy.__version__}, OpenCV {cv2.__version__}, onnxruntime {onnxruntime.__version__}, PyYAML {yaml.__version__}')
+
+$(STACKS:%=test-stack-%): test-stack-%: .venv-%/.installed
+	@echo "Runtime tests on the $* stack ($$(.venv-$*/bin/python -c "$(STACK_VERSIONS)"))"
+	@.venv-$*/bin/python -m pytest -q $(RUNTIME_TESTS)
+
+$(STACKS:%=.venv-%/.installed): .venv-%/.installed: requirements-%.txt requirements-build.txt setup.py
+	@python=$(call stack_python,$*); if [ -z "$$python" ]; then \
+	  echo "make test: the $* stack needs Python $(STACK_PYTHON_VERSION_$*) (pyenv install $(STACK_PYTHON_VERSION_$*), or apt/deadsnakes python$(STACK_PYTHON_VERSION_$*)-venv); make test STACKS= runs without the robot stacks"; \
+	  exit 1; fi; \
+	test -x .venv-$*/bin/python || $$python -m venv .venv-$*
+	@echo "Installing the $* stack's pinned dependencies into .venv-$* (first run only)..."
+	@.venv-$*/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@.venv-$*/bin/python -m pip install -q --disable-pip-version-check --build-constraint requirements-build.txt \
+	  -r requirements-$*.txt
+	@.venv-$*/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+endif
+
+clean-stacks:
+	rm -rf $(STACKS:%=.venv-%)
+
 clean:
 	rm -rf $(VENV) $(ROS_UNDERLAY) demo_out .pytest_cache .ruff_cache *.egg-info
