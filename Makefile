@@ -18,12 +18,13 @@ ROS_UNDERLAY_SOURCES := launch launch_ros rcl_interfaces ros2cli
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+# the runtime (setup.py) and, in this development venv only, the training library (training/pyproject.toml)
+$(STAMP): requirements.txt setup.py training/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "Installing pinned dependencies into $(VENV) (first run only)..."
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . -e training
 	@touch $(STAMP)
 
 lint: $(STAMP)

@@ -20,17 +20,15 @@ import dataclasses
 import importlib.util
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'training'))
+from disdepth.config import load_config
+from disdepth.metrics import METRIC_KEYS
 
-from disdepth.config import load_config  # noqa: E402
-from disdepth.metrics import METRIC_KEYS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TEACHER_CFG = 'config/training/synthetic_teacher.yaml'
 STUDENT_CFG = 'config/training/synthetic_demo.yaml'

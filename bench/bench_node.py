@@ -31,14 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'training'))  # the disdepth library lives under training/ (not installed)
+from depth_kd_ros.image_codec import decode_image
+from depth_kd_ros.messages import fill_image, fill_pointcloud2
+from depth_kd_ros.params import NodeParams
+from depth_kd_ros.pipeline import CameraModel, load_pipeline
 
-from depth_kd_ros.image_codec import decode_image  # noqa: E402
-from depth_kd_ros.messages import fill_image, fill_pointcloud2  # noqa: E402
-from depth_kd_ros.params import NodeParams  # noqa: E402
-from depth_kd_ros.pipeline import CameraModel, load_pipeline  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WIDTH, HEIGHT = 640, 480
 MODEL_SIZE = (256, 320)  # multiples of the backbone stride 32, about half the camera resolution

@@ -15,10 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'bench'))
+from readme_tables import update_readme
 
-from readme_tables import update_readme  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # name -> script arguments; ordered cheap to expensive
 BENCHMARKS = {

@@ -22,21 +22,19 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from disdepth import trainer as T  # noqa: E402
-from disdepth.checkpoint import (  # noqa: E402
+from disdepth import trainer as T
+from disdepth.checkpoint import (
     CheckpointError,
     restore_training_state,
     rng_state,
     save_checkpoint,
     training_state,
 )
-from disdepth.config import ConfigError, config_to_dict, load_config, save_config  # noqa: E402
-from disdepth.data.splits import DatasetError  # noqa: E402
-from disdepth.distill.teacher import TeacherError  # noqa: E402
-from disdepth.run_log import RunLogger  # noqa: E402
-from disdepth.schedule import build_scheduler  # noqa: E402
+from disdepth.config import ConfigError, config_to_dict, load_config, save_config
+from disdepth.data.splits import DatasetError
+from disdepth.distill.teacher import TeacherError
+from disdepth.run_log import RunLogger
+from disdepth.schedule import build_scheduler
 
 
 def parse_args(argv=None) -> argparse.Namespace:

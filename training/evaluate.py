@@ -27,13 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from disdepth.checkpoint import CheckpointError  # noqa: E402
-from disdepth.config import ConfigError, load_config  # noqa: E402
-from disdepth.data import DatasetError, build_dataset  # noqa: E402
-from disdepth.evaluation import evaluate  # noqa: E402
-from disdepth.metrics import format_table  # noqa: E402
+from disdepth.checkpoint import CheckpointError
+from disdepth.config import ConfigError, load_config
+from disdepth.data import DatasetError, build_dataset
+from disdepth.evaluation import evaluate
+from disdepth.metrics import format_table
 
 
 def onnx_predictor(path: str):

@@ -6,16 +6,12 @@ test here skips with that reason; `make test` builds the underlay (`make ros-und
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
-from robot_commands import ROOT, ROS2_SRC, UNDERLAY_SETUP, LaunchProcess, colcon_workspace, sourced_env
+from robot_commands import ROS2_SRC, UNDERLAY_SETUP, LaunchProcess, colcon_workspace, sourced_env
+from ros_harness import DOMAIN_ID
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
-
-# the node tests' client (real rclpy, its own Context); test/ros is not on sys.path when only this folder runs
-sys.path.insert(0, str(ROOT / 'test' / 'ros'))
-from ros_harness import DOMAIN_ID  # noqa: E402
 
 
 @pytest.fixture(scope='session')
