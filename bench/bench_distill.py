@@ -85,7 +85,8 @@ def time_step(cfg_path: str, overrides: list[str], repeats: int) -> dict:
     from torch.utils.data import default_collate
 
     from disdepth.data import build_dataset
-    from disdepth.trainer import build_optimizer, build_task
+    from disdepth.distill.task import build_task
+    from disdepth.optim import build_optimizer
     cfg = load_config(cfg_path, overrides)
     torch.manual_seed(0)
     task, _ = build_task(cfg, torch.device('cpu'))

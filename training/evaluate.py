@@ -79,7 +79,7 @@ def checkpoint_predictor(path: str):
     import torch
 
     from disdepth.checkpoint import load_model
-    from disdepth.trainer import predictor
+    from disdepth.evaluation import predictor
 
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     model, _ = load_model(path, device=device)

@@ -117,7 +117,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     monkeypatch.setattr(DistillationTask, 'forward', nan_from_third_step)
     distill = _load_distill_module()
     out = tmp_path / 'nan'
-    with pytest.raises(distill.T.NonFiniteLossError, match='at step 3'):
+    with pytest.raises(distill.NonFiniteLossError, match='at step 3'):
         distill.main(['--config', str(DEMO), *tiny_overrides(out, trainer__max_steps=6), NO_TEACHER_CKPT])
     assert read_meta(out / 'checkpoints' / 'last.pt')['step'] == 2
     model, _ = load_model(out / 'checkpoints' / 'last.pt')

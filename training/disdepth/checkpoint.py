@@ -180,7 +180,7 @@ def restore_training_state(path: str | Path, task: nn.Module, model: nn.Module, 
 
 
 def check_schedule_length(path: str | Path, state: dict, total_steps: int) -> None:
-    """Refuse to resume a one-cycle schedule (``disdepth.schedule``) over another number of steps.
+    """Refuse to resume a one-cycle schedule (``disdepth.optim``) over another number of steps.
 
     The schedule's warm-up and annealing are laid out over the run's total steps, so the steps already taken
     were taken on the old curve: no one-cycle schedule over the new total reproduces them, and stepping the

@@ -1,4 +1,4 @@
-"""Evaluation loop shared by training/evaluate.py, the trainer's validation and the demo.
+"""Evaluation loop shared by training/evaluate.py, training's validation and the demo.
 
 Protocol of arXiv 2404.16386 section 4.1: metrics per image over the dataset's mask (valid depth,
 Garg/Eigen crop), averaged over images (``disdepth.metrics``). Optional flip averaging, as BTS's
@@ -115,3 +115,21 @@ def evaluate(predict_fn: Callable, dataset, *, min_depth: Optional[float] = None
                     written += 1
             batch = []
     return averager.compute()
+
+
+def predictor(model: torch.nn.Module, device: torch.device) -> Callable:
+    """``predict_fn`` for ``evaluate`` over a torch model: image [B,3,H,W] 0..1 -> depth [B,1,H,W] metres."""
+    @torch.no_grad()
+    def predict(image):
+        return model(torch.as_tensor(image, dtype=torch.float32).to(device))['depth'].float().cpu()
+    return predict
+
+
+def validate(model: torch.nn.Module, dataset, device: torch.device, batch_size: int = 1) -> dict:
+    """Standard metrics (``disdepth.metrics`` keys) of ``model`` on ``dataset``; restores train mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        return evaluate(predictor(model, device), dataset, batch_size=batch_size)
+    finally:
+        model.train(was_training)
