@@ -12,6 +12,7 @@ import functools
 import cv2
 import numpy as np
 
+#: colormap name -> OpenCV colormap; the node's ``colormap`` parameter offers these
 COLORMAPS = {
     'turbo': cv2.COLORMAP_TURBO,
     'viridis': cv2.COLORMAP_VIRIDIS,

@@ -38,7 +38,8 @@ from typing import Optional
 from depth_kd_ros.calibration_images import CalibrationDataError, list_images
 
 LOGGER = logging.getLogger(__name__)
-PRECISIONS = ('fp32', 'fp16', 'int8')
+#: TensorRT engine precisions, the default first (the node's trt_precision and the scripts' --precision read it)
+PRECISIONS = ('fp16', 'fp32', 'int8')
 CACHE_FORMAT = 2  # bump when the sidecar layout changes; old sidecars then read as stale (2: calibration)
 
 

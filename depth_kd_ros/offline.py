@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from depth_kd_ros.backends import BackendError
+from depth_kd_ros.backends import BACKENDS, BackendError
 from depth_kd_ros.bagio import BagError
 from depth_kd_ros.camera_yaml import CameraFileError
 from depth_kd_ros.image_codec import ImageDecodeError
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--model', help='model file (.onnx, or .pt2 for the torch backend); overrides '
                         'model_path of the params file')
-    common.add_argument('--backend', choices=('tensorrt', 'onnxruntime', 'torch'),
+    common.add_argument('--backend', choices=tuple(BACKENDS),
                         help='overrides backend of the params file')
     common.add_argument('--params-file', type=Path,
                         help='node parameters (default: config/mono_depth.yaml of the package)')

@@ -14,6 +14,10 @@ from typing import Any
 
 import yaml
 
+from depth_kd_ros.backends import BACKENDS
+from depth_kd_ros.colorize import COLORMAPS
+from depth_kd_ros.engine_cache import PRECISIONS
+
 NODE_NAME = 'mono_depth_node'
 
 
@@ -31,13 +35,13 @@ class NodeParams:
     """All node parameters with their defaults. Depths and ranges in metres; 0 means 'use the model's'."""
 
     model_path: str = _spec('', 'Model file (.onnx; .pt2 for the torch backend). Required.')
-    backend: str = _spec('onnxruntime', 'Inference backend.', choices=('tensorrt', 'onnxruntime', 'torch'))
+    backend: str = _spec('onnxruntime', 'Inference backend.', choices=tuple(BACKENDS))
     device: str = _spec('cpu', 'Device for onnxruntime/torch (cuda uses the CUDA provider).',
                         choices=('cpu', 'cuda'))
     num_threads: int = _spec(0, 'Intra-op CPU threads for the backend (0: runtime default).', low=0, high=64)
     opencv_threads: int = _spec(1, 'OpenCV threads for resize and colour (process-wide; 0: OpenCV default). '
                                 '1 measured faster for 640x480 frames on a busy CPU.', low=0, high=64)
-    trt_precision: str = _spec('fp16', 'TensorRT engine precision.', choices=('fp16', 'fp32', 'int8'))
+    trt_precision: str = _spec('fp16', 'TensorRT engine precision.', choices=PRECISIONS)
     trt_cache_dir: str = _spec('', 'TensorRT engine cache directory (empty: the model folder if writable, '
                                'else the user cache).')
     input_transport: str = _spec('raw', "'raw' subscribes image (sensor_msgs/Image); 'compressed' "
@@ -54,7 +58,7 @@ class NodeParams:
                                 runtime=True)
     publish_colored: bool = _spec(True, 'Publish depth/colored (bgr8 preview).', runtime=True)
     colormap: str = _spec('turbo', 'Colormap of depth/colored.',
-                          choices=('turbo', 'viridis', 'inferno', 'magma', 'plasma'), runtime=True)
+                          choices=tuple(COLORMAPS), runtime=True)
     colored_min_depth: float = _spec(0.0, 'Depth at the start of the colormap (0: model min_depth).',
                                      low=0.0, high=1000.0, runtime=True)
     colored_max_depth: float = _spec(0.0, 'Depth at the end of the colormap (0: model max_depth).',

@@ -17,7 +17,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from depth_kd_ros.params import load_params_file
+from depth_kd_ros.params import SPECS, load_params_file
 from launch import LaunchDescription
 
 
@@ -83,7 +83,7 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument('model_path', default_value='',
                               description='Model file (.onnx, or .pt2 for torch); overrides the params file'),
-        DeclareLaunchArgument('backend', default_value='', choices=['', 'tensorrt', 'onnxruntime', 'torch'],
+        DeclareLaunchArgument('backend', default_value='', choices=['', *SPECS['backend'].metadata['choices']],
                               description='Inference backend; empty keeps the params file value'),
         DeclareLaunchArgument('image_topic', default_value='image', description='Input sensor_msgs/Image topic'),
         DeclareLaunchArgument('camera_info_topic', default_value='camera_info',

@@ -1,10 +1,14 @@
 """The package as a robot user builds it: colcon build in a workspace, ros2 pkg, the launch file's arguments."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 from robot_commands import colcon_workspace, run
+
+from depth_kd_ros.backends import BACKENDS
+from depth_kd_ros.params import SPECS
 
 EXECUTABLES = {'depth_kd_ros mono_depth_node', 'depth_kd_ros mono_depth_offline'}
 LAUNCH_ARGUMENTS = {'model_path', 'backend', 'image_topic', 'camera_info_topic', 'namespace', 'params_file', 'rviz'}
@@ -12,10 +16,14 @@ LAUNCH_ARGUMENTS = {'model_path', 'backend', 'image_topic', 'camera_info_topic',
 
 def _installed_share(env: dict[str, str]) -> Path:
     """ros2 sees both executables, and the launch file imports and declares every argument (--show-args runs
-    generate_launch_description); returns the package's share folder."""
+    generate_launch_description), its backend choices those of the node's parameter (empty: the params file's);
+    returns the package's share folder."""
     assert set(run(['ros2', 'pkg', 'executables', 'depth_kd_ros'], env).splitlines()) == EXECUTABLES
     shown = run(['ros2', 'launch', '--show-args', 'depth_kd_ros', 'mono_depth.launch.py'], env)
     assert set(re.findall(r"^\s+'(\w+)':$", shown, re.MULTILINE)) == LAUNCH_ARGUMENTS, shown
+    backend = re.search(r"^\s+'backend':\n.*Valid choices are: (\[.*\])$", shown, re.MULTILINE)
+    assert backend, shown
+    assert ast.literal_eval(backend.group(1)) == ['', *SPECS['backend'].metadata['choices']] == ['', *BACKENDS]
     return Path(run(['ros2', 'pkg', 'prefix', '--share', 'depth_kd_ros'], env).strip())
 
 

@@ -19,6 +19,10 @@ from typing import Any, Optional
 
 import yaml
 
+from disdepth.data import DATASETS
+from disdepth.distill.lam import ATTENTIONS
+from disdepth.models.heads import HEADS
+
 
 class ConfigError(ValueError):
     """A config file or override names an unknown key or gives a value of the wrong type."""
@@ -76,7 +80,7 @@ class DistillConfig:
 
     enabled: bool = True  # False: student-only supervised baseline
     ghost_decoder: bool = True  # False: plain feature KD (FAM trained by KD only, no teacher SILog)
-    attention: str = 'lam'  # 'lam' (loss attention module) or 'uniform' (A = 1 everywhere)
+    attention: str = 'lam'  # key of disdepth.distill.lam.ATTENTIONS: 'lam' (loss attention module), 'uniform' (A = 1)
     kd_weight: float = 1.0  # lambda of L_kd
     teacher_silog_weight: float = 1.0
     warmup_epochs: float = 1.0  # student-only epochs before the KD terms switch on
@@ -87,7 +91,7 @@ class DistillConfig:
 class DataConfig:
     """Dataset and protocol (docs/design.md section 2, 'Protocols')."""
 
-    dataset: str = 'synthetic_outdoor'  # kitti | nyu | synthetic_outdoor | synthetic_indoor
+    dataset: str = 'synthetic_outdoor'  # one of disdepth.data.DATASETS
     data_root: Optional[str] = None
     gt_root: Optional[str] = None
     train_split: Optional[str] = None
@@ -153,10 +157,10 @@ class Config:
 
 _CHOICES = {
     'task': ('student', 'teacher'),
-    'model.head': ('bins', 'plain'),
+    'model.head': tuple(HEADS),
     'teacher.kind': ('small', 'hf'),
-    'distill.attention': ('lam', 'uniform'),
-    'data.dataset': ('kitti', 'nyu', 'synthetic_outdoor', 'synthetic_indoor'),
+    'distill.attention': tuple(ATTENTIONS),
+    'data.dataset': DATASETS,
     'trainer.device': ('auto', 'cpu', 'cuda'),
     'trainer.amp_dtype': ('bf16', 'fp16'),
 }

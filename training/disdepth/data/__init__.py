@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from disdepth.data.splits import DatasetError
 
-__all__ = ['DatasetError', 'build_dataset']
+__all__ = ['DATASETS', 'DatasetError', 'build_dataset']
+
+#: the values of ``data.dataset`` (disdepth.config validates against them)
+DATASETS = ('kitti', 'nyu', 'synthetic_outdoor', 'synthetic_indoor')
 
 
 def build_dataset(cfg, split: str):
-    """Dataset for ``cfg.dataset`` (kitti | nyu | synthetic_outdoor | synthetic_indoor) and ``split``.
+    """Dataset for ``cfg.dataset`` (one of ``DATASETS``) and ``split``.
 
     For NYU evaluation, ``cfg.nyu_mat`` (the labelled .mat, with ``cfg.nyu_test_indices``) takes precedence
     over the sync-layout ``cfg.test_split``.
@@ -31,8 +34,8 @@ def build_dataset(cfg, split: str):
         from disdepth.data.nyu import NyuDataset, NyuMatDataset
 
         return NyuMatDataset(cfg) if split == 'test' and cfg.nyu_mat else NyuDataset(cfg, split)
-    if cfg.dataset in ('synthetic_outdoor', 'synthetic_indoor'):
+    if cfg.dataset.startswith('synthetic_'):
         from disdepth.data.synthetic import SyntheticDataset
 
         return SyntheticDataset(cfg, split, cfg.dataset.split('_', 1)[1])
-    raise DatasetError(f'unknown dataset {cfg.dataset!r}; valid: kitti, nyu, synthetic_outdoor, synthetic_indoor')
+    raise DatasetError(f'unknown dataset {cfg.dataset!r}; valid: {", ".join(DATASETS)}')

@@ -57,6 +57,7 @@ class UniformAttention(nn.Module):
         return x.new_ones((x.shape[0], 1, *x.shape[-2:]))
 
 
+#: ``distill.attention`` -> module class; the one list of attention kinds (disdepth.config validates against it)
 ATTENTIONS = {'lam': LossAttention, 'uniform': UniformAttention}
 
 
