@@ -26,6 +26,7 @@ from depth_kd_ros.backends import BACKENDS, BackendError
 from depth_kd_ros.bagio import BagError
 from depth_kd_ros.camera_yaml import CameraFileError
 from depth_kd_ros.image_codec import ImageDecodeError
+from depth_kd_ros.image_files import ImageFolderError
 from depth_kd_ros.model_file import ModelFileError
 from depth_kd_ros.params import ParameterError, load_params_file
 from depth_kd_ros.pipeline import CameraInfoError, DepthPipeline, load_pipeline
@@ -42,7 +43,7 @@ class OfflineError(ValueError):
 
 #: every error that means "the input or the arguments are wrong", reported without a traceback
 USER_ERRORS = (OfflineError, BagError, CameraFileError, ParameterError, ModelFileError, BackendError,
-               CameraInfoError, ImageDecodeError)
+               CameraInfoError, ImageDecodeError, ImageFolderError)
 
 
 def default_params_file() -> Path:
@@ -182,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                      'CameraInfo topic')
     bag.add_argument('--copy-inputs', action='store_true', help='also copy the image and camera_info topics')
     images = commands.add_parser('images', parents=[common], help='depth PNGs (mm), previews, PLY and '
-                                 'metrics for a folder of PNG/JPEG images')
-    images.add_argument('input', type=Path, metavar='INPUT_DIR', help='PNG/JPEG images of one camera')
+                                 'metrics for a folder of images')
+    images.add_argument('input', type=Path, metavar='INPUT_DIR',
+                        help='images of one camera (PNG, JPEG or another format OpenCV reads)')
     images.add_argument('output', type=Path, metavar='OUTPUT_DIR',
                         help='new directory: depth/ (uint16 mm), colored/, points/ (--ply), metrics.json')
     images.add_argument('--camera-info', type=Path, required=True, metavar='FILE.yaml',

@@ -8,12 +8,13 @@ depth_image_proc's point_cloud_xyz does (image_geometry's cx, cy, not W/2):
 Invalid points (non-finite or non-positive z, z outside [min_range, max_range], relative uncertainty
 depth_std / z above the threshold) are NaN in an organised cloud (is_dense=False) or dropped in an
 unorganised one (height 1, is_dense=True). Colour follows the PCL convention: 0x00RRGGBB as uint32,
-reinterpreted as one float32 field ``rgb``.
+reinterpreted as one float32 field ``rgb``. ``write_ply`` stores the valid points as a PLY file.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +37,17 @@ class PackedCloud:
         """float32 [height, width, 3] view of x, y, z (for tests and consumers)."""
         per_point = self.point_step // 4
         return self.data.view(np.float32).reshape(self.height, self.width, per_point)[..., :3]
+
+    def valid_points(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The finite points: float32 [N,3] x, y, z metres and, with an ``rgb`` field, uint8 [N,3] RGB (else None)."""
+        values = self.data.view(np.float32).reshape(-1, self.point_step // 4)
+        keep = np.isfinite(values[:, :3]).all(axis=1)
+        names = [name for name, *_ in self.fields]
+        rgb = None
+        if 'rgb' in names:
+            packed = values[keep, names.index('rgb')].view(np.uint32)
+            rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.uint8)
+        return np.ascontiguousarray(values[keep, :3]), rgb
 
 
 @functools.lru_cache(maxsize=8)
@@ -116,3 +128,31 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
     point_step = 4 * n_fields
     data = np.ascontiguousarray(points).reshape(-1).view(np.uint8)
     return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense)
+
+
+def write_ply(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
+    """Binary little-endian PLY of points (MeshLab, Open3D, CloudCompare and PCL read it).
+
+    Args:
+        xyz: float32 [N,3] metres (e.g. ``PackedCloud.valid_points``), in the optical frame (x right, y down,
+            z forward).
+        rgb: optional uint8 [N,3] colours, written as uchar red, green, blue.
+    Raises:
+        ValueError: ``rgb`` does not have one colour per point.
+        OSError: the file cannot be written.
+    """
+    fields = [('xyz', '<f4', 3)]
+    properties = 'property float x\nproperty float y\nproperty float z\n'
+    if rgb is not None:
+        if len(rgb) != len(xyz):
+            raise ValueError(f'{len(rgb)} colours for {len(xyz)} points')
+        fields.append(('rgb', 'u1', 3))
+        properties += 'property uchar red\nproperty uchar green\nproperty uchar blue\n'
+    vertex = np.empty(len(xyz), dtype=fields)
+    vertex['xyz'] = xyz
+    if rgb is not None:
+        vertex['rgb'] = rgb
+    header = f'ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n{properties}end_header\n'
+    with open(path, 'wb') as stream:
+        stream.write(header.encode('ascii'))
+        stream.write(vertex.tobytes())

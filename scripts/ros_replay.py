@@ -56,15 +56,6 @@ def xyz_from_cloud(msg: PointCloud2) -> np.ndarray:
     return xyz[np.isfinite(xyz).all(axis=1)]
 
 
-def write_ply(path: Path, xyz: np.ndarray) -> None:
-    """ASCII PLY of [N,3] points, readable by MeshLab, Open3D and CloudCompare."""
-    header = (f'ply\nformat ascii 1.0\nelement vertex {len(xyz)}\n'
-              'property float x\nproperty float y\nproperty float z\nend_header\n')
-    with open(path, 'w') as f:
-        f.write(header)
-        np.savetxt(f, xyz, fmt='%.4f')
-
-
 def _node_command(model_path: Path, log_level: str) -> list:
     exe = shutil.which('mono_depth_node', path=str(Path(sys.executable).parent)) or shutil.which('mono_depth_node')
     if exe is None:

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from depth_kd_ros.backends import BackendError, create_backend
-from depth_kd_ros.calibration_images import CalibrationDataError, list_images, load_image
+from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files, load_image
 from depth_kd_ros.engine_cache import PRECISIONS
 from depth_kd_ros.model_file import ModelFileError, read_model_info
 
@@ -31,7 +31,7 @@ DEFAULT_MAX_REL_DIFF = {'fp32': 1e-3, 'fp16': 2e-2, 'int8': 1e-1}
 def sample_images(folder: str | None, count: int, height: int, width: int) -> list[np.ndarray]:
     """``count`` float32 [1,3,H,W] RGB 0..1 inputs: the folder's first images, or seeded smooth gradients."""
     if folder:
-        return [load_image(path, height, width)[None] for path in list_images(folder)[:count]]
+        return [load_image(path, height, width)[None] for path in calibration_files(folder)[:count]]
     rng = np.random.default_rng(0)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     images = []

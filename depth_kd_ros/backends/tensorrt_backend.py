@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from depth_kd_ros import engine_cache
+from depth_kd_ros.atomic_file import atomic_write_bytes
 from depth_kd_ros.backends import BackendError, DepthBackend
 from depth_kd_ros.backends.cuda_memory import CudaMemory
 from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError
@@ -80,7 +81,7 @@ def make_calibrator(trt, cuda: CudaMemory, batches: CalibrationBatches | None, c
             return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache):
-            engine_cache.atomic_write_bytes(cache_path, bytes(cache))
+            atomic_write_bytes(cache_path, bytes(cache))
 
     return EntropyCalibrator()
 

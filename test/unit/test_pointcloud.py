@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_kd_ros.pointcloud import build_cloud, pack_rgb
+from depth_kd_ros.pointcloud import build_cloud, pack_rgb, write_ply
 
 CAMERA = SimpleNamespace(fx=40.0, fy=45.0, cx=13.3, cy=7.6)  # principal point deliberately off-centre
 
@@ -75,3 +75,24 @@ def test_bad_stride_and_shapes_raise():
         build_cloud(_depth(), CAMERA, stride=0)
     with pytest.raises(ValueError, match='rgb'):
         build_cloud(_depth(), CAMERA, rgb=np.zeros((3, 3, 3), np.uint8))
+
+
+@pytest.mark.parametrize('points_rgb', [False, True])
+def test_ply_holds_the_valid_points_and_their_colours(tmp_path, points_rgb):
+    """write_ply(valid_points()) stores exactly the finite points (and their RGB) in binary little-endian PLY."""
+    depth = np.full((4, 6), 2.0, np.float32)
+    depth[1, 2] = np.nan
+    rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    cloud = build_cloud(depth, SimpleNamespace(fx=5.0, fy=5.0, cx=3.0, cy=2.0), rgb=rgb if points_rgb else None)
+    xyz, colours = cloud.valid_points()
+    assert xyz.shape == (23, 3) and (colours is not None) == points_rgb
+    write_ply(tmp_path / 'c.ply', xyz, colours)
+    head, body = (tmp_path / 'c.ply').read_bytes().split(b'end_header\n')
+    lines = head.decode('ascii').splitlines()
+    assert lines[:3] == ['ply', 'format binary_little_endian 1.0', 'element vertex 23']
+    assert ('property uchar red' in lines) == points_rgb
+    fields = [('xyz', '<f4', 3)] + ([('rgb', 'u1', 3)] if points_rgb else [])
+    vertex = np.frombuffer(body, dtype=fields)
+    np.testing.assert_array_equal(vertex['xyz'], xyz)
+    if points_rgb:
+        np.testing.assert_array_equal(vertex['rgb'], np.delete(rgb.reshape(-1, 3), 1 * 6 + 2, axis=0))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.backends import BackendError, create_backend
-from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError, list_images
+from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError, calibration_files
 
 
 def _write_images(folder, count, size=(20, 30)):
@@ -46,7 +46,7 @@ def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'empty' / 'readme.md').write_text('x')
     with pytest.raises(CalibrationDataError, match='holds no images'):
-        list_images(tmp_path / 'empty')
+        calibration_files(tmp_path / 'empty')
     with pytest.raises(CalibrationDataError, match='does not exist'):
         CalibrationBatches(tmp_path / 'nope', 8, 8)
 

@@ -5,15 +5,14 @@ Paper: DisDepth, arXiv 2404.16386 (training protocol, section 4.1); layout from 
     output_dir/checkpoints/{last,best}.pt    tensors and plain containers: {'model', 'step', ...}
     output_dir/checkpoints/{last,best}.json  meta: config (resolved dict), task, step, epoch, metrics
 
-Every file is written to ``NAME.tmp``, fsync'ed, then ``os.replace``d over ``NAME`` (atomic on
-POSIX), so a kill at any moment leaves the previous file whole. Nothing pickled: the config goes to
+Every file is written atomically (``depth_kd_ros.atomic_file``: a temporary file beside it, fsync'ed, then
+``os.replace``d over it), so a kill at any moment leaves the previous file whole. Nothing pickled: the config goes to
 JSON beside the weights (nanochat's model_*.pt + meta_*.json), RNG states are stored as tensors.
 """
 from __future__ import annotations
 
 import io
 import json
-import os
 import random
 from pathlib import Path
 
@@ -21,26 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from depth_kd_ros.atomic_file import atomic_write_bytes
 from disdepth.config import Config, ConfigError, config_from_dict
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or holds a different task/architecture than expected."""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    # make the rename itself durable
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_checkpoint(ckpt_dir: str | Path, name: str, state: dict, meta: dict) -> Path:
@@ -50,8 +35,8 @@ def save_checkpoint(ckpt_dir: str | Path, name: str, state: dict, meta: dict) ->
     buf = io.BytesIO()
     torch.save(state, buf)
     path = ckpt_dir / f'{name}.pt'
-    _atomic_write(path, buf.getvalue())
-    _atomic_write(ckpt_dir / f'{name}.json', json.dumps(meta, indent=2).encode())
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(ckpt_dir / f'{name}.json', json.dumps(meta, indent=2).encode())
     return path
 
 

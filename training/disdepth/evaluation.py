@@ -6,7 +6,7 @@ Garg/Eigen crop), averaged over images (``disdepth.metrics``). Optional flip ave
 Previews: one PNG per image, a 2x2 grid [image | ground truth] over [prediction | error] (the 2x2 keeps
 KITTI's 352x1216 frames readable); depth in the perceptual Turbo colormap over the SAME fixed range
 [0, max_depth] for ground truth and prediction; error = |p - g| / g in Magma over [0, 0.5]; black =
-no ground truth.
+no ground truth (``depth_kd_ros.colorize``, the node's depth/colored colouring).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from depth_kd_ros.colorize import colorize
 from disdepth.metrics import MetricAverager, compute_metrics
 
 ERROR_RANGE = 0.5  # relative error shown as the top of the error colormap
@@ -43,23 +44,13 @@ def predict(predict_fn: Callable, image: torch.Tensor, flip_average: bool = Fals
     return depth
 
 
-def colorize(depth: np.ndarray, vmax: float, colormap: int = cv2.COLORMAP_TURBO,
-             valid: Optional[np.ndarray] = None) -> np.ndarray:
-    """depth [H,W] in [0, vmax] -> BGR uint8 [H,W,3]; pixels outside ``valid`` are black."""
-    scaled = np.clip(np.nan_to_num(depth) / vmax, 0, 1)
-    out = cv2.applyColorMap((scaled * 255).astype(np.uint8), colormap)
-    if valid is not None:
-        out[~valid] = 0
-    return out
-
-
 def preview(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, mask: np.ndarray, max_depth: float) -> np.ndarray:
     """BGR uint8 [2H,2W,3]: image [3,H,W] 0..1, gt/pred [H,W] metres, mask [H,W] bool (see module doc)."""
     rgb = np.ascontiguousarray((np.clip(image.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)[..., ::-1])
     error = np.abs(pred - gt) / np.where(mask, gt, 1)
-    panels = [(rgb, 'image'), (colorize(gt, max_depth, valid=gt > 0), 'ground truth'),
-              (colorize(pred, max_depth), 'prediction'),
-              (colorize(error, ERROR_RANGE, cv2.COLORMAP_MAGMA, valid=mask), f'|p-g|/g, 0..{ERROR_RANGE}')]
+    panels = [(rgb, 'image'), (colorize(gt, 0.0, max_depth), 'ground truth'),
+              (colorize(pred, 0.0, max_depth), 'prediction'),
+              (colorize(error.astype(np.float32), 0.0, ERROR_RANGE, 'magma', valid=mask), f'|p-g|/g, 0..{ERROR_RANGE}')]
     font = float(np.clip(image.shape[2] / 800, 0.35, 1.0))  # readable from 320 to 1216 px wide
     for panel, label in panels:
         cv2.putText(panel, label, (4, int(24 * font) + 2), cv2.FONT_HERSHEY_SIMPLEX, font,

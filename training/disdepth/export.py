@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from depth_kd_ros.atomic_file import atomic_path
 from depth_kd_ros.model_file import EXPORT_VERSION, ModelFileError, read_model_info
 from disdepth.config import Config
 
@@ -150,10 +149,8 @@ def export_onnx(model: nn.Module, cfg: Config, output: str | Path, height: int, 
     _probe(wrapper, height, width)
     metadata = build_metadata(cfg, height, width, outputs)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{output.stem}.', suffix='.onnx', dir=output.parent)
-    os.close(fd)
-    try:
+    with atomic_path(output, suffix='.onnx') as tmp_path:  # renamed over ``output`` only if every check passes
+        tmp = str(tmp_path)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # TorchScript-exporter deprecation notice (see module docstring)
             torch.onnx.export(wrapper, (torch.zeros(1, 3, height, width),), tmp, input_names=['image'],
@@ -188,10 +185,7 @@ def export_onnx(model: nn.Module, cfg: Config, output: str | Path, height: int, 
         if not math.isfinite(report.max_abs_diff) or report.max_abs_diff > tolerance:
             raise ExportError(f'ONNX Runtime differs from PyTorch by {report.max_abs_diff:.3g} m (max) > '
                               f'tolerance {tolerance:g} m on {source}; the ONNX file was not written')
-        os.replace(tmp, output)
-        return report
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return report
 
 
 def export_pt2(model: nn.Module, path: str | Path, metadata: dict, *, tolerance: float = 1e-3) -> float:
