@@ -1,7 +1,8 @@
 """Node per-frame cost at 640x480 with ONNX Runtime CPU: every stage, medians and p90, one process.
 
 Paper: DisDepth (arXiv 2404.16386) targets real-time depth on a robot; issue 6's goal: everything but
-the model <= 5 ms p50 at 640x480. Stages are the node's own code path (mono_depth_node._process):
+the model <= 5 ms p50 at 640x480. Stages are the node's own code path (mono_depth_node._process, through
+depth_kd_ros.frames):
     conversion (bgr8 Image bytes -> RGB) -> resize (+ /255, NCHW) -> inference -> postprocess (resize
     back, focal scale, invalid -> NaN) -> cloud (back-projection + packing) -> colorize -> message_fill
     (rclpy Image x2, PointCloud2, CameraInfo) -> publish (rclpy, reliable, one subscriber process)
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_kd_ros.image_codec import decode_image
-from depth_kd_ros.messages import fill_image, fill_pointcloud2
+from depth_kd_ros.frames import FramePath
+from depth_kd_ros.messages import fill_camera_info
 from depth_kd_ros.params import NodeParams
 from depth_kd_ros.pipeline import CameraModel, load_pipeline
 
@@ -108,19 +109,24 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     import rclpy
     from rclpy.context import Context
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from depth_kd_ros.mono_depth_node import RCLPY_MESSAGES
 
     params = NodeParams(model_path=model_path, num_threads=THREADS)
-    pipeline = load_pipeline(params)
+    frame_path = FramePath(load_pipeline(params), RCLPY_MESSAGES)
     data, camera = camera_frame()
+    image = Image(height=HEIGHT, width=WIDTH, encoding='bgr8', step=WIDTH * 3, data=data)
+    info = fill_camera_info(CameraInfo(), camera)
     domain_id = 200 + os.getpid() % 30
     context = Context()
     rclpy.init(context=context, domain_id=domain_id)
     node = rclpy.create_node('bench_node', context=context)
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    # as the node with subscribers to depth, depth/camera_info, depth/colored, points (not uncertainty)
     publishers = {name: node.create_publisher(kind, name, qos) for name, kind in
-                  (('depth', Image), ('depth/colored', Image), ('points', PointCloud2),
-                   ('depth/camera_info', CameraInfo))}
+                  (('depth', Image), ('depth/camera_info', CameraInfo), ('depth/colored', Image),
+                   ('points', PointCloud2))}
     sink = subprocess.Popen([sys.executable, '-c', SINK, str(domain_id)])
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and not all(p.get_subscription_count() for p in publishers.values()):
@@ -129,19 +135,15 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     try:
         for index in range(warmup + frames):
             start = time.perf_counter()
-            rgb = decode_image('bgr8', HEIGHT, WIDTH, WIDTH * 3, data)
+            rgb = frame_path.decode(image)
             conversion = (time.perf_counter() - start) * 1e3
-            # as the node with subscribers to depth, depth/colored, points, depth/camera_info (not uncertainty)
-            result = pipeline.process(rgb, camera, want_cloud=True, want_colored=True, want_std=False)
+            result = frame_path.run(rgb, camera, publishers)
             mark = time.perf_counter()
-            messages = (fill_image(Image(), result.depth), fill_image(Image(), result.colored),
-                        fill_pointcloud2(PointCloud2(), result.cloud, PointField),
-                        CameraInfo(width=WIDTH, height=HEIGHT, k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy,
-                                                                  camera.cy, 0.0, 0.0, 1.0]))
+            messages = frame_path.messages(result, image.header, info, publishers)
             fill = (time.perf_counter() - mark) * 1e3
             mark = time.perf_counter()
-            for pub, msg in zip(publishers.values(), messages, strict=True):
-                pub.publish(msg)
+            for topic, msg in messages.items():
+                publishers[topic].publish(msg)
             publish = (time.perf_counter() - mark) * 1e3
             total = (time.perf_counter() - start) * 1e3
             if index < warmup:
@@ -150,10 +152,10 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
                          end_to_end=total, non_model=total - result.timings['inference'])
             for key, value in frame.items():
                 samples.setdefault(key, []).append(value)
-        pipeline.params = params.replace(resize_interpolation='linear')
+        frame_path.pipeline.params = params.replace(resize_interpolation='linear')
         for _ in range(frames):
             start = time.perf_counter()
-            pipeline.preprocess(rgb)
+            frame_path.pipeline.preprocess(rgb)
             samples.setdefault('resize_linear', []).append((time.perf_counter() - start) * 1e3)
     finally:
         sink.terminate()

@@ -1,17 +1,17 @@
 """mono_depth_node: camera images -> metric depth image, point cloud, preview and diagnostics (rclpy glue).
 
-Paper: DisDepth (arXiv 2404.16386): the distilled CNN student; all per-frame work is in pipeline.py.
+Paper: DisDepth (arXiv 2404.16386): the distilled CNN student; the per-frame work (decode, pipeline, output
+messages) is frames.py's, shared with the offline tool.
 Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``depth`` (32FC1 metres, REP 118), ``depth/camera_info``, ``depth/colored``
 (bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std), ``points`` (PointCloud2, REP 103
-optical frame) and ``/diagnostics``. Keep-latest: the callback stores only the newest frame and one worker
-thread infers on it (camera_calibration's BufferQueue(1)), so a slow model drops frames, never queues.
+optical frame) and ``/diagnostics``. Keep-latest (latest_frame.LatestFrameWorker): the callback hands only the
+newest frame to one worker thread, so a slow model drops frames, never queues.
 """
 from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 
 import rclpy
@@ -27,17 +27,17 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.diagnostics import FrameStats
-from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
-from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera_model
+from depth_kd_ros.image_codec import ImageDecodeError
+from depth_kd_ros.latest_frame import LatestFrameWorker
 from depth_kd_ros.model_file import ModelFileError
 from depth_kd_ros.params import SPECS, NodeParams, ParameterError, params_from_dict
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
 
-try:  # robots have cv_bridge from apt; used only for encodings the own codec does not cover
-    from cv_bridge import CvBridge
-except ImportError:
-    CvBridge = None
-
+#: output messages of rclpy's sensor_msgs classes
+RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
+                                camera_info=lambda header: CameraInfo(header=header),
+                                point_cloud2=lambda header: PointCloud2(header=header), point_field=PointField)
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
@@ -81,18 +81,15 @@ class MonoDepthNode(Node):
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.output_qos_depth,
                              reliability=ReliabilityPolicy.RELIABLE if self.params.output_reliable
                              else ReliabilityPolicy.BEST_EFFORT)
-        self.pub_depth = self.create_publisher(Image, 'depth', out_qos)
-        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
-        self.pub_colored = self.create_publisher(Image, 'depth/colored', out_qos)
-        self.pub_points = self.create_publisher(PointCloud2, 'points', out_qos)
-        self.pub_std = (self.create_publisher(Image, 'depth/uncertainty', out_qos)
-                        if self.pipeline.info.has_uncertainty else None)
+        self.frames = FramePath(self.pipeline, RCLPY_MESSAGES)
+        kinds = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image,
+                 'depth/uncertainty': Image, 'points': PointCloud2}
+        #: output topic -> publisher, in OUTPUT_TOPICS order; depth/uncertainty only for models with depth_std
+        self.publishers_by_topic = {topic: self.create_publisher(kinds[topic], topic, out_qos)
+                                    for topic in OUTPUT_TOPICS
+                                    if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._bridge = CvBridge() if CvBridge is not None else None
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._pending = None  # (msg, receive time): the newest unprocessed frame
-        self._camera_msg, self._running = None, True  # latest CameraInfo; worker loop flag
+        self._camera_msg = None  # the latest CameraInfo
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
                                if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
         compressed = self.params.input_transport == 'compressed'
@@ -100,7 +97,9 @@ class MonoDepthNode(Node):
                                  else 'image', self._on_image, image_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
-        self._worker = threading.Thread(target=self._work, name='mono_depth_worker', daemon=True)
+        self._worker = LatestFrameWorker(
+            self._process, name='mono_depth_worker',
+            on_error=lambda exc: self._fault('internal_error', f'{type(exc).__name__}: {exc}'))
         self._worker.start()
         info = self.pipeline.info
         if info.metadata_warning:
@@ -125,41 +124,11 @@ class MonoDepthNode(Node):
 
     def _on_image(self, msg) -> None:
         self.stats.record_input()
-        with self._lock:
-            if self._pending is not None:
-                self.stats.record_dropped()
-            self._pending = (msg, time.monotonic())
-        self._wake.set()
+        if self._worker.submit((msg, time.monotonic())):
+            self.stats.record_dropped()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_msg = msg
-
-    def _work(self) -> None:
-        while self._running:
-            self._wake.wait(0.1)
-            with self._lock:
-                item, self._pending = self._pending, None
-                self._wake.clear()
-            if item is None:
-                continue
-            try:
-                self._process(*item)
-            except Exception as exc:  # noqa: BLE001 - one bad frame must never stop the worker
-                self._fault('internal_error', f'{type(exc).__name__}: {exc}')
-
-    def _decode(self, msg):
-        if isinstance(msg, CompressedImage):
-            return decode_compressed(msg.data, max_pixels=self.params.max_input_pixels)
-        if msg.encoding not in ENCODINGS and self._bridge is not None and msg.height * msg.width > 0:
-            if msg.height * msg.width > self.params.max_input_pixels:  # decode_image's limit, before cv_bridge
-                raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
-            try:
-                return self._bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
-            except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others
-                raise ImageDecodeError(f'cv_bridge cannot convert {msg.encoding!r}: {exc}',
-                                       'unsupported_encoding') from exc
-        return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                            max_pixels=self.params.max_input_pixels)
 
     def _camera(self, msg: CameraInfo | None, width: int, height: int) -> CameraModel | None:
         if msg is None:
@@ -167,23 +136,24 @@ class MonoDepthNode(Node):
                         'scaling, depth/camera_info or points')
             return None
         try:
-            camera = CameraModel.from_camera_info(msg.k, msg.p, msg.width, msg.height)
-            camera.check_size(width, height)
+            return camera_model(msg, width, height)
         except CameraInfoError as exc:
             self._fault(exc.kind, f'{exc}: publishing depth without focal scaling or points')
             return None
-        return camera
 
-    def _has_subscribers(self) -> bool:
-        outputs = (self.pub_depth, self.pub_info, self.pub_colored, self.pub_points, self.pub_std)
-        return any(pub is not None and pub.get_subscription_count() > 0 for pub in outputs)
+    def _subscribed_outputs(self) -> list[str]:
+        """The output topics someone subscribes to, in publishing order."""
+        return [topic for topic, pub in self.publishers_by_topic.items() if pub.get_subscription_count() > 0]
 
-    def _process(self, msg, received: float) -> None:
-        if not self._has_subscribers():
+    def _process(self, item: tuple) -> None:
+        """One frame on the worker thread: ``item`` is (message, receive time on the monotonic clock)."""
+        msg, received = item
+        subscribed = self._subscribed_outputs()
+        if not subscribed:
             return  # lazy, as depth_image_proc's connect callbacks: no decoding or inference nobody reads
         start = time.perf_counter()
         try:
-            rgb = self._decode(msg)
+            rgb = self.frames.decode(msg)
         except ImageDecodeError as exc:
             self._fault(exc.kind, str(exc))
             return
@@ -195,28 +165,17 @@ class MonoDepthNode(Node):
         info = self._camera_msg  # read once: the callback may replace it meanwhile
         camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         params = self.params
-        want_points = params.publish_points and self.pub_points.get_subscription_count() > 0
-        want_colored = params.publish_colored and self.pub_colored.get_subscription_count() > 0
-        want_std = self.pub_std is not None and (self.pub_std.get_subscription_count() > 0
-                                                 or (want_points and params.uncertainty_threshold > 0))
+        switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}
+        outputs = [topic for topic in subscribed if not switched_off.get(topic, False)]
         try:
-            result = self.pipeline.process(rgb, camera, want_cloud=want_points, want_colored=want_colored,
-                                           want_std=want_std)
+            result = self.frames.run(rgb, camera, outputs)
         except BackendError as exc:
             self._fault('backend_error', str(exc))
             return
         start = time.perf_counter()
-        header = msg.header
-        if self.pub_depth.get_subscription_count():
-            self.pub_depth.publish(fill_image(Image(header=header), result.depth))
-        if camera is not None and self.pub_info.get_subscription_count():
-            self.pub_info.publish(copy_camera_info(CameraInfo(header=header), info))
-        if result.colored is not None:
-            self.pub_colored.publish(fill_image(Image(header=header), result.colored))
-        if self.pub_std is not None and result.depth_std is not None and self.pub_std.get_subscription_count():
-            self.pub_std.publish(fill_image(Image(header=header), result.depth_std))
-        if result.cloud is not None:
-            self.pub_points.publish(fill_pointcloud2(PointCloud2(header=header), result.cloud, PointField))
+        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs)
+        for topic, message in messages.items():
+            self.publishers_by_topic[topic].publish(message)
         timings = dict(result.timings, conversion=conversion_ms, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
 
@@ -234,9 +193,7 @@ class MonoDepthNode(Node):
 
     def destroy_node(self):
         if self._worker is not None:
-            self._running = False
-            self._wake.set()
-            self._worker.join(timeout=5.0)
+            self._worker.stop(timeout=5.0)  # the frame in progress finishes while the context is valid
             self._worker = None
         return super().destroy_node()
 

@@ -2,7 +2,8 @@
 
 Paper: DisDepth (arXiv 2404.16386); evaluation as in its section 4 (AbsRel, SqRel, RMSE, RMSE log, log10,
 SILog, delta < 1.25^k averaged per image) on the user's own RGB-D frames. Every frame goes through the
-node's pipeline with the calibration file's intrinsics (focal rescale z * f_camera / f_train included).
+node's frame path (depth_kd_ros.frames) with the calibration file's intrinsics (focal rescale
+z * f_camera / f_train included).
 
 Output layout (OUTPUT_DIR, written under a temporary name and renamed when complete):
 
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
+from depth_kd_ros.frames import FramePath
 from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.image_files import list_images, read_image
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
@@ -105,19 +107,18 @@ def run_images(args) -> Summary:
     calibration = load_camera_yaml(args.camera_info)
     files = list(images_by_stem(args.input).values())
     ground_truth = images_by_stem(args.gt_dir, GROUND_TRUTH_SUFFIXES) if args.gt_dir else None
-    pipeline = make_pipeline(args, points_rgb=True)
-    info = pipeline.info
+    frames = FramePath(make_pipeline(args, points_rgb=True))
+    info = frames.pipeline.info
     try:
         camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width,
                                               calibration.height)
     except CameraInfoError as exc:
         raise CameraFileError(f'camera file {args.camera_info}: {exc}') from exc
-    # depth_std is written nowhere in this mode; it is needed only by the cloud's uncertainty filter
-    want_filter = pipeline.params.uncertainty_threshold > 0
+    outputs = ('depth', 'depth/colored', 'points') if args.ply else ('depth', 'depth/colored')
     averager, no_gt = MetricAverager(), []
     summary = Summary()
     output = AtomicOutput(args.output, args.overwrite, args.input,
-                          keep=(pipeline.params.model_path, args.camera_info, args.gt_dir))
+                          keep=(frames.pipeline.params.model_path, args.camera_info, args.gt_dir))
     try:
         for name in ('depth', 'colored', 'points') if args.ply else ('depth', 'colored'):
             (output.path / name).mkdir(parents=True)
@@ -136,8 +137,7 @@ def run_images(args) -> Summary:
                                        f'{calibration.width}x{calibration.height}; one folder must hold one '
                                        'camera\'s images of one size')
                 try:
-                    result = pipeline.process(rgb, camera, want_cloud=args.ply, want_colored=True,
-                                              want_std=args.ply and want_filter)
+                    result = frames.run(rgb, camera, outputs)
                 except BackendError as exc:
                     summary.skip(f'inference failed: {exc}', path.name)
                     continue

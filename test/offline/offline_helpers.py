@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
@@ -129,6 +130,16 @@ def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', comp
                 writer.write(info_conn, stamp + info_delay + RECEIVE_DELAY,
                              TYPESTORE.serialize_cdr(info, CAMERA_INFO))
     return path
+
+
+def read_bag(path: Path) -> tuple[dict[str, str], dict[str, list]]:
+    """({topic: msgtype}, {topic: [(receive time ns, message)]}) of a whole bag."""
+    with AnyReader([path], default_typestore=TYPESTORE) as reader:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        messages: dict[str, list] = {topic: [] for topic in types}
+        for connection, timestamp, raw in reader.messages():
+            messages[connection.topic].append((timestamp, reader.deserialize(raw, connection.msgtype)))
+    return types, messages
 
 
 def run(*argv, capsys=None) -> tuple[int, str, str]:

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from offline_helpers import RECEIVE_DELAY, assert_clean_error, load_real, run, stamp_of, synthetic_frames, write_bag
-from rosbags.highlevel import AnyReader
+from offline_helpers import (
+    RECEIVE_DELAY,
+    assert_clean_error,
+    load_real,
+    read_bag,
+    run,
+    stamp_of,
+    synthetic_frames,
+    write_bag,
+)
 
-from depth_kd_ros.bagio import TYPESTORE
 from depth_kd_ros.offline import default_params_file
 from depth_kd_ros.params import load_params_file
 from depth_kd_ros.pipeline import CameraModel, load_pipeline
@@ -18,16 +25,6 @@ from depth_kd_ros.pipeline import CameraModel, load_pipeline
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {'/camera/depth': 'sensor_msgs/msg/Image', '/camera/depth/camera_info': 'sensor_msgs/msg/CameraInfo',
            '/camera/points': 'sensor_msgs/msg/PointCloud2', '/camera/depth/uncertainty': 'sensor_msgs/msg/Image'}
-
-
-def read_bag(path: Path) -> tuple[dict[str, str], dict[str, list]]:
-    """({topic: msgtype}, {topic: [(receive time ns, message)]}) of a whole bag."""
-    with AnyReader([path], default_typestore=TYPESTORE) as reader:
-        types = {c.topic: c.msgtype for c in reader.connections}
-        messages: dict[str, list] = {topic: [] for topic in types}
-        for connection, timestamp, raw in reader.messages():
-            messages[connection.topic].append((timestamp, reader.deserialize(raw, connection.msgtype)))
-    return types, messages
 
 
 def image_array(message) -> np.ndarray:

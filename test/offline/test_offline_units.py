@@ -23,8 +23,8 @@ from depth_kd_ros.synthetic_model import build_synthetic_onnx
 def test_outputs_live_in_the_image_namespace(topic, msgtype, namespace):
     """image_transport naming: outputs sit beside the base image topic, as the node's relative topics do."""
     assert output_topics(topic, msgtype) == {
-        'depth': f'{namespace}/depth', 'camera_info': f'{namespace}/depth/camera_info',
-        'points': f'{namespace}/points', 'uncertainty': f'{namespace}/depth/uncertainty'}
+        'depth': f'{namespace}/depth', 'depth/camera_info': f'{namespace}/depth/camera_info',
+        'points': f'{namespace}/points', 'depth/uncertainty': f'{namespace}/depth/uncertainty'}
 
 
 def calibration(**changes) -> dict:
