@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     rt = setup_runtime(cfg)
     out_dir, ckpt_dir = Path(cfg.output_dir), Path(cfg.output_dir) / 'checkpoints'
     if args.resume and not (ckpt_dir / 'last.pt').is_file():
-        raise SystemExit(f'--resume: no checkpoint at {ckpt_dir / "last.pt"}')
+        raise CheckpointError(f'--resume: no checkpoint at {ckpt_dir / "last.pt"}')
     if rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / 'config.yaml')
@@ -159,7 +159,7 @@ def cli(argv=None) -> int:
     """``main`` with bad input and diverged runs reported as one line on stderr (exit code 2)."""
     try:
         return main(argv)
-    except (ConfigError, TeacherError, CheckpointError, DatasetError, NonFiniteLossError) as exc:
+    except (ConfigError, TeacherError, CheckpointError, DatasetError, NonFiniteLossError, FileNotFoundError) as exc:
         print(f'distill.py: error: {exc}', file=sys.stderr)
         return 2
 

@@ -116,11 +116,11 @@ def _broken_checkpoints(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 def test_cli_bad_inputs_give_one_line_errors(tmp_path, capsys):
-    """Corrupt file, other architecture, teacher checkpoint, missing file, impossible size: exit 1, clear text."""
+    """Corrupt file, other architecture, teacher checkpoint, missing file, impossible size: exit 2, clear text."""
     main = _cli_main()
     for name, (ckpt, fragment) in _broken_checkpoints(tmp_path).items():
         extra = ['--height', '70'] if name == 'size' else []
         code = main(['--checkpoint', ckpt, '--output', str(tmp_path / f'{name}.onnx'), *extra])
         err = capsys.readouterr().err
-        assert code == 1 and err.startswith('error: ') and fragment in err, (name, err)
+        assert code == 2 and err.startswith('error: ') and fragment in err, (name, err)
         assert not (tmp_path / f'{name}.onnx').exists()

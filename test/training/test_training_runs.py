@@ -146,6 +146,17 @@ def test_resume_with_another_max_steps_is_refused_at_start(tmp_path, capsys):
     assert read_meta(out / 'checkpoints' / 'last.pt')['step'] == 4
 
 
+def test_missing_config_or_checkpoint_is_bad_input(tmp_path, capsys):
+    """A config file that does not exist and --resume without a checkpoint exit 2 with one line, as every bad
+    input does; they gave a FileNotFoundError traceback and exit 1."""
+    distill = _load_distill_module()
+    assert distill.cli(['--config', str(tmp_path / 'nope.yaml')]) == 2
+    assert capsys.readouterr().err == f'distill.py: error: config file not found: {tmp_path / "nope.yaml"}\n'
+    assert distill.cli(['--config', str(DEMO), f'output_dir={tmp_path / "new"}', '--resume']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('distill.py: error: --resume: no checkpoint at') and err.count('\n') == 1
+
+
 def test_config_errors_are_clear(tmp_path, capsys):
     """Unknown keys and wrong types name the key; a non-depth teacher path gives one clear CLI line."""
     distill = _load_distill_module()

@@ -88,11 +88,12 @@ def test_tensorrt_module_imports_without_tensorrt():
 @pytest.mark.skipif(importlib.util.find_spec('tensorrt') is not None, reason='TensorRT is installed here')
 @pytest.mark.parametrize('script', ['build_trt_engine.py', 'verify_trt.py'])
 def test_trt_scripts_fail_cleanly_without_tensorrt(tmp_path, script):
-    """The deployment scripts print one error line, no traceback, and exit 1 when something is missing."""
+    """The deployment scripts print one error line, no traceback, and exit 2 (bad input, as every entry point)
+    when something is missing."""
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, str(root / 'scripts' / script), '--onnx', str(tmp_path / 'm.onnx')],
                             capture_output=True, text=True, cwd=root, timeout=120, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith('error: ') and 'Traceback' not in result.stderr
 
 
