@@ -1,8 +1,7 @@
 """Node per-frame cost at 640x480 with ONNX Runtime CPU: every stage, medians and p90, one process.
 
-Paper: DisDepth (arXiv 2404.16386) targets real-time depth on a robot; issue 6's goal: everything but
-the model <= 5 ms p50 at 640x480. Stages are the node's own code path (mono_depth_node._process, through
-depth_kd_ros.frames):
+Issue 6's goal: everything but the model <= 5 ms p50 at 640x480. Stages are the node's own code path
+(mono_depth_node._process, through depth_kd_ros.frames):
     conversion (bgr8 Image bytes -> RGB) -> resize (+ /255, NCHW) -> inference -> postprocess (resize
     back, focal scale, invalid -> NaN) -> cloud (back-projection + packing) -> colorize -> message_fill
     (rclpy Image x2, PointCloud2, CameraInfo) -> publish (rclpy, reliable, one subscriber process)

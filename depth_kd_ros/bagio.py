@@ -1,8 +1,7 @@
 """Rosbag2 input and output for the offline tool (sqlite3 and MCAP, no ROS install) with ``rosbags``.
 
-Paper: DisDepth (arXiv 2404.16386) students run here on recordings instead of live streams; this module is
-only the bag side of ``mono_depth_offline bag`` (docs/design.md sections 3-4), the depth comes from the node's
-pipeline.
+The bag side of ``mono_depth_offline bag`` (docs/design.md sections 3-4); the depth comes from the node's frame
+path (frames.py).
 
 Pairing: an image with header stamp t gets the camera_info whose header stamp is the latest s <= t
 (bisect over all camera_info stamps of the topic), so a camera_info received just after its image still

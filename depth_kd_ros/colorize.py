@@ -1,6 +1,6 @@
 """Depth preview: metric depth to a bgr8 image with a perceptual colormap over a fixed range.
 
-Paper: DisDepth (arXiv 2404.16386) figures show depth this way; this is the ``depth/colored`` topic.
+The node's ``depth/colored`` topic, the offline tool's previews and evaluation's preview panels.
 Formula: t = clip((z - z_min) / (z_max - z_min), 0, 1); colour = colormap(t) (255-entry table);
 invalid z -> black.
 A fixed range (not per-frame min/max) keeps colours comparable between frames.

@@ -1,9 +1,9 @@
 """ROS-free frame statistics for /diagnostics: rates, latency percentiles, drops, faults per kind.
 
-Paper: DisDepth (arXiv 2404.16386) targets real-time depth; these numbers show whether it keeps up.
-Rates are counts over a sliding window of ``window`` seconds divided by the covered time; latency
-percentiles (nearest-rank over the last ``samples`` frames) are in milliseconds, receive -> publish.
-The node turns ``summary()`` into a diagnostic_msgs/DiagnosticStatus (like topic_monitor's MonitoredTopic).
+They show whether the node keeps up with the camera. Rates are counts over a sliding window of ``window`` seconds
+divided by the covered time; latency percentiles (nearest-rank over the last ``samples`` frames) are in
+milliseconds, receive -> publish. The node turns ``summary()`` into a diagnostic_msgs/DiagnosticStatus (like
+topic_monitor's MonitoredTopic).
 """
 from __future__ import annotations
 

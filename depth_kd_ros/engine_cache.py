@@ -67,7 +67,11 @@ class CacheLookup:
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes. Raises OSError when unreadable."""
+    """Hex sha256 of a file's bytes.
+
+    Raises:
+        OSError: the file is unreadable.
+    """
     digest = hashlib.sha256()
     with open(path, 'rb') as handle:
         for block in iter(lambda: handle.read(chunk), b''):
@@ -150,7 +154,10 @@ def images_sha256(files: list[Path]) -> str:
     """Hex sha256 identifying a calibration set: each file's name and the sha256 of its bytes, in order.
 
     Two folders holding the same files give the same value; a changed, added, removed or renamed image
-    changes it. Raises OSError when a file is unreadable.
+    changes it.
+
+    Raises:
+        OSError: a file is unreadable.
     """
     digest = hashlib.sha256()
     for path in files:

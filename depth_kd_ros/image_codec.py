@@ -1,7 +1,7 @@
 """Image codec: sensor_msgs/Image and CompressedImage payloads to RGB arrays, without cv_bridge.
 
-Paper: DisDepth (arXiv 2404.16386) consumes RGB images; this module is the runtime's input side
-(docs/design.md section 3). cv_bridge has no PyPI wheel, so the node decodes the raw bytes itself.
+The runtime's input side (docs/design.md section 3), used through frames.py. cv_bridge has no PyPI wheel, so
+the runtime decodes the raw bytes itself.
 
 Row layout (sensor_msgs/Image): pixel (v, u), channel c is at byte ``v * step + u * channels + c``;
 ``step >= width * channels`` (rows may be padded) and ``len(data) >= height * step``.

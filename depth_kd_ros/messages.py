@@ -1,10 +1,10 @@
 """Fill sensor_msgs fields on any message object: rclpy's classes (node) or rosbags' (offline tool).
 
-Paper: DisDepth (arXiv 2404.16386) depth, published per REP 118 (depth images: 32FC1, metres) and
-REP 103/104 (optical frame, CameraInfo). Only plain attributes are set, so one helper per message kind
-serves both libraries; ``uint8[]`` data gets the container the object already holds (rclpy:
-array.array('B'); rosbags: numpy uint8), and float64[] arrays likewise (rclpy: array('d'); rosbags: numpy).
-Headers are not touched: the caller copies the input header (the output header is the input header).
+Depth is published per REP 118 (depth images: 32FC1, metres) and REP 103/104 (optical frame, CameraInfo). Only plain
+attributes are set, so one helper per message kind serves both libraries; ``uint8[]`` data gets the container the
+object already holds (rclpy: array.array('B'); rosbags: numpy uint8), and float64[] arrays likewise (rclpy:
+array('d'); rosbags: numpy). Headers are not touched: the caller copies the input header (the output header is the
+input header).
 """
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """mono_depth_node: camera images -> metric depth image, point cloud, preview and diagnostics (rclpy glue).
 
-Paper: DisDepth (arXiv 2404.16386): the distilled CNN student; the per-frame work (decode, pipeline, output
-messages) is frames.py's, shared with the offline tool.
+The per-frame work (decode, pipeline, output messages) is frames.py's, shared with the offline tool.
 Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``depth`` (32FC1 metres, REP 118), ``depth/camera_info``, ``depth/colored``
 (bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std), ``points`` (PointCloud2, REP 103

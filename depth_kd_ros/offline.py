@@ -1,8 +1,8 @@
 """``mono_depth_offline``: metric depth for recordings (rosbag2 sqlite3/MCAP, image folders), every frame.
 
-Paper: DisDepth (arXiv 2404.16386); the student runs through the node's own per-frame pipeline
-(depth_kd_ros.pipeline: decode, resize, infer, focal rescale z * f_camera / f_train, back-project), so
-offline results equal live ones. Sub-commands (README "Offline processing"):
+The student runs through the node's own frame path (depth_kd_ros.frames: decode, resize, infer, focal rescale
+z * f_camera / f_train, back-project, output messages), so offline results equal live ones. Sub-commands (README
+"Offline processing"):
 
     mono_depth_offline bag INPUT OUTPUT --model PATH [--image-topic T] [--camera-info-topic T] [--copy-inputs]
     mono_depth_offline images INPUT_DIR OUTPUT_DIR --model PATH --camera-info FILE.yaml [--ply]

@@ -1,8 +1,7 @@
 """Node parameters: one typed table (defaults, descriptions, ranges) shared by the node and the offline tool.
 
-Paper: DisDepth (arXiv 2404.16386) students are deployed by this runtime (docs/design.md section 3).
-The node declares every field as a ROS parameter with a ParameterDescriptor built from ``SPECS``;
-config/mono_depth.yaml holds the same names under ``mono_depth_node: ros__parameters:``.
+docs/design.md section 3 lists them. The node declares every field as a ROS parameter with a ParameterDescriptor
+built from ``SPECS``; config/mono_depth.yaml holds the same names under ``mono_depth_node: ros__parameters:``.
 Fields marked ``runtime`` can change while the node runs (parameter callback); the others need a restart.
 """
 from __future__ import annotations
@@ -84,7 +83,11 @@ class NodeParams:
         validate(self)
 
     def replace(self, **changes: Any) -> NodeParams:
-        """A validated copy with ``changes``. Raises ParameterError for unknown names or bad values."""
+        """A validated copy with ``changes``.
+
+        Raises:
+            ParameterError: an unknown name or a bad value.
+        """
         unknown = sorted(set(changes) - set(FIELD_NAMES))
         if unknown:
             raise ParameterError(f'{unknown[0]}: unknown parameter; valid: {sorted(FIELD_NAMES)}')

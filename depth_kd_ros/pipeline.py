@@ -1,6 +1,5 @@
 """Per-frame depth pipeline, free of ROS: RGB frame -> metric depth, uncertainty, point cloud, preview.
 
-Paper: DisDepth (arXiv 2404.16386) section 3: the distilled CNN student runs alone at deployment.
 Stages: resize to the model input (INTER_AREA when shrinking, unless resize_interpolation is 'linear';
 INTER_LINEAR when enlarging) -> backend ->
 resize depth back to the input size (bilinear) -> focal-length scale correction -> back-projection.
@@ -92,7 +91,11 @@ class CameraModel:
         return cls.from_k([values[0], 0.0, values[2], 0.0, values[5], values[6], 0.0, 0.0, 1.0], width, height)
 
     def check_size(self, width: int, height: int) -> None:
-        """Raises CameraInfoError (kind 'camera_size_mismatch') unless the image is width x height."""
+        """Check that the camera describes an image of width x height pixels.
+
+        Raises:
+            CameraInfoError: kind 'camera_size_mismatch', the sizes differ.
+        """
         if (width, height) != (self.width, self.height):
             raise CameraInfoError(f'camera_info is {self.width}x{self.height} but the image is '
                                   f'{width}x{height}', 'camera_size_mismatch')

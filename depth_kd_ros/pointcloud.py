@@ -1,6 +1,5 @@
 """Back-projection of a metric depth image to a sensor_msgs/PointCloud2 payload (pinhole model).
 
-Paper: DisDepth (arXiv 2404.16386) predicts metric depth; this turns it into 3-D points.
 Formula (pixel (u, v) of the rectified image, depth z in metres, fx, fy, cx, cy of CameraInfo's P, see
 pipeline.CameraModel.from_camera_info), REP 103 optical frame (x right, y down, z forward), as
 depth_image_proc's point_cloud_xyz does (image_geometry's cx, cy, not W/2):

@@ -1,8 +1,7 @@
 """Synthetic contract-obeying ONNX depth model, for tests, benchmarks and a model-free demo.
 
-Paper: DisDepth (arXiv 2404.16386) students are exported to this contract (docs/design.md section 3); this
-graph obeys the same contract without training, so the runtime can be checked on its own.
-Formula (per pixel, image RGB in 0..1, gray = mean over channels):
+Exported students follow this contract (docs/design.md section 3); this graph obeys it without training, so the
+runtime can be checked on its own. Formula (per pixel, image RGB in 0..1, gray = mean over channels):
     depth     = base + gain * gray                       [1,1,H,W] metres
     depth_std = std_ratio * red * depth (optional)       [1,1,H,W] metres, so depth_std / depth = std_ratio * red
 With ``slow_steps`` > 0, a chain of [N,N] MatMuls that depends on the input (so ORT cannot fold it) makes

@@ -1,6 +1,5 @@
 """Launch mono_depth_node (and optionally rviz2) for a camera: metric depth and point clouds.
 
-Paper: DisDepth (arXiv 2404.16386): the distilled CNN student on the robot.
 Example:
     ros2 launch depth_kd_ros mono_depth.launch.py model_path:=/models/student.onnx backend:=tensorrt \
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info rviz:=true

@@ -41,7 +41,11 @@ class Recording:
 
 
 def depth_from_msg(msg: Image) -> np.ndarray:
-    """32FC1 sensor_msgs/Image -> float32 [H,W] metres (REP 118). Raises ValueError otherwise."""
+    """32FC1 sensor_msgs/Image -> float32 [H,W] metres (REP 118).
+
+    Raises:
+        ValueError: another encoding.
+    """
     if msg.encoding != '32FC1':
         raise ValueError(f'depth encoding {msg.encoding!r}, expected 32FC1')
     rows = np.frombuffer(bytes(msg.data), dtype=np.float32).reshape(msg.height, msg.step // 4)

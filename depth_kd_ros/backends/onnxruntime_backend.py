@@ -1,6 +1,6 @@
 """ONNX Runtime backend: runs the exported student on the CPU or CUDA execution provider.
 
-Paper: DisDepth (arXiv 2404.16386); contract in docs/design.md section 3:
+Contract in docs/design.md section 3:
 ``image`` float32 [1,3,H,W] RGB 0..1 -> ``depth`` float32 [1,1,H,W] metres (+ optional ``depth_std``).
 """
 from __future__ import annotations

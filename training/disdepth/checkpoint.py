@@ -1,6 +1,6 @@
 """Checkpoints that load with ``weights_only=True`` and survive SIGKILL.
 
-Paper: DisDepth, arXiv 2404.16386 (training protocol, section 4.1); layout from docs/design.md section 3.
+Layout from docs/design.md section 3.
 
     output_dir/checkpoints/{last,best}.pt    tensors and plain containers: {'model', 'step', ...}
     output_dir/checkpoints/{last,best}.json  meta: config (resolved dict), task, step, epoch, metrics
@@ -41,7 +41,11 @@ def save_checkpoint(ckpt_dir: str | Path, name: str, state: dict, meta: dict) ->
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = 'cpu') -> dict:
-    """``torch.load(weights_only=True)``. Raises CheckpointError if missing or unreadable."""
+    """``torch.load(weights_only=True)`` of a checkpoint.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or has no 'model' entry.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path}')
@@ -55,7 +59,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = 'cpu') 
 
 
 def read_meta(path: str | Path) -> dict:
-    """The JSON beside ``path`` (``last.pt`` -> ``last.json``). Raises CheckpointError."""
+    """The JSON beside ``path`` (``last.pt`` -> ``last.json``).
+
+    Raises:
+        CheckpointError: the JSON is missing or unreadable.
+    """
     meta_path = Path(path).with_suffix('.json')
     try:
         return json.loads(meta_path.read_text())
@@ -67,8 +75,9 @@ def load_model(checkpoint_path: str | Path, device: str | torch.device = 'cpu',
                expect_task: str | None = None) -> tuple[nn.Module, Config]:
     """Rebuild the trained model (student or teacher) from ``checkpoint_path`` and its meta JSON.
 
-    Returns (model in eval mode on ``device``, its Config). ``model(image [B,3,H,W] 0..1)`` returns a
-    dict with 'depth' [B,1,H,W] metres.
+    Returns:
+        (model in eval mode on ``device``, its Config); ``model(image [B,3,H,W] 0..1)`` returns a dict with
+        'depth' [B,1,H,W] metres.
     Raises:
         CheckpointError: missing/corrupt files, a task other than ``expect_task``, or weights that do
             not fit the architecture in the meta config.

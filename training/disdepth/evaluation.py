@@ -33,7 +33,8 @@ def _to_numpy(depth) -> np.ndarray:
 def predict(predict_fn: Callable, image: torch.Tensor, flip_average: bool = False) -> np.ndarray:
     """Run ``predict_fn`` on image [B,3,H,W] (0..1) -> depth float32 numpy [B,1,H,W] metres.
 
-    Raises ValueError if the prediction is not [B,1,H,W].
+    Raises:
+        ValueError: the prediction is not [B,1,H,W].
     """
     depth = _to_numpy(predict_fn(image))
     if flip_average:
@@ -63,12 +64,16 @@ def evaluate(predict_fn: Callable, dataset, *, min_depth: Optional[float] = None
              progress: bool = False) -> dict:
     """Evaluate ``predict_fn`` on ``dataset`` (items as ``disdepth.data.build_dataset``).
 
-    predict_fn: image torch float32 [B,3,H,W] 0..1 on CPU -> depth [B,1,H,W] metres (torch or numpy);
-    it moves data to its device itself. Returns the averaged metrics (``disdepth.metrics.METRIC_KEYS``)
-    plus ``num_images``. Writes ``num_previews`` PNGs to ``preview_dir`` (created) if given.
-    min_depth/max_depth (metres, the clipping range of the predictions) default to the dataset's
-    ``cfg.min_depth``/``cfg.max_depth`` (every disdepth dataset has ``cfg``), else 1e-3 and 80.
-    Raises ValueError if an image has no valid pixel or the prediction has the wrong shape.
+    Writes ``num_previews`` PNGs to ``preview_dir`` (created) if given.
+    Args:
+        predict_fn: image torch float32 [B,3,H,W] 0..1 on CPU -> depth [B,1,H,W] metres (torch or numpy); it
+            moves data to its device itself.
+        min_depth, max_depth: metres, the clipping range of the predictions; default the dataset's
+            ``cfg.min_depth``/``cfg.max_depth`` (every disdepth dataset has ``cfg``), else 1e-3 and 80.
+    Returns:
+        The averaged metrics (``disdepth.metrics.METRIC_KEYS``) plus ``num_images``.
+    Raises:
+        ValueError: an image has no valid pixel or the prediction has the wrong shape.
     """
     data_cfg = getattr(dataset, 'cfg', None)
     if min_depth is None:

@@ -1,6 +1,6 @@
 """Export a trained student to the deployment contract: ONNX with metadata, and a torch.export (.pt2).
 
-Paper: DisDepth, arXiv 2404.16386, section 3 (only the student is deployed). Contract: docs/design.md section 3,
+Contract: docs/design.md section 3,
 read back by ``depth_kd_ros.model_file``; checked like timm's ``onnx_export(check_forward=True)``:
 
     image [1,3,H,W] RGB 0..1 -> student (ImageNet normalisation inside) -> depth [1,1,H,W] m[, depth_std]

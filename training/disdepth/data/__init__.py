@@ -22,7 +22,8 @@ def build_dataset(cfg, split: str):
 
     For NYU evaluation, ``cfg.nyu_mat`` (the labelled .mat, with ``cfg.nyu_test_indices``) takes precedence
     over the sync-layout ``cfg.test_split``.
-    Raises DatasetError (ValueError) for an unknown dataset/split or invalid files.
+    Raises:
+        DatasetError: an unknown dataset or split, or invalid files (a ValueError).
     """
     if split not in ('train', 'test'):
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")

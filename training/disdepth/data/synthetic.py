@@ -147,7 +147,8 @@ class SyntheticScenes:
 
     ``SyntheticScenes('outdoor', 96, 320, seed=0).render(7)`` -> dict(image uint8 [H,W,3] RGB,
     depth float32 [H,W] metres (0 = invalid), K float32 [3,3] pixels). Same (seed, index), same output.
-    Raises ValueError for an unknown preset or a non-positive size.
+    Raises:
+        ValueError: an unknown preset or a non-positive size.
     """
 
     def __init__(self, preset: str, height: int, width: int, seed: int = 0):

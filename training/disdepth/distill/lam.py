@@ -62,7 +62,11 @@ ATTENTIONS = {'lam': LossAttention, 'uniform': UniformAttention}
 
 
 def build_attention(kind: str, channels: list[int], dim: int = 32) -> nn.ModuleList:
-    """One attention module per scale. Raises ValueError for an unknown ``kind`` (lists the valid ones)."""
+    """One attention module per scale.
+
+    Raises:
+        ValueError: an unknown ``kind`` (the message lists the valid ones).
+    """
     if kind not in ATTENTIONS:
         raise ValueError(f'distill.attention={kind!r}; valid: {sorted(ATTENTIONS)}')
     return nn.ModuleList(ATTENTIONS[kind](c, dim) for c in channels)

@@ -74,9 +74,13 @@ class DistillationTask(nn.Module):
             return self.teacher.forward_features(image)
 
     def forward(self, batch: dict, kd_active: bool = True) -> dict:
-        """batch: image [B,3,H,W] 0..1, depth [B,1,H,W] metres, mask [B,1,H,W] bool.
+        """The DisDepth loss terms of one batch.
 
-        Returns dict(loss, silog_student, silog_teacher, kd (scalars), depth [B,1,H,W] metres).
+        Args:
+            batch: image [B,3,H,W] 0..1, depth [B,1,H,W] metres, mask [B,1,H,W] bool.
+            kd_active: add the distillation terms (after the warm-up).
+        Returns:
+            dict(loss, silog_student, silog_teacher, kd (scalars), depth [B,1,H,W] metres).
         """
         image, gt, mask = batch['image'], batch['depth'], batch['mask']
         out = self.student(image)

@@ -120,7 +120,11 @@ class HFDepthTeacher(nn.Module):
 
 @torch.no_grad()
 def _probe_feature_info(teacher: HFDepthTeacher) -> list[dict]:
-    """Measure channels and strides with one tiny forward. Raises TeacherError if they do not match."""
+    """Measure channels and strides with one tiny forward.
+
+    Raises:
+        TeacherError: the feature strides cannot be matched to the student's 4, 8, 16, 32.
+    """
     size = 4 * teacher.input_multiple
     was_training = teacher.training
     teacher.eval()
@@ -164,8 +168,9 @@ def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
     kind='small': :class:`SmallDepthTransformer` from the ``cfg`` fields; if ``cfg.path`` is set it is
     a checkpoint of a ``task=teacher`` run and its own architecture and weights are loaded.
 
-    Returns a module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
-    ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
+    Returns:
+        A module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
+        ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
     Raises:
         TeacherError: unsupported model type, unreadable path, unmatched strides.
         CheckpointError: ``kind='small'`` checkpoint that is corrupt or not a teacher.

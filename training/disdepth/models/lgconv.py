@@ -103,8 +103,9 @@ def add_lgconv(backbone: nn.Module, cfg: LGConvConfig) -> int:
     ``backbone`` must offer ``stage_blocks() -> [(stage, block)]`` (disdepth.models.backbones). Eligible: a
     HF conv layer (``.convolution`` 3x3 ``nn.Conv2d`` + ``.normalization`` + ``.activation``) whose input
     channels divide by ``cfg.heads``. Its activation moves into the wrapper so the branch joins before it.
-    Returns the number of convs wrapped (0 when ``cfg.enabled`` is False).
 
+    Returns:
+        The number of convs wrapped (0 when ``cfg.enabled`` is False).
     Raises:
         ValueError: a stage outside 1..4.
     """
