@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
-    fd = os.open(path, flags)
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)  # a folder too: Linux syncs its entries (the rename) this way
     try:
         os.fsync(fd)
     finally:

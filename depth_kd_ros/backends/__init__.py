@@ -44,7 +44,7 @@ class DepthBackend(ABC):
 
 
 def create_backend(name: str, model_path: str, **options) -> DepthBackend:
-    """Import and construct backend ``name`` ('tensorrt', 'onnxruntime', 'torch').
+    """Import and construct backend ``name`` (a key of ``BACKENDS``).
 
     Raises:
         BackendError: unknown name, backend library not installed, or model not loadable.
