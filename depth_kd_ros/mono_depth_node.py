@@ -14,9 +14,11 @@ import sys
 import threading
 import time
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -30,7 +32,15 @@ from depth_kd_ros.diagnostics import FrameStats
 from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
 from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
 from depth_kd_ros.model_file import ModelFileError
-from depth_kd_ros.params import SPECS, NodeParams, ParameterError, params_from_dict
+from depth_kd_ros.params import (
+    NODE_NAME,
+    SPECS,
+    NodeParams,
+    ParameterError,
+    params_files_in_args,
+    params_from_dict,
+    unmatched_section_hint,
+)
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
 
 try:  # robots have cv_bridge from apt; used only for encodings the own codec does not cover
@@ -62,7 +72,7 @@ class MonoDepthNode(Node):
     """
 
     def __init__(self, **node_kwargs):
-        super().__init__('mono_depth_node', **node_kwargs)
+        super().__init__(NODE_NAME, **node_kwargs)
         self._worker = None
         try:
             self._setup()
@@ -93,13 +103,17 @@ class MonoDepthNode(Node):
         self._wake = threading.Event()
         self._pending = None  # (msg, receive time): the newest unprocessed frame
         self._camera_msg, self._running = None, True  # latest CameraInfo; worker loop flag
+        self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
                                if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
         compressed = self.params.input_transport == 'compressed'
         self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
                                  else 'image', self._on_image, image_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
-        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
+        # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
+        # timer on it would silence /diagnostics while depth is served
+        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._worker = threading.Thread(target=self._work, name='mono_depth_worker', daemon=True)
         self._worker.start()
         info = self.pipeline.info
@@ -125,6 +139,7 @@ class MonoDepthNode(Node):
 
     def _on_image(self, msg) -> None:
         self.stats.record_input()
+        self._frame_id = msg.header.frame_id
         with self._lock:
             if self._pending is not None:
                 self.stats.record_dropped()
@@ -219,17 +234,30 @@ class MonoDepthNode(Node):
             self.pub_points.publish(fill_pointcloud2(PointCloud2(header=header), result.cloud, PointField))
         timings = dict(result.timings, conversion=conversion_ms, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
+        if result.cloud is not None and result.cloud.uncertain_points and not result.cloud.valid_points:
+            self._uncertainty_removed_every_point(result, params)
+
+    def _uncertainty_removed_every_point(self, result, params: NodeParams) -> None:
+        """A fault: the cloud is empty only because of uncertainty_threshold (README: its sensible values)."""
+        stride = params.points_stride
+        with np.errstate(invalid='ignore', divide='ignore'):
+            ratio = np.nanmedian(result.depth_std[::stride, ::stride] / result.depth[::stride, ::stride])
+        self._fault('uncertainty_removes_all', f'uncertainty_threshold {params.uncertainty_threshold:g} removes '
+                    f'every point: depth_std/depth has a median of {ratio:.2f} in this frame (the spread of this '
+                    "model's bins; README: uncertainty_threshold); raise it, or 0 turns the filter off")
 
     def _publish_diagnostics(self) -> None:
         level, message, values = self.stats.summary()
         info = self.pipeline.info
         values.update(backend=self.params.backend, model=info.model_name,
                       model_input=f'{info.input_width}x{info.input_height}')
-        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: depth', message=message,
-                                  hardware_id=self.params.backend,
+        # one status per node and camera, as camera drivers do: '/front/mono_depth_node: depth' and
+        # /rear's are told apart by name (diagnostic_aggregator's key), the camera by hardware_id
+        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_fully_qualified_name()}: depth',
+                                  message=message, hardware_id=self.params.hardware_id or self._frame_id,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array.header.stamp = self.get_clock().now().to_msg()  # ROS time, as every stamp (0 until /clock)
         self.pub_diag.publish(array)
 
     def destroy_node(self):
@@ -277,8 +305,28 @@ class StopSignals:
             executor.spin_once(timeout_sec=self.POLL_S)
 
 
+def _params_file_hint(argv: list[str], node: Node | None) -> str:
+    """unmatched_section_hint for the --params-file arguments, with the node's fully qualified name as rcl
+    resolved it (namespace and name remaps); without ``node`` (its constructor failed) a bare node of the
+    same name tells it."""
+    files = params_files_in_args(argv)
+    if not files:
+        return ''
+    probe = node or rclpy.create_node(NODE_NAME)
+    try:
+        return unmatched_section_hint(files, probe.get_fully_qualified_name())
+    finally:
+        if node is None:
+            probe.destroy_node()
+
+
 def main(args=None) -> int:
-    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable."""
+    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable.
+
+    A params file whose section names this node but does not apply to it (``mono_depth_node:`` for a node
+    in a namespace) adds a hint to that line, or is one warning when the node starts anyway.
+    """
+    argv = sys.argv if args is None else args
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except _rclpy.RCLError as exc:  # malformed --ros-args: a missing or unparsable params file, a bad -p or -r
@@ -289,10 +337,14 @@ def main(args=None) -> int:
     node = None
     try:
         node = MonoDepthNode()
+        hint = _params_file_hint(argv, node)
+        if hint:
+            node.get_logger().warning(hint)
         executor.add_node(node)
         stop.spin(executor)
     except (ParameterError, ModelFileError, BackendError, ParameterException) as exc:
-        print(f'mono_depth_node: cannot start: {exc}', file=sys.stderr)
+        hint = _params_file_hint(argv, None)
+        print(f'mono_depth_node: cannot start: {exc}' + (f'; hint: {hint}' if hint else ''), file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
