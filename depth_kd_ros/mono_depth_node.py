@@ -9,10 +9,12 @@ thread infers on it (camera_calibration's BufferQueue(1)), so a slow model drops
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -32,6 +34,7 @@ from depth_kd_ros.diagnostics import FrameStats
 from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
 from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
 from depth_kd_ros.model_file import ModelFileError
+from depth_kd_ros.package_files import share_file
 from depth_kd_ros.params import (
     NODE_NAME,
     SPECS,
@@ -48,6 +51,10 @@ try:  # robots have cv_bridge from apt; used only for encodings the own codec do
 except ImportError:
     CvBridge = None
 
+#: Fast DDS profile for the node's large reliable outputs (the file says why; README: Large messages and Fast DDS)
+FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
+#: what configures Fast DDS already: then the environment's choice is kept
+FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
@@ -320,6 +327,21 @@ def _params_file_hint(argv: list[str], node: Node | None) -> str:
             probe.destroy_node()
 
 
+def use_large_output_profile() -> str:
+    """Point Fast DDS (2.x: Humble, Jazzy) at FASTDDS_PROFILE unless the environment configures Fast DDS or another
+    RMW is chosen; returns the profile's path, or '' when left alone. Fast DDS reads it when rclpy.init creates
+    the participant, so this runs before."""
+    if (os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') not in ('rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')
+            or any(os.environ.get(name) for name in FASTDDS_SETTINGS)
+            or os.path.exists('DEFAULT_FASTRTPS_PROFILES.xml')):  # Fast DDS loads that one from the working folder
+        return ''
+    profile = share_file(FASTDDS_PROFILE)
+    if profile is None:
+        return ''
+    os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
+    return str(profile)
+
+
 def main(args=None) -> int:
     """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable.
 
@@ -327,6 +349,7 @@ def main(args=None) -> int:
     in a namespace) adds a hint to that line, or is one warning when the node starts anyway.
     """
     argv = sys.argv if args is None else args
+    profile = use_large_output_profile()
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except _rclpy.RCLError as exc:  # malformed --ros-args: a missing or unparsable params file, a bad -p or -r
@@ -337,6 +360,9 @@ def main(args=None) -> int:
     node = None
     try:
         node = MonoDepthNode()
+        if profile:
+            node.get_logger().info(f'Fast DDS profile {profile} (large reliable outputs; set '
+                                   'FASTRTPS_DEFAULT_PROFILES_FILE to use your own)')
         hint = _params_file_hint(argv, node)
         if hint:
             node.get_logger().warning(hint)

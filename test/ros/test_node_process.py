@@ -138,7 +138,8 @@ def test_model_with_design_keys_only_starts_with_one_warning(tmp_path):
 
 
 def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tmp_path):
-    """Started like `ros2 run` with the shipped params file layout: answers a frame, exits 0 on SIGINT."""
+    """Started like `ros2 run` with the shipped params file layout: answers a frame, exits 0 on SIGINT; with no
+    Fast DDS settings in the environment it runs on the package's profile, which Fast DDS parses silently."""
     params = tmp_path / 'params.yaml'
     params.write_text(f'mono_depth_node:\n  ros__parameters:\n    model_path: {model_path}\n    num_threads: 1\n')
     process = _start('--params-file', str(params))
@@ -155,6 +156,34 @@ def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tm
             client.close()
     assert process.returncode == 0, stderr
     assert 'Traceback' not in stderr
+    assert 'Fast DDS profile' in stderr and 'fastdds_large_outputs.xml' in stderr, stderr
+    assert 'XMLPARSER' not in stderr.upper() and 'XMLPROFILEMANAGER' not in stderr.upper(), stderr
+
+
+@pytest.mark.parametrize(('environment', 'applied'), [
+    ({}, True),
+    ({'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA'}, False),
+    ({'FASTRTPS_DEFAULT_PROFILES_FILE': '/robot/fastdds.xml'}, False),
+    ({'RMW_IMPLEMENTATION': 'rmw_cyclonedds_cpp'}, False),
+    ({'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp'}, True),
+])
+def test_large_output_profile_only_where_the_environment_configures_no_fast_dds(monkeypatch, tmp_path,
+                                                                                environment, applied):
+    """The node's Fast DDS profile (bigger shared-memory segment, 100 ms heartbeat: README) is a default: a
+    profile, builtin transports or another RMW in the environment is kept as it is."""
+    from depth_kd_ros.mono_depth_node import FASTDDS_SETTINGS, use_large_output_profile
+
+    monkeypatch.chdir(tmp_path)  # no DEFAULT_FASTRTPS_PROFILES.xml here
+    for name in (*FASTDDS_SETTINGS, 'RMW_IMPLEMENTATION'):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    profile = use_large_output_profile()
+    assert bool(profile) == applied
+    expected = profile if applied else environment.get('FASTRTPS_DEFAULT_PROFILES_FILE')
+    assert os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE') == expected
+    if applied:
+        assert Path(profile).is_file() and profile.endswith('config/fastdds_large_outputs.xml')
 
 
 def test_sigterm_while_inferring_stops_the_worker_before_the_context(tmp_path):
