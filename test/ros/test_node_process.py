@@ -174,10 +174,9 @@ def test_large_output_profile_only_where_the_environment_configures_no_fast_dds(
     from depth_kd_ros.mono_depth_node import FASTDDS_SETTINGS, use_large_output_profile
 
     monkeypatch.chdir(tmp_path)  # no DEFAULT_FASTRTPS_PROFILES.xml here
-    for name in (*FASTDDS_SETTINGS, 'RMW_IMPLEMENTATION'):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    # a copy, so that what the function sets does not leak into the nodes this session starts later
+    unset = (*FASTDDS_SETTINGS, 'RMW_IMPLEMENTATION')
+    monkeypatch.setattr(os, 'environ', {**{k: v for k, v in os.environ.items() if k not in unset}, **environment})
     profile = use_large_output_profile()
     assert bool(profile) == applied
     expected = profile if applied else environment.get('FASTRTPS_DEFAULT_PROFILES_FILE')
