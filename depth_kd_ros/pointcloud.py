@@ -31,6 +31,8 @@ class PackedCloud:
     row_step: int  # bytes per row = point_step * width
     data: np.ndarray  # uint8 [height * row_step]
     is_dense: bool
+    valid_points: int  # points with a valid z (the others are NaN, or left out of an unorganised cloud)
+    uncertain_points: int  # points that passed every other check but not the uncertainty threshold
 
     def xyz(self) -> np.ndarray:
         """float32 [height, width, 3] view of x, y, z (for tests and consumers)."""
@@ -96,8 +98,11 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
         valid = np.isfinite(z) & (z > 0) & (z >= min_range)
         if max_range > 0:
             valid &= z <= max_range
+        uncertain_points = 0
         if depth_std is not None and uncertainty_threshold > 0:
-            valid &= depth_std[::stride, ::stride] <= uncertainty_threshold * z
+            certain = depth_std[::stride, ::stride] <= uncertainty_threshold * z
+            uncertain_points = int(np.count_nonzero(valid & ~certain))
+            valid &= certain
     n_fields = 4 if rgb is not None else 3
     points = np.empty(z.shape + (n_fields,), dtype=np.float32)
     np.multiply(rx, z, out=points[..., 0])
@@ -115,4 +120,5 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
     fields = tuple((name, 4 * i, FLOAT32, 1) for i, name in enumerate(names))
     point_step = 4 * n_fields
     data = np.ascontiguousarray(points).reshape(-1).view(np.uint8)
-    return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense)
+    return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense,
+                       int(np.count_nonzero(valid)), uncertain_points)

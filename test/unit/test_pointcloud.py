@@ -55,6 +55,18 @@ def test_uncertainty_filter_drops_relative_std_above_threshold():
     cloud = build_cloud(depth, CAMERA, depth_std=std, uncertainty_threshold=0.2)
     invalid = np.isnan(cloud.xyz()[..., 2])
     assert invalid[0].all() and not invalid[1:].any()
+    assert (cloud.valid_points, cloud.uncertain_points) == (12, 4)
+
+
+def test_cloud_counts_the_points_only_the_uncertainty_filter_removed():
+    """valid_points and uncertain_points tell 'the threshold removed everything' (the node warns) from
+    'nothing was in range' (a NaN or out-of-range point is not counted as uncertain)."""
+    depth = np.full((4, 4), 2.0, np.float32)
+    depth[0, 0], depth[0, 1] = np.nan, 50.0
+    std = np.full((4, 4), 3.0, np.float32)
+    cloud = build_cloud(depth, CAMERA, max_range=10.0, depth_std=std, uncertainty_threshold=0.5, organized=False)
+    assert (cloud.valid_points, cloud.uncertain_points, cloud.width) == (0, 14, 0)
+    assert build_cloud(depth, CAMERA, max_range=10.0).valid_points == 14
 
 
 def test_rgb_field_uses_pcl_packing():
