@@ -20,7 +20,7 @@ D = {'plumb_bob': [-0.28, 0.07, 0.001, -0.0005, 0.0],
      'equidistant': [-0.01, 0.02, -0.005, 0.001]}
 
 
-def _info(model, d=None, k=K, r=R_SMALL, p=P, width=WIDTH, height=HEIGHT):
+def _info(model, *, d=None, k=K, r=R_SMALL, p=P, width=WIDTH, height=HEIGHT):
     """A CameraInfo as rclpy or rosbags gives it (sequences; only field names matter)."""
     return SimpleNamespace(width=width, height=height, distortion_model=model, d=list(D[model] if d is None else d),
                            k=list(k), r=list(r), p=list(p), binning_x=0, binning_y=0)
