@@ -26,14 +26,13 @@ from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
+from depth_kd_ros.depth_encoding import depth_to_millimetres
 from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
 from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
-MILLIMETRES_PER_METRE = 1000.0
-UINT16_MAX = 65535
 #: clip floor of predictions for a model with min_depth 0 (log of 0), the metrics module's default
 MIN_EVAL_DEPTH = 1e-3
 
@@ -54,15 +53,6 @@ def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> lis
     if duplicates:
         raise OfflineError(f'{folder}: several images share the stem {duplicates[0]!r}; outputs would collide')
     return files
-
-
-def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
-    """float32 [H,W] metres -> uint16 [H,W] millimetres; invalid, non-positive or > 65.535 m -> 0."""
-    millimetres = np.nan_to_num(depth.astype(np.float64) * MILLIMETRES_PER_METRE, nan=0.0, posinf=0.0,
-                                neginf=0.0)
-    millimetres = np.rint(millimetres)
-    millimetres[(millimetres <= 0) | (millimetres > UINT16_MAX)] = 0
-    return millimetres.astype(np.uint16)
 
 
 def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:

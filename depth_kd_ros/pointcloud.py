@@ -18,6 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 
 FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
+#: REP 103 ("Suffix Frames"): a camera's optical frame has the suffix '_optical' (camera_link_optical in URDF
+#: tutorials); '_optical_frame' is the usual tf name (realsense's camera_color_optical_frame)
+OPTICAL_FRAME_SUFFIXES = ('_optical', '_optical_frame')
+
+
+def is_optical_frame(frame_id: str) -> bool:
+    """Whether ``frame_id`` looks like an optical frame (z forward, x right, y down), in which these points and the
+    depth image are expressed: its last '/'-separated name ends with an OPTICAL_FRAME_SUFFIXES entry or is
+    'optical' / 'optical_frame', in any case. Points published in a body frame (x forward, z up) show rotated by
+    90 degrees in rviz and costmaps; an empty frame_id cannot be placed at all."""
+    name = frame_id.strip().rsplit('/', 1)[-1].lower()
+    return name in ('optical', 'optical_frame') or name.endswith(OPTICAL_FRAME_SUFFIXES)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_kd_ros.pointcloud import build_cloud, pack_rgb
+from depth_kd_ros.pointcloud import build_cloud, is_optical_frame, pack_rgb
 
 CAMERA = SimpleNamespace(fx=40.0, fy=45.0, cx=13.3, cy=7.6)  # principal point deliberately off-centre
 
@@ -87,3 +87,15 @@ def test_bad_stride_and_shapes_raise():
         build_cloud(_depth(), CAMERA, stride=0)
     with pytest.raises(ValueError, match='rgb'):
         build_cloud(_depth(), CAMERA, rgb=np.zeros((3, 3, 3), np.uint8))
+
+
+@pytest.mark.parametrize(('frame_id', 'optical'), [
+    ('camera_optical_frame', True), ('camera_color_optical_frame', True), ('camera_link_optical', True),
+    ('/camera_rgb_optical_frame', True), ('robot1/head_camera_optical_frame', True), ('Camera_Optical_Frame', True),
+    ('camera_link', False), ('camera', False), ('base_link', False), ('', False), ('optical_flow_link', False),
+    ('camera_optical_frame/base_link', False),
+])
+def test_optical_frame_names_per_rep_103(frame_id, optical):
+    """'_optical' (REP 103's suffix) and '_optical_frame' (the usual tf name) are optical frames; body frames,
+    empty ids and names merely containing 'optical' are not."""
+    assert is_optical_frame(frame_id) is optical
