@@ -17,7 +17,9 @@ the model <= 5 ms p50 at 640x480. Stages are the node's own code path (mono_dept
 Model: the default student (config defaults, random init) exported with training/disdepth/export.py at
 256x320; if that fails (e.g. no torch), the synthetic contract graph, and the JSON says which.
 Usage: ``python bench/bench_node.py [--frames 100] [--model PATH] [--output bench/results/node.json]
-[--only stages overload delivery]`` (--only updates those parts of --output and keeps the rest).
+[--only stages overload delivery camera_blocks]`` (--only updates those parts of --output and keeps the rest).
+camera_blocks: the robot-camera blocks of issue 14 alone at 640x480 (rectify with cached maps, the map build,
+the ground-plane fit, 16UC1 encoding); no model or DDS involved.
 """
 from __future__ import annotations
 
@@ -293,6 +295,43 @@ def _tail(values: list[float]) -> dict[str, float]:
             'max_ms': round(float(data.max()), 1)}
 
 
+def camera_blocks(frames: int) -> dict[str, dict[str, float]]:
+    """Per-frame cost at 640x480 of the robot-camera blocks beside the model (issue 14), each alone:
+    rectify (plumb_bob, maps cached: one cv2.remap of the RGB frame; rectify_map_build is the one-off per
+    calibration), ground_fit (GroundPlaneScale.update on a floor + wall depth) and depth_16uc1 (depth_to_millimetres).
+    OpenCV threads as the node's default opencv_threads.
+    """
+    import cv2
+
+    from depth_kd_ros.depth_encoding import depth_to_millimetres
+    from depth_kd_ros.ground_plane import GroundPlaneScale
+    from depth_kd_ros.rectify import Calibration, Rectifier, build_maps
+
+    data, camera = camera_frame()
+    rgb = np.frombuffer(data, np.uint8).reshape(HEIGHT, WIDTH, 3)
+    info = Calibration(WIDTH, HEIGHT, 'plumb_bob', (-0.28, 0.07, 0.001, -0.0005, 0.0),
+                       (camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0),
+                       (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+                       (camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0))
+    rows = np.arange(HEIGHT, dtype=np.float32)[:, None] - camera.cy
+    with np.errstate(divide='ignore'):  # a level camera 0.6 m above a floor, a wall at 6 m
+        depth = np.broadcast_to(np.where(rows > 0, 0.6 * camera.fy / rows, np.inf), (HEIGHT, WIDTH))
+    depth = np.minimum(depth, np.float32(6.0)).astype(np.float32) * np.float32(1.3)  # a model 1.3x too far
+    cv2.setNumThreads(NodeParams.opencv_threads or -1)
+    rectifier, scale = Rectifier(), GroundPlaneScale(0.6)
+    stages = {'rectify_map_build': lambda: build_maps(info), 'rectify': lambda: rectifier.rectify(rgb, info),
+              'ground_fit': lambda: scale.update(depth, camera), 'depth_16uc1': lambda: depth_to_millimetres(depth)}
+    samples: dict[str, list[float]] = {}
+    for name, stage in stages.items():
+        for index in range(frames + 3):
+            start = time.perf_counter()
+            stage()
+            if index >= 3:  # warm-up (the first rectify builds the maps)
+                samples.setdefault(name, []).append((time.perf_counter() - start) * 1e3)
+    assert rectifier.maps_built == 1 and abs(scale.factor * 1.3 - 1.0) < 0.01
+    return {name: stats(values) for name, values in samples.items()}
+
+
 def summarize(stages: dict[str, dict[str, float]]) -> dict:
     non_model = stages['non_model']['p50_ms']
     return {
@@ -305,7 +344,7 @@ def summarize(stages: dict[str, dict[str, float]]) -> dict:
     }
 
 
-PARTS = ('stages', 'overload', 'delivery')
+PARTS = ('stages', 'overload', 'delivery', 'camera_blocks')
 
 
 def main() -> int:
@@ -315,13 +354,18 @@ def main() -> int:
     parser.add_argument('--output', default=str(ROOT / 'bench' / 'results' / 'node.json'))
     parser.add_argument('--only', nargs='+', choices=PARTS, help='measure only these parts and update them in '
                         '--output, keeping the others: stages (per-stage cost and node end to end per Fast DDS '
-                        'transport), overload (camera faster than the node), delivery (every output subscribed)')
+                        'transport), overload (camera faster than the node), delivery (every output subscribed), '
+                        'camera_blocks (rectify, ground fit, 16UC1 alone; no model needed)')
     args = parser.parse_args()
     parts = args.only or PARTS
     output = Path(args.output)
     result = json.loads(output.read_text()) if args.only and output.is_file() else {}
+    if 'camera_blocks' in parts:
+        result['camera_blocks'] = camera_blocks(args.frames)
     with tempfile.TemporaryDirectory() as directory:
-        model, description = (args.model, f'given: {args.model}') if args.model else export_student(directory)
+        if set(parts) - {'camera_blocks'}:
+            model, description = (args.model, f'given: {args.model}') if args.model else export_student(directory)
+            result['model'] = description
         if 'stages' in parts:
             runs = {}
             for transport in TRANSPORTS:
@@ -343,7 +387,7 @@ def main() -> int:
             result['delivery_all_outputs'] = dict(delivery_all_outputs(model), model=description)
     result.update({
         'benchmark': 'mono_depth_node per-frame stages, 640x480 bgr8 input, ONNX Runtime CPU',
-        'model': description, 'model_input': list(MODEL_SIZE), 'image': [HEIGHT, WIDTH],
+        'model_input': list(MODEL_SIZE), 'image': [HEIGHT, WIDTH],
         'ort_threads': THREADS, 'params': 'config/mono_depth.yaml defaults '
         '(points_stride 2, organised cloud, colored preview on)',
         'note': 'shared 2-core machine: p90 and the per-frame non_model include scheduler stalls of other '
@@ -359,6 +403,9 @@ def main() -> int:
               f'with linear resize ~{summary["non_model_p50_ms_with_linear_resize_estimate"]:.2f} ms')
     if 'overload' in parts:
         print(f'node under overload (camera {OVERLOAD_HZ:.0f} Hz)', json.dumps(result['node_overload']))
+    if 'camera_blocks' in parts:
+        print('camera blocks (ms, p50/min)', json.dumps({k: [v['p50_ms'], v['min_ms']]
+                                                        for k, v in result['camera_blocks'].items()}))
     if 'delivery' in parts:
         delivery = result['delivery_all_outputs']
         for name in ('node_default', 'fastdds_defaults'):

@@ -18,7 +18,8 @@ Per frame, in the optical frame (REP 103: x right, y down, z forward):
    (d > 0) and n within ``max_tilt_deg`` of the camera's up axis (-y), which rejects walls and obstacle faces.
    A sample is an inlier when |n.p + d| < ``inlier_tolerance`` * d: scaling a ground point by (1 + e) moves it
    e * d off the plane whatever its distance, so the tolerance is a relative depth error. Most inliers wins.
-3. The winner's inliers are refitted by least squares (SVD); d of that plane is d_fit.
+3. The winner is refitted to its inliers by least squares (the covariance's least eigenvector), inliers
+   re-selected around each refit (REFIT_ROUNDS); the last plane's d is d_fit.
 4. Accepted when the inlier ratio (refined plane's inliers / samples) >= ``min_inlier_ratio`` and h / d_fit
    lies in ``factor_range``; otherwise the factor is kept and ``reason`` says why.
 5. Smoothing in log space, an EMA bounded per frame:
@@ -37,6 +38,10 @@ NO_GROUND_POINTS = 'no_ground_points'
 NO_GROUND_PLANE = 'no_ground_plane'
 LOW_INLIER_RATIO = 'low_inlier_ratio'
 IMPLAUSIBLE_SCALE = 'implausible_scale'
+#: least-squares refits of the winner (inliers re-selected around each refit, LO-RANSAC's local optimisation):
+#: on synthetic floors with 2 % depth noise one refit left up to 3 % scale error where a wall filled half the
+#: view (its points near the floor join the inliers); three leave <= 0.4 %, more drift when noise ~ tolerance
+REFIT_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,18 @@ def _oriented(normals: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.
     return normals * sign[..., None], offsets * sign
 
 
+def _distances(points: np.ndarray, normals: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """|n.p + d| of every point (rows) to every plane (columns): [N, I]. Elementwise on purpose: the same
+    product as one (N,3)x(3,I) BLAS call costs 10-100x more when a threaded BLAS wakes its threads on a busy CPU."""
+    return np.abs(points[:, 0:1] * normals[:, 0] + points[:, 1:2] * normals[:, 1] + points[:, 2:3] * normals[:, 2]
+                  + offsets)
+
+
+def _near_plane(points: np.ndarray, normal: np.ndarray, offset: float, tolerance: float) -> np.ndarray:
+    """bool [N]: the points within tolerance * offset of the plane n.p + offset = 0 (the inliers)."""
+    return _distances(points, normal[None], np.array([offset]))[:, 0] < tolerance * offset
+
+
 def fit_ground_plane(points: np.ndarray, rng: np.random.Generator, *, iterations: int = 100,
                      inlier_tolerance: float = 0.05, max_tilt_deg: float = 30.0) -> GroundFit | None:
     """RANSAC + least-squares ground plane of optical-frame points (module docstring, steps 2-3).
@@ -106,19 +123,24 @@ def fit_ground_plane(points: np.ndarray, rng: np.random.Generator, *, iterations
     if not usable.any():
         return None
     normals, offsets = normals[usable], offsets[usable]
-    residuals = np.abs(points @ normals.T + offsets)  # (N, I')
-    counts = (residuals < inlier_tolerance * offsets).sum(axis=0)
+    # scoring every hypothesis: float32 halves the memory traffic of this, the costliest step (1 vs 3 ms at 640x480)
+    residuals = _distances(points.astype(np.float32), normals.astype(np.float32), offsets.astype(np.float32))
+    counts = (residuals < (inlier_tolerance * offsets).astype(np.float32)).sum(axis=0)  # (I',)
     best = int(np.argmax(counts))
-    inliers = points[residuals[:, best] < inlier_tolerance * offsets[best]]
-    normal, offset = normals[best], offsets[best]
-    if len(inliers) >= 3:  # least squares: the plane through the centroid normal to the least-variance axis
+    normal, offset = normals[best], float(offsets[best])
+    for _ in range(REFIT_ROUNDS):
+        inliers = points[_near_plane(points, normal, offset, inlier_tolerance)]
+        if len(inliers) < 3:
+            break
         centroid = inliers.mean(axis=0)
-        refined = np.linalg.svd(inliers - centroid, full_matrices=False)[2][2]
-        refined, refined_offset = _oriented(refined, -float(refined @ centroid))
-        if refined_offset > 0 and -refined[1] >= min_up:
-            normal, offset = refined, float(refined_offset)
-    ratio = float((np.abs(points @ normal + offset) < inlier_tolerance * offset).mean())
-    return GroundFit(tuple(float(x) for x in normal), float(offset), ratio, len(points))
+        centred = inliers - centroid
+        refined = np.linalg.eigh(np.einsum('ni,nj->ij', centred, centred))[1][:, 0]  # smallest eigenvalue's vector
+        refined, refined_offset = _oriented(refined, -float(np.dot(refined, centroid)))
+        if not (refined_offset > 0 and -refined[1] >= min_up):
+            break
+        normal, offset = refined, float(refined_offset)
+    ratio = float(_near_plane(points, normal, offset, inlier_tolerance).mean())
+    return GroundFit(tuple(float(x) for x in normal), offset, ratio, len(points))
 
 
 class GroundPlaneScale:

@@ -59,6 +59,16 @@ def test_corrected_depth_is_right_on_the_floor_and_on_obstacles(model_factor):
     assert np.median(ratio[260:420, 80:250]) == pytest.approx(1.0, abs=0.01)
 
 
+def test_a_wall_filling_half_the_lower_view_does_not_bias_the_floor():
+    """A level camera facing a wall 3 m away, with the two boxes: wall and boxes cover 60 % of the samples below
+    the horizon, and the wall's points near the floor fall within the inlier band of a first fit (one
+    least-squares refit left 3 % error); the refits around the refined plane bring it within 1 %."""
+    truth, _ = _scene(pitch_deg=0.0, wall_m=3.0)
+    update = GroundPlaneScale(HEIGHT_M).update(_predict(truth, 1.3), CAMERA)
+    assert update.updated and update.inlier_ratio < 0.45
+    assert update.factor * 1.3 == pytest.approx(1.0, abs=0.01)
+
+
 def test_fit_recovers_the_floor_height_and_tilt():
     """Noise-free (float32 depth): the plane's distance is the camera height and its normal the pitched up axis."""
     truth, _ = _scene(pitch_deg=12.0, obstacles=())
