@@ -71,7 +71,7 @@ def _raw(stamp, *, encoding='bgr8', height=HEIGHT, width=WIDTH, step=None, data=
 
 
 BAD_FRAMES = {
-    'unsupported_encoding': lambda s: _raw(s, encoding='yuv422'),
+    'unsupported_encoding': lambda s: _raw(s, encoding='16UC1'),
     'data_too_short': lambda s: _raw(s, data=bytes(100)),
     'zero_size': lambda s: _raw(s, width=0),
     'bad_step': lambda s: _raw(s, step=WIDTH * 3 - 1),
@@ -285,7 +285,7 @@ def test_no_inference_while_nobody_subscribes(harness_factory, model_path):
         harness.client.destroy_subscription(subscription)
     harness.wait(lambda: harness.client.count_subscribers('depth') == 0, 10.0, 'unsubscribed')
     frames_in = harness.node.stats.frames_in
-    bad, _ = make_image(1, encoding='rgb16')
+    bad, _ = make_image(1, encoding='16UC1')
     for stamp in (1, 2, 3):
         harness.pub_image.publish(bad if stamp == 1 else make_image(stamp)[0])
         time.sleep(0.2)
