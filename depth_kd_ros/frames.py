@@ -83,7 +83,7 @@ class FramePath:
         """
         max_pixels = self.pipeline.params.max_input_pixels
         if not hasattr(msg, 'encoding'):
-            return decode_compressed(msg.data, max_pixels=max_pixels)
+            return decode_compressed(msg.data, message_format=msg.format, max_pixels=max_pixels)
         if msg.encoding not in ENCODINGS and self.bridge is not None and msg.height * msg.width > 0:
             if msg.height * msg.width > max_pixels:  # decode_image's limit, before cv_bridge allocates
                 raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
@@ -92,7 +92,8 @@ class FramePath:
             except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others
                 raise ImageDecodeError(f'cv_bridge cannot convert {msg.encoding!r}: {exc}',
                                        'unsupported_encoding') from exc
-        return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data, max_pixels=max_pixels)
+        return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                            is_bigendian=bool(msg.is_bigendian), max_pixels=max_pixels)
 
     def run(self, rgb: np.ndarray, camera: CameraModel | None, outputs: Collection[str]) -> FrameResult:
         """The pipeline on one frame, computing what ``outputs`` (names of ``OUTPUT_TOPICS``) need.

@@ -6,7 +6,9 @@ may claim 65535x65535). The node's ``max_input_pixels`` is checked on these size
 
 PNG (W3C PNG specification, 5.2-5.3 and 11.2.2): the 8-byte signature ``89 50 4E 47 0D 0A 1A 0A``, then
 the IHDR chunk, which must come first: length (4 bytes, 13), type ``IHDR``, width (4, big-endian),
-height (4, big-endian), ...
+height (4, big-endian), bit depth (1: 1, 2, 4, 8 or 16 bits per sample), colour type (1: 0 grey, 2 RGB,
+3 palette, 4 grey + alpha, 6 RGBA), ... The bit depth tells a 16-bit PNG (mono16 or 16UC1 data) from an 8-bit
+one before OpenCV's IMREAD_COLOR silently keeps only the high byte of each sample.
 
 JPEG (ITU-T T.81 annex B): SOI ``FF D8``, then marker segments ``FF m`` + length (2 bytes, big-endian,
 counting itself) + payload, up to the frame header SOFn (m in C0-C3, C5-C7, C9-CB, CD-CF: not C4 DHT,
@@ -24,6 +26,7 @@ truncated JPEG to a partly grey image with only a warning on stderr, where OpenC
 from __future__ import annotations
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_GREY_COLOUR_TYPES = frozenset({0, 4})  # grey, grey + alpha: one sample of colour per pixel
 JPEG_SOI = b'\xff\xd8'
 PNG_END = b'IEND\xaeB`\x82'  # the IEND chunk's type and CRC: the last 8 bytes of a complete PNG
 JPEG_EOI = b'\xff\xd9'
@@ -53,6 +56,22 @@ def png_size(data) -> tuple[int, int]:
     if width == 0 or height == 0:
         raise ImageHeaderError(f'PNG IHDR gives a zero size {width}x{height}')
     return width, height
+
+
+def png_sample_format(data) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR chunk (module docstring).
+
+    Args:
+        data: the file's bytes (any bytes-like object), starting with the PNG signature.
+    Raises:
+        ImageHeaderError: shorter than signature + IHDR up to the colour type, or IHDR not the first chunk.
+    """
+    head = bytes(memoryview(data).cast('B')[:26])
+    if len(head) < 26:
+        raise ImageHeaderError(f'PNG truncated in its header ({len(head)} bytes)')
+    if head[12:16] != b'IHDR':
+        raise ImageHeaderError('PNG does not start with an IHDR chunk')
+    return head[24], head[25]
 
 
 def jpeg_size(data) -> tuple[int, int]:

@@ -72,6 +72,16 @@ def fill_camera_info(msg, camera, distortion_model: str = 'plumb_bob',
     return msg
 
 
+def fill_calibration(msg, calibration):
+    """Set width, height, distortion_model, D, K, R, P of a sensor_msgs/CameraInfo from a rectify.Calibration
+    (e.g. ``rectified_calibration``'s); binning and roi are left as they are. Returns ``msg``."""
+    msg.width, msg.height = int(calibration.width), int(calibration.height)
+    msg.distortion_model = calibration.distortion_model
+    for name in ('d', 'k', 'r', 'p'):
+        setattr(msg, name, _floats_like(getattr(msg, name), getattr(calibration, name)))
+    return msg
+
+
 CAMERA_INFO_FIELDS = ('height', 'width', 'distortion_model', 'd', 'k', 'r', 'p', 'binning_x', 'binning_y', 'roi')
 
 

@@ -21,6 +21,7 @@ EXPORT_VERSION = '1'
 #: keys our exporter writes that a hand-annotated model may lack -> the value assumed then
 OPTIONAL_KEYS = {'training_dataset': 'unknown', 'export_version': EXPORT_VERSION}
 OUTPUTS = ('depth', 'depth_std')
+MODEL_SUFFIXES = ('.onnx', '.pt2')
 
 
 class ModelFileError(ValueError):
@@ -149,6 +150,10 @@ def read_model_info(path: str) -> ModelInfo:
     """
     if not path:
         raise ModelFileError('no model file given (parameter model_path is empty)')
+    if os.path.isdir(path):
+        inside = sorted(name for name in os.listdir(path) if name.lower().endswith(MODEL_SUFFIXES))
+        raise ModelFileError(f'{path} is a folder, not a model file: give the .onnx (or .pt2) file itself'
+                             + (f' (the folder has {inside[:3]})' if inside else ''))
     if not os.path.isfile(path):
         raise ModelFileError(f'model file not found: {path}')
     suffix = os.path.splitext(path)[1].lower()

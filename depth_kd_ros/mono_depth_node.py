@@ -9,13 +9,17 @@ newest frame to one worker thread, so a slow model drops frames, never queues.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -30,13 +34,27 @@ from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera
 from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.latest_frame import LatestFrameWorker
 from depth_kd_ros.model_file import ModelFileError
-from depth_kd_ros.params import SPECS, NodeParams, ParameterError, params_from_dict
+from depth_kd_ros.package_files import share_file
+from depth_kd_ros.params import (
+    NODE_NAME,
+    SPECS,
+    NodeParams,
+    ParameterError,
+    params_files_in_args,
+    params_from_dict,
+    unmatched_section_hint,
+)
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
 
 #: output messages of rclpy's sensor_msgs classes
 RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
                                 camera_info=lambda header: CameraInfo(header=header),
                                 point_cloud2=lambda header: PointCloud2(header=header), point_field=PointField)
+
+#: Fast DDS profile for the node's large reliable outputs (the file says why; README: Large messages and Fast DDS)
+FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
+#: what configures Fast DDS already: then the environment's choice is kept
+FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
@@ -61,7 +79,7 @@ class MonoDepthNode(Node):
     """
 
     def __init__(self, **node_kwargs):
-        super().__init__('mono_depth_node', **node_kwargs)
+        super().__init__(NODE_NAME, **node_kwargs)
         self._worker = None
         try:
             self._setup()
@@ -89,13 +107,17 @@ class MonoDepthNode(Node):
                                     if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._camera_msg = None  # the latest CameraInfo
+        self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
                                if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
         compressed = self.params.input_transport == 'compressed'
         self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
                                  else 'image', self._on_image, image_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
-        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
+        # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
+        # timer on it would silence /diagnostics while depth is served
+        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._worker = LatestFrameWorker(
             self._process, name='mono_depth_worker',
             on_error=lambda exc: self._fault('internal_error', f'{type(exc).__name__}: {exc}'))
@@ -123,6 +145,7 @@ class MonoDepthNode(Node):
 
     def _on_image(self, msg) -> None:
         self.stats.record_input()
+        self._frame_id = msg.header.frame_id
         if self._worker.submit((msg, time.monotonic())):
             self.stats.record_dropped()
 
@@ -177,17 +200,30 @@ class MonoDepthNode(Node):
             self.publishers_by_topic[topic].publish(message)
         timings = dict(result.timings, conversion=conversion_ms, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
+        if result.cloud is not None and result.cloud.num_uncertain and not result.cloud.num_valid:
+            self._uncertainty_removed_every_point(result, params)
+
+    def _uncertainty_removed_every_point(self, result, params: NodeParams) -> None:
+        """A fault: the cloud is empty only because of uncertainty_threshold (README: its sensible values)."""
+        stride = params.points_stride
+        with np.errstate(invalid='ignore', divide='ignore'):
+            ratio = np.nanmedian(result.depth_std[::stride, ::stride] / result.depth[::stride, ::stride])
+        self._fault('uncertainty_removes_all', f'uncertainty_threshold {params.uncertainty_threshold:g} removes '
+                    f'every point: depth_std/depth has a median of {ratio:.2f} in this frame (the spread of this '
+                    "model's bins; README: uncertainty_threshold); raise it, or 0 turns the filter off")
 
     def _publish_diagnostics(self) -> None:
         level, message, values = self.stats.summary()
         info = self.pipeline.info
         values.update(backend=self.params.backend, model=info.model_name,
                       model_input=f'{info.input_width}x{info.input_height}')
-        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: depth', message=message,
-                                  hardware_id=self.params.backend,
+        # one status per node and camera, as camera drivers do: '/front/mono_depth_node: depth' and
+        # /rear's are told apart by name (diagnostic_aggregator's key), the camera by hardware_id
+        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_fully_qualified_name()}: depth',
+                                  message=message, hardware_id=self.params.hardware_id or self._frame_id,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array.header.stamp = self.get_clock().now().to_msg()  # ROS time, as every stamp (0 until /clock)
         self.pub_diag.publish(array)
 
     def destroy_node(self):
@@ -233,8 +269,44 @@ class StopSignals:
             executor.spin_once(timeout_sec=self.POLL_S)
 
 
+def _params_file_hint(argv: list[str], node: Node | None) -> str:
+    """unmatched_section_hint for the --params-file arguments, with the node's fully qualified name as rcl
+    resolved it (namespace and name remaps); without ``node`` (its constructor failed) a bare node of the
+    same name tells it."""
+    files = params_files_in_args(argv)
+    if not files:
+        return ''
+    probe = node or rclpy.create_node(NODE_NAME)
+    try:
+        return unmatched_section_hint(files, probe.get_fully_qualified_name())
+    finally:
+        if node is None:
+            probe.destroy_node()
+
+
+def use_large_output_profile() -> str:
+    """Point Fast DDS (2.x: Humble, Jazzy) at FASTDDS_PROFILE unless the environment configures Fast DDS or another
+    RMW is chosen; returns the profile's path, or '' when left alone. Fast DDS reads it when rclpy.init creates
+    the participant, so this runs before."""
+    if (os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') not in ('rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')
+            or any(os.environ.get(name) for name in FASTDDS_SETTINGS)
+            or os.path.exists('DEFAULT_FASTRTPS_PROFILES.xml')):  # Fast DDS loads that one from the working folder
+        return ''
+    profile = share_file(FASTDDS_PROFILE)
+    if profile is None:
+        return ''
+    os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
+    return str(profile)
+
+
 def main(args=None) -> int:
-    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable."""
+    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable.
+
+    A params file whose section names this node but does not apply to it (``mono_depth_node:`` for a node
+    in a namespace) adds a hint to that line, or is one warning when the node starts anyway.
+    """
+    argv = sys.argv if args is None else args
+    profile = use_large_output_profile()
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except _rclpy.RCLError as exc:  # malformed --ros-args: a missing or unparsable params file, a bad -p or -r
@@ -245,10 +317,17 @@ def main(args=None) -> int:
     node = None
     try:
         node = MonoDepthNode()
+        if profile:
+            node.get_logger().info(f'Fast DDS profile {profile} (large reliable outputs; set '
+                                   'FASTRTPS_DEFAULT_PROFILES_FILE to use your own)')
+        hint = _params_file_hint(argv, node)
+        if hint:
+            node.get_logger().warning(hint)
         executor.add_node(node)
         stop.spin(executor)
     except (ParameterError, ModelFileError, BackendError, ParameterException) as exc:
-        print(f'mono_depth_node: cannot start: {exc}', file=sys.stderr)
+        hint = _params_file_hint(argv, None)
+        print(f'mono_depth_node: cannot start: {exc}' + (f'; hint: {hint}' if hint else ''), file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -28,10 +28,10 @@ from depth_kd_ros.camera_yaml import CameraFileError
 from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.image_files import ImageFolderError
 from depth_kd_ros.model_file import ModelFileError
+from depth_kd_ros.package_files import PACKAGE, share_file
 from depth_kd_ros.params import ParameterError, load_params_file
 from depth_kd_ros.pipeline import CameraInfoError, DepthPipeline, load_pipeline
 
-PACKAGE = 'depth_kd_ros'
 PARAMS_FILE = Path('config') / 'mono_depth.yaml'
 #: how many frame names the summary lists per skip reason
 NAMES_SHOWN = 5
@@ -47,15 +47,10 @@ USER_ERRORS = (OfflineError, BagError, CameraFileError, ParameterError, ModelFil
 
 
 def default_params_file() -> Path:
-    """config/mono_depth.yaml of the source tree, else ``<prefix>/share/depth_kd_ros/`` of an install
-    (colcon puts the module under ``<prefix>/lib/pythonX.Y/site-packages``, pip under the venv prefix)."""
-    here = Path(__file__).resolve()
-    candidates = [here.parents[1] / PARAMS_FILE]
-    candidates += [prefix / 'share' / PACKAGE / PARAMS_FILE for prefix in here.parents]
-    candidates.append(Path(sys.prefix) / 'share' / PACKAGE / PARAMS_FILE)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    """config/mono_depth.yaml of the source tree, else of an install (package_files.share_file)."""
+    path = share_file(PARAMS_FILE)
+    if path is not None:
+        return path
     raise OfflineError(f'cannot find {PARAMS_FILE} of {PACKAGE}; pass --params-file')
 
 

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
+from depth_kd_ros.depth_encoding import depth_to_millimetres
 from depth_kd_ros.frames import FramePath
 from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.image_files import list_images, read_image
@@ -35,8 +36,6 @@ from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summar
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel
 from depth_kd_ros.pointcloud import write_ply
 
-MILLIMETRES_PER_METRE = 1000.0
-UINT16_MAX = 65535
 #: ground-truth depth maps are 16-bit PNGs (KITTI, NYU's sync layout, TUM, RealSense recorders)
 GROUND_TRUTH_SUFFIXES = ('.png',)
 #: clip floor of predictions for a model with min_depth 0 (log of 0), the metrics module's default
@@ -56,15 +55,6 @@ def images_by_stem(folder: Path, suffixes: tuple[str, ...] | None = None) -> dic
     if duplicates:
         raise OfflineError(f'{folder}: several images share the stem {duplicates[0]!r}; outputs would collide')
     return {p.stem: p for p in files}
-
-
-def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
-    """float32 [H,W] metres -> uint16 [H,W] millimetres; invalid, non-positive or > 65.535 m -> 0."""
-    millimetres = np.nan_to_num(depth.astype(np.float64) * MILLIMETRES_PER_METRE, nan=0.0, posinf=0.0,
-                                neginf=0.0)
-    millimetres = np.rint(millimetres)
-    millimetres[(millimetres <= 0) | (millimetres > UINT16_MAX)] = 0
-    return millimetres.astype(np.uint16)
 
 
 def read_ground_truth(path: Path, scale: float, shape: tuple[int, int]) -> np.ndarray:

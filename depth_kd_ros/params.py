@@ -75,7 +75,10 @@ class NodeParams:
                                          low=0.0, high=100.0, runtime=True)
     output_reliable: bool = _spec(True, 'Reliable outputs (Fast DDS loses large best-effort messages).')
     output_qos_depth: int = _spec(2, 'History depth of the output publishers.', low=1, high=100)
-    diagnostics_period: float = _spec(1.0, 'Seconds between /diagnostics messages.', low=0.1, high=60.0)
+    diagnostics_period: float = _spec(1.0, 'Seconds between /diagnostics messages (steady clock, also under '
+                                      'use_sim_time).', low=0.1, high=60.0)
+    hardware_id: str = _spec('', 'hardware_id of the /diagnostics status, naming the camera (empty: the input '
+                             "images' frame_id).")
     log_throttle: float = _spec(5.0, 'Seconds between repeated log messages of one fault kind.',
                                 low=0.0, high=3600.0)
 
@@ -169,3 +172,45 @@ def load_params_file(path: str, node_name: str = NODE_NAME) -> NodeParams:
     if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
         raise ParameterError(f'params file {path}: expected "{node_name}: ros__parameters:" mapping')
     return params_from_dict(section['ros__parameters'])
+
+
+def params_files_in_args(argv: list[str]) -> list[str]:
+    """The files given as ``--params-file PATH`` inside the ``--ros-args ... [--]`` sections of ``argv``."""
+    files, in_ros_args = [], False
+    for index, token in enumerate(argv):
+        if token == '--ros-args':
+            in_ros_args = True
+        elif token == '--':
+            in_ros_args = False
+        elif in_ros_args and token == '--params-file' and index + 1 < len(argv):
+            files.append(argv[index + 1])
+    return files
+
+
+def unmatched_section_hint(params_files: list[str], node_fqn: str) -> str:
+    """A hint for a params file whose section names this node but does not apply to it, or ''.
+
+    rclpy applies a file's section only when its key is the node's fully qualified name or ``/**``
+    (a key without a leading slash gets one: ``mono_depth_node:`` means ``/mono_depth_node``), so
+    ``mono_depth_node:`` is silently ignored by a node in a namespace. A section counts as naming this node
+    when its key's last component is the node's name (or NODE_NAME, for a renamed node); the hint is given
+    when such a section exists and no key of that file applies to the node by name (``/**`` still
+    leaves the named section unused, so it does not silence the hint). Unreadable files are skipped (rcl
+    reports those itself).
+    """
+    namespace, _, name = node_fqn.rpartition('/')
+    for path in params_files:
+        try:
+            with open(path, encoding='utf-8') as stream:
+                document = yaml.safe_load(stream)
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(document, dict):
+            continue
+        keys = ['/' + key.lstrip('/') for key in document if isinstance(key, str)]
+        named = [key for key in keys if key.rpartition('/')[2] in (name, NODE_NAME) and key != '/**']
+        if named and node_fqn not in keys:
+            where = f'namespace {namespace}' if namespace else 'the root namespace'
+            return (f'params file {path}: its section {named[0]!r} does not apply to this node {node_fqn} '
+                    f"({where}); key it '/**' (every node) or '{node_fqn}'")
+    return ''

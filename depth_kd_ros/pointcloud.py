@@ -18,6 +18,18 @@ from pathlib import Path
 import numpy as np
 
 FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
+#: REP 103 ("Suffix Frames"): a camera's optical frame has the suffix '_optical' (camera_link_optical in URDF
+#: tutorials); '_optical_frame' is the usual tf name (realsense's camera_color_optical_frame)
+OPTICAL_FRAME_SUFFIXES = ('_optical', '_optical_frame')
+
+
+def is_optical_frame(frame_id: str) -> bool:
+    """Whether ``frame_id`` looks like an optical frame (z forward, x right, y down), in which these points and the
+    depth image are expressed: its last '/'-separated name ends with an OPTICAL_FRAME_SUFFIXES entry or is
+    'optical' / 'optical_frame', in any case. Points published in a body frame (x forward, z up) show rotated by
+    90 degrees in rviz and costmaps; an empty frame_id cannot be placed at all."""
+    name = frame_id.strip().rsplit('/', 1)[-1].lower()
+    return name in ('optical', 'optical_frame') or name.endswith(OPTICAL_FRAME_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,8 @@ class PackedCloud:
     row_step: int  # bytes per row = point_step * width
     data: np.ndarray  # uint8 [height * row_step]
     is_dense: bool
+    num_valid: int  # points with a valid z (the others are NaN, or left out of an unorganised cloud)
+    num_uncertain: int  # points that passed every other check but not the uncertainty threshold
 
     def xyz(self) -> np.ndarray:
         """float32 [height, width, 3] view of x, y, z (for tests and consumers)."""
@@ -107,8 +121,11 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
         valid = np.isfinite(z) & (z > 0) & (z >= min_range)
         if max_range > 0:
             valid &= z <= max_range
+        uncertain_points = 0
         if depth_std is not None and uncertainty_threshold > 0:
-            valid &= depth_std[::stride, ::stride] <= uncertainty_threshold * z
+            certain = depth_std[::stride, ::stride] <= uncertainty_threshold * z
+            uncertain_points = int(np.count_nonzero(valid & ~certain))
+            valid &= certain
     n_fields = 4 if rgb is not None else 3
     points = np.empty(z.shape + (n_fields,), dtype=np.float32)
     np.multiply(rx, z, out=points[..., 0])
@@ -126,7 +143,8 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
     fields = tuple((name, 4 * i, FLOAT32, 1) for i, name in enumerate(names))
     point_step = 4 * n_fields
     data = np.ascontiguousarray(points).reshape(-1).view(np.uint8)
-    return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense)
+    return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense,
+                       int(np.count_nonzero(valid)), uncertain_points)
 
 
 def write_ply(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:

@@ -31,7 +31,8 @@ def test_colcon_build_installs_the_runtime_executables_and_launch_file(workspace
     """`colcon build --packages-select depth_kd_ros`: the runtime only (no training code), launch and config."""
     share = _installed_share(workspace_env)
     assert {p.name for p in (share / 'launch').iterdir()} == {'mono_depth.launch.py'}
-    assert {'mono_depth.yaml', 'mono_depth.rviz'} <= {p.name for p in (share / 'config').iterdir()}
+    assert {'mono_depth.yaml', 'mono_depth.rviz', 'fastdds_large_outputs.xml'} <= {p.name for p in
+                                                                                  (share / 'config').iterdir()}
     site = next((share.parents[1] / 'lib').glob('python3*/site-packages'))
     assert (site / 'depth_kd_ros' / 'mono_depth_node.py').is_file()
     assert not [p.name for p in site.iterdir() if p.name.startswith(('training', 'disdepth', 'test'))]

@@ -60,7 +60,7 @@ def test_every_input_kind_decodes_to_the_same_rgb(frames):
 def test_bad_inputs_name_their_kind(frames):
     """Without cv_bridge an unknown encoding is unsupported; a frame over max_input_pixels is refused."""
     with pytest.raises(ImageDecodeError) as unsupported:
-        frames.decode(_image(_rgb(), 'yuv422'))
+        frames.decode(_image(_rgb(), '16UC1'))
     assert unsupported.value.kind == 'unsupported_encoding'
     with pytest.raises(ImageDecodeError) as large:
         frames.decode(_image(np.zeros((HEIGHT + 1, WIDTH, 3), np.uint8)))

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_kd_ros.pointcloud import build_cloud, pack_rgb, write_ply
+from depth_kd_ros.pointcloud import build_cloud, is_optical_frame, pack_rgb, write_ply
 
 CAMERA = SimpleNamespace(fx=40.0, fy=45.0, cx=13.3, cy=7.6)  # principal point deliberately off-centre
 
@@ -55,6 +55,18 @@ def test_uncertainty_filter_drops_relative_std_above_threshold():
     cloud = build_cloud(depth, CAMERA, depth_std=std, uncertainty_threshold=0.2)
     invalid = np.isnan(cloud.xyz()[..., 2])
     assert invalid[0].all() and not invalid[1:].any()
+    assert (cloud.num_valid, cloud.num_uncertain) == (12, 4)
+
+
+def test_cloud_counts_the_points_only_the_uncertainty_filter_removed():
+    """num_valid and num_uncertain tell 'the threshold removed everything' (the node warns) from
+    'nothing was in range' (a NaN or out-of-range point is not counted as uncertain)."""
+    depth = np.full((4, 4), 2.0, np.float32)
+    depth[0, 0], depth[0, 1] = np.nan, 50.0
+    std = np.full((4, 4), 3.0, np.float32)
+    cloud = build_cloud(depth, CAMERA, max_range=10.0, depth_std=std, uncertainty_threshold=0.5, organized=False)
+    assert (cloud.num_valid, cloud.num_uncertain, cloud.width) == (0, 14, 0)
+    assert build_cloud(depth, CAMERA, max_range=10.0).num_valid == 14
 
 
 def test_rgb_field_uses_pcl_packing():
@@ -96,3 +108,15 @@ def test_ply_holds_the_valid_points_and_their_colours(tmp_path, points_rgb):
     np.testing.assert_array_equal(vertex['xyz'], xyz)
     if points_rgb:
         np.testing.assert_array_equal(vertex['rgb'], np.delete(rgb.reshape(-1, 3), 1 * 6 + 2, axis=0))
+
+
+@pytest.mark.parametrize(('frame_id', 'optical'), [
+    ('camera_optical_frame', True), ('camera_color_optical_frame', True), ('camera_link_optical', True),
+    ('/camera_rgb_optical_frame', True), ('robot1/head_camera_optical_frame', True), ('Camera_Optical_Frame', True),
+    ('camera_link', False), ('camera', False), ('base_link', False), ('', False), ('optical_flow_link', False),
+    ('camera_optical_frame/base_link', False),
+])
+def test_optical_frame_names_per_rep_103(frame_id, optical):
+    """'_optical' (REP 103's suffix) and '_optical_frame' (the usual tf name) are optical frames; body frames,
+    empty ids and names merely containing 'optical' are not."""
+    assert is_optical_frame(frame_id) is optical
