@@ -55,6 +55,9 @@ RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
 FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
 #: what configures Fast DDS already: then the environment's choice is kept
 FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
+#: message class of each output topic
+OUTPUT_TYPES = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
+                'points': PointCloud2}
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
@@ -72,10 +75,11 @@ def _descriptor(name: str) -> ParameterDescriptor:
 
 
 class MonoDepthNode(Node):
-    """Declares parameters, loads the model, wires topics to a DepthPipeline on a worker thread.
+    """Declares parameters, loads the model, wires topics to the frame path on a worker thread.
 
-    Raises (constructor): ParameterError, ModelFileError, BackendError or rclpy ParameterException
-    when the configuration or the model is unusable; main() turns them into a clear exit.
+    Raises:
+        ParameterError, ModelFileError, BackendError, rclpy ParameterException: (constructor) the configuration
+            or the model is unusable; main() turns them into a clear exit.
     """
 
     def __init__(self, **node_kwargs):
@@ -99,10 +103,8 @@ class MonoDepthNode(Node):
                              reliability=ReliabilityPolicy.RELIABLE if self.params.output_reliable
                              else ReliabilityPolicy.BEST_EFFORT)
         self.frames = FramePath(self.pipeline, RCLPY_MESSAGES)
-        kinds = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image,
-                 'depth/uncertainty': Image, 'points': PointCloud2}
         #: output topic -> publisher, in OUTPUT_TOPICS order; depth/uncertainty only for models with depth_std
-        self.publishers_by_topic = {topic: self.create_publisher(kinds[topic], topic, out_qos)
+        self.publishers_by_topic = {topic: self.create_publisher(OUTPUT_TYPES[topic], topic, out_qos)
                                     for topic in OUTPUT_TOPICS
                                     if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
