@@ -27,12 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from disdepth import trainer as T  # noqa: E402
 from disdepth.checkpoint import (  # noqa: E402
     CheckpointError,
+    read_meta,
     restore_training_state,
     rng_state,
     save_checkpoint,
     training_state,
 )
 from disdepth.config import ConfigError, config_to_dict, load_config, save_config  # noqa: E402
+from disdepth.data import check_same_data, data_identity  # noqa: E402
 from disdepth.data.splits import DatasetError  # noqa: E402
 from disdepth.distill.teacher import TeacherError  # noqa: E402
 from disdepth.run_log import RunLogger  # noqa: E402
@@ -64,6 +66,9 @@ def main(argv=None) -> int:
     out_dir, ckpt_dir = Path(cfg.output_dir), Path(cfg.output_dir) / 'checkpoints'
     if args.resume and not (ckpt_dir / 'last.pt').is_file():
         raise SystemExit(f'--resume: no checkpoint at {ckpt_dir / "last.pt"}')
+    identity = data_identity(cfg.data)  # recordings: content, topics and selection of each
+    if args.resume:  # refused before anything is decoded or trained when the recordings changed
+        check_same_data(read_meta(ckpt_dir / 'last.pt').get('data_identity'), identity)
     if rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / 'config.yaml')
@@ -74,6 +79,8 @@ def main(argv=None) -> int:
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.trainer.max_steps)
     scaler = T.make_scaler(cfg, rt.device)
     loader, sampler, val_set = T.build_loaders(cfg, rt)
+    if T.resolve_camera(cfg, loader.dataset) and rt.is_main:
+        save_config(cfg, out_dir / 'config.yaml')  # with the recorded camera's focal length
     steps_per_epoch = cfg.trainer.steps_per_epoch or T.batches_per_epoch(sampler, cfg.data.batch_size)
     step, best = 0, math.inf
     if args.resume:
@@ -81,7 +88,7 @@ def main(argv=None) -> int:
                                             scheduler=scheduler, scaler=scaler, rank=rt.rank, device=rt.device)
     ddp_task = T.wrap_ddp(task, rt)
     log = RunLogger(out_dir, rt.is_main, step, cfg.trainer.max_steps, cfg.trainer.progress)
-    meta = {'config': config_to_dict(cfg), 'task': cfg.task}
+    meta = {'config': config_to_dict(cfg), 'task': cfg.task, 'data_identity': identity}
 
     def checkpoint(name: str, metrics: dict, rng: list) -> None:
         state = training_state(task, model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
