@@ -44,16 +44,17 @@ EXPORT = _load(ROOT / 'training' / 'export.py', 'export_script')
 
 
 def record(path: Path, **options) -> Path:
-    return SCRIPT.write_recording(path, frames=FRAMES, height=HEIGHT, width=WIDTH, **options)
+    return SCRIPT.write_recording(path, **{'frames': FRAMES, 'height': HEIGHT, 'width': WIDTH, **options})
 
 
 @pytest.fixture(scope='module')
 def bags(tmp_path_factory) -> dict[str, Path]:
-    """sqlite3 with raw colour and 16UC1 depth; MCAP with JPEG colour and compressedDepth; an image folder."""
+    """sqlite3 with raw colour and 16UC1 depth; MCAP with JPEG colour and compressedDepth; an image folder of
+    another camera (60x80)."""
     root = tmp_path_factory.mktemp('recordings')
     return {'sqlite3': record(root / 'walk_sqlite3', depth=('16UC1',)),
             'mcap': record(root / 'walk_mcap', storage='mcap', depth=('compressedDepth',), compressed_rgb=True),
-            'folder': record(root / 'walk_folder', storage='folder')}
+            'folder': record(root / 'walk_folder', storage='folder', height=60, width=80)}
 
 
 @pytest.fixture(scope='module')
@@ -143,7 +144,8 @@ def test_pseudo_labels_are_the_teachers_depth_on_the_cached_frames(tmp_path, bag
 
 def test_held_out_frames_are_the_last_part_of_each_recording_after_selection(tmp_path, bags, teacher_checkpoint):
     """every_nth and min_gap_s thin the frames; the held-out ones are the latest of each recording (bags by
-    receive time, folders by name), never interleaved with training frames."""
+    receive time, folders by name), never interleaved with training frames. Frames of two cameras (48x64,
+    60x80) are resized whole to the model input with their intrinsics scaled exactly."""
     cfg = data_cfg(tmp_path, [bags['sqlite3'], bags['folder']], teacher_checkpoint, depth_topic=DEPTH_16UC1,
                    every_nth=2, min_gap_s=0.35, test_fraction=0.3)
     train, test = (build_dataset(cfg.data, split) for split in ('train', 'test'))
@@ -156,6 +158,13 @@ def test_held_out_frames_are_the_last_part_of_each_recording_after_selection(tmp
     assert [f['name'] for f in folder_test] == ['000012.png', '000014.png']
     assert len(folder_train) == 6
     assert len(train) == len(bag_train) + len(folder_train) and len(test) == len(bag_test) + len(folder_test)
+    for item, size in ((train[0], (HEIGHT, WIDTH)), (train[len(train) - 1], (60, 80))):
+        K = SCRIPT.SyntheticScenes('indoor', *size).K.astype(np.float64)
+        sx, sy = 64 / size[1], 32 / size[0]
+        expected = [[K[0, 0] * sx, 0, sx * (K[0, 2] + 0.5) - 0.5],  # transforms.resize: pixel centres
+                    [0, K[1, 1] * sy, sy * (K[1, 2] + 0.5) - 0.5], [0, 0, 1]]
+        np.testing.assert_allclose(item['K'].numpy(), expected, rtol=1e-6)
+        assert item['image'].shape == (3, 32, 64)
 
 
 def cfg_frames(dataset, split: str, number: int) -> list[dict]:
@@ -208,7 +217,7 @@ BAD_INPUTS = dict([
                        '/camera/color/camera_info'),
     ('depth of another size', 'is 32x24 but the colour image is 64x48 at #0 (stamp 1700000000.000000000); the '
                               'depth must be registered'),
-    ('depth of another size in a folder', '000003.png is 32x24, its image 64x48; depth must be registered'),
+    ('depth of another size in a folder', '000003.png is 32x24, its image 80x60; depth must be registered'),
     ('unsupported depth encoding', "unsupported depth encoding '8UC1'"),
     ('no depth within the tolerance', 'without depth within data.depth_tolerance_s=0.001 s'),
     ('nothing left after selection', 'nothing left for evaluation after selection'),
