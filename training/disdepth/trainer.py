@@ -142,7 +142,7 @@ def build_loaders(cfg: Config, rt: Runtime) -> tuple[DataLoader, ResumableSample
     sampler = ResumableSampler(train_set, rt.world_size, rt.rank, cfg.trainer.seed)
     if sampler.num_samples < cfg.data.batch_size:
         raise DatasetError(f'{sampler.num_samples} training images per process < data.batch_size '
-                         f'{cfg.data.batch_size}')
+                           f'{cfg.data.batch_size}')
     # a private generator: creating a loader iterator must not consume the global RNG, or a resumed
     # run (which creates its iterator at a different moment) would diverge from an uninterrupted one
     gen = torch.Generator()
