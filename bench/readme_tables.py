@@ -112,6 +112,19 @@ def offline_table(report: dict) -> str:
             'median inference.')
 
 
+def recordings_table(report: dict) -> str:
+    rows = [[name, f'{c["first_pass_frames_per_s"]:.1f}', f'{c["epoch_frames_per_s"]:.0f}']
+            for name, c in report['cases'].items()]
+    train, labels = report['training'], report['teacher_labels']
+    h, w = train['image_size']
+    return (_table(['recording', 'first pass (read, decode, cache): frames/s', 'later epochs (cache): frames/s'], rows)
+            + f'\n\n{report["frames"]} frames of {report["size"]} at {report["rate_hz"]:g} Hz, model input {h}x{w}: '
+            f'a distillation step (batch {train["batch_size"]}) takes {train["distill_step_s"] * 1000:.0f} ms, '
+            f'{train["frames_per_s"]:.1f} frames/s. Teacher pseudo-labels (small Transformer, '
+            f'`data.depth_topic=null`): {labels["frames_per_s"]:.1f} frames/s, once. {report["threads"]} torch '
+            f'thread(s), 1-min load average {report["load_avg_1m"]:.1f} on {report["cpu_count"]} cores.')
+
+
 def synthetic_table(report: dict) -> str:
     rows = [[c['preset'], f'{c["height"]}x{c["width"]}', f'{c["images_per_s"]:.1f}', f'{c["images_per_cpu_s"]:.1f}']
             for c in report['cases']]
@@ -135,6 +148,7 @@ RENDERERS = {
     'step_time': ('step_time.json', step_time_table),
     'node': ('node.json', node_table),
     'offline': ('offline.json', offline_table),
+    'recordings': ('recordings.json', recordings_table),
     'synthetic': ('synthetic.json', synthetic_table),
 }
 

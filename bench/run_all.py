@@ -25,6 +25,7 @@ BENCHMARKS = {
     'models': ['bench/bench_models.py'],
     'node': ['bench/bench_node.py'],
     'offline': ['bench/bench_offline.py'],
+    'recordings': ['bench/bench_recordings.py'],
     'distill': ['bench/bench_distill.py'],
     'demo': ['scripts/demo.py', '--out', 'runs/bench_demo', '--results', 'bench/results/demo.json'],
 }

@@ -58,6 +58,31 @@ def camera_model(camera_info, width: int, height: int) -> CameraModel:
     return camera
 
 
+def decode_message(msg, max_pixels: int, bridge=None) -> np.ndarray:
+    """uint8 [H,W,3] RGB of a sensor_msgs/Image or CompressedImage (a message without ``encoding``), of rclpy's
+    or rosbags' classes.
+
+    Args:
+        max_pixels: frames with more pixels are refused (checked before decoding).
+        bridge: a cv_bridge ``CvBridge`` for encodings image_codec does not cover, or None (refused).
+    Raises:
+        ImageDecodeError: unsupported encoding, bad layout, corrupt or truncated compressed data, or more
+            than ``max_pixels`` pixels (its ``kind`` says which, for diagnostics).
+    """
+    if not hasattr(msg, 'encoding'):
+        return decode_compressed(msg.data, message_format=msg.format, max_pixels=max_pixels)
+    if msg.encoding not in ENCODINGS and bridge is not None and msg.height * msg.width > 0:
+        if msg.height * msg.width > max_pixels:  # decode_image's limit, before cv_bridge allocates
+            raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
+        try:
+            return bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
+        except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others
+            raise ImageDecodeError(f'cv_bridge cannot convert {msg.encoding!r}: {exc}',
+                                   'unsupported_encoding') from exc
+    return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                        is_bigendian=bool(msg.is_bigendian), max_pixels=max_pixels)
+
+
 class FramePath:
     """A loaded DepthPipeline with the message side around it.
 
@@ -81,19 +106,7 @@ class FramePath:
             ImageDecodeError: unsupported encoding, bad layout, corrupt or truncated compressed data, or more
                 than ``max_input_pixels`` pixels (its ``kind`` says which, for diagnostics).
         """
-        max_pixels = self.pipeline.params.max_input_pixels
-        if not hasattr(msg, 'encoding'):
-            return decode_compressed(msg.data, message_format=msg.format, max_pixels=max_pixels)
-        if msg.encoding not in ENCODINGS and self.bridge is not None and msg.height * msg.width > 0:
-            if msg.height * msg.width > max_pixels:  # decode_image's limit, before cv_bridge allocates
-                raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
-            try:
-                return self.bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
-            except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others
-                raise ImageDecodeError(f'cv_bridge cannot convert {msg.encoding!r}: {exc}',
-                                       'unsupported_encoding') from exc
-        return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                            is_bigendian=bool(msg.is_bigendian), max_pixels=max_pixels)
+        return decode_message(msg, self.pipeline.params.max_input_pixels, self.bridge)
 
     def run(self, rgb: np.ndarray, camera: CameraModel | None, outputs: Collection[str]) -> FrameResult:
         """The pipeline on one frame, computing what ``outputs`` (names of ``OUTPUT_TOPICS``) need.

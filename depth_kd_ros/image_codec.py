@@ -1,4 +1,5 @@
-"""Image codec: sensor_msgs/Image and CompressedImage payloads to RGB arrays, without cv_bridge.
+"""Image codec: sensor_msgs/Image and CompressedImage payloads to RGB arrays (and depth images to
+metres, for training on recordings), without cv_bridge.
 
 The runtime's input side (docs/design.md section 3), used through frames.py. cv_bridge has no PyPI wheel, so
 the runtime decodes the raw bytes itself, with the OpenCV conversions cv_bridge's ``cvtColor(msg, 'rgb8')`` uses
@@ -30,11 +31,13 @@ guessed by the decoder: OpenCV's IMREAD_COLOR keeps the high byte of 16-bit samp
 from __future__ import annotations
 
 import re
+import struct
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from depth_kd_ros.depth_encoding import MILLIMETRES_PER_METRE
 from depth_kd_ros.image_header import (
     PNG_GREY_COLOUR_TYPES,
     PNG_SIGNATURE,
@@ -247,3 +250,88 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageDecodeError(f'image {width}x{height} has more than max_pixels={max_pixels} pixels',
                                'image_too_large')
+
+
+#: depth_encoding.DEPTH_ENCODINGS (REP 118) -> (element type, units per metre): 16UC1 mm, 32FC1 m
+DEPTH_LAYOUTS: dict[str, tuple[str, float]] = {'16UC1': ('u2', MILLIMETRES_PER_METRE), '32FC1': ('f4', 1.0)}
+#: compressed_depth_image_transport's ConfigHeader before the PNG: int32 format, float32 depthParam[2]
+COMPRESSED_DEPTH_HEADER = struct.Struct('<iff')
+
+
+def _metres(values: np.ndarray, units_per_metre: float) -> np.ndarray:
+    """float32 metres of raw depth values; 0 and non-finite (no measurement) become NaN (REP 118)."""
+    depth = values.astype(np.float32) / np.float32(units_per_metre)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+def decode_depth_image(encoding: str, height: int, width: int, step: int, data, *,
+                       is_bigendian: bool = False) -> np.ndarray:
+    """Decode a depth sensor_msgs/Image payload to metres.
+
+    Args:
+        encoding: '16UC1' (millimetres) or '32FC1' (metres), as REP 118 and depth drivers use them.
+        height, width, step, data: as ``decode_image``; ``is_bigendian`` the message's byte order.
+    Returns:
+        float32 [H,W] metres, NaN where there is no measurement (0, NaN or inf in the message).
+    Raises:
+        ImageDecodeError: unsupported encoding (kind 'unsupported_encoding'), zero size, step too small,
+            data too short.
+    """
+    if encoding not in DEPTH_LAYOUTS:
+        raise ImageDecodeError(f'unsupported depth encoding {encoding!r}; supported: {sorted(DEPTH_LAYOUTS)}',
+                               'unsupported_encoding')
+    kind, units = DEPTH_LAYOUTS[encoding]
+    dtype = np.dtype(kind).newbyteorder('>' if is_bigendian else '<')
+    if height <= 0 or width <= 0:
+        raise ImageDecodeError(f'depth image has zero size: width={width} height={height}', 'zero_size')
+    if step < width * dtype.itemsize:
+        raise ImageDecodeError(f'step {step} < width*{dtype.itemsize} = {width * dtype.itemsize} for {encoding}',
+                               'bad_step')
+    buffer = _as_bytes(data)
+    if buffer.size < height * step:
+        raise ImageDecodeError(f'data has {buffer.size} bytes, expected height*step = {height}*{step} '
+                               f'= {height * step}', 'data_too_short')
+    rows = np.ascontiguousarray(buffer[:height * step].reshape(height, step)[:, :width * dtype.itemsize])
+    return _metres(rows.view(dtype), units)
+
+
+def decode_compressed_depth(image_format: str, data) -> np.ndarray:
+    """Decode a CompressedImage of image_transport's ``compressedDepth`` plugin to metres.
+
+    Source: ros-perception/image_transport_plugins, compressed_depth_image_transport ``codec.cpp``.
+    ``format`` is ``'<encoding>; compressedDepth png'`` (``'<encoding>; compressedDepth'`` or a bare
+    encoding from older versions); ``data`` is a 12-byte ConfigHeader (little-endian int32 format, float32
+    a, b) followed by a PNG of uint16 values q:
+        16UC1: q is the depth in millimetres (0 = none);
+        32FC1: q is quantised inverse depth, depth = a / (q - b) metres (q = 0: none or beyond depth_max).
+
+    Returns:
+        float32 [H,W] metres, NaN where there is no measurement.
+    Raises:
+        ImageDecodeError: an encoding other than 16UC1/32FC1 or the 'rvl' compression (kind
+            'unsupported_format'), or a payload that is short, truncated or not a 16-bit single-channel PNG
+            (kind 'corrupt_compressed').
+    """
+    encoding, _, compression = (part.strip() for part in image_format.partition(';'))
+    if encoding not in DEPTH_LAYOUTS or compression not in ('', 'compressedDepth', 'compressedDepth png'):
+        raise ImageDecodeError(f'unsupported compressedDepth format {image_format!r}; supported: 16UC1 or 32FC1 '
+                               'with png compression (set the publisher\'s format parameter to png, not rvl)',
+                               'unsupported_format')
+    buffer = _as_bytes(data)
+    png = buffer[COMPRESSED_DEPTH_HEADER.size:]
+    try:
+        check_complete(png)
+    except ImageHeaderError as exc:
+        raise ImageDecodeError(f'compressedDepth payload ({buffer.size} bytes): {exc}', 'corrupt_compressed') from exc
+    _, a, b = COMPRESSED_DEPTH_HEADER.unpack(buffer[:COMPRESSED_DEPTH_HEADER.size].tobytes())
+    quantised = cv2.imdecode(png, cv2.IMREAD_UNCHANGED) if png.size else None
+    if quantised is None or quantised.dtype != np.uint16 or quantised.ndim != 2:
+        raise ImageDecodeError(f'cannot decode the compressedDepth PNG ({buffer.size} bytes) as 16-bit '
+                               'single-channel', 'corrupt_compressed')
+    if encoding == '16UC1':
+        return _metres(quantised, MILLIMETRES_PER_METRE)
+    with np.errstate(divide='ignore'):
+        depth = np.float32(a) / (quantised.astype(np.float32) - np.float32(b))
+    depth[quantised == 0] = np.nan
+    return _metres(depth, 1.0)

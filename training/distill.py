@@ -24,13 +24,15 @@ import torch.distributed as dist
 
 from disdepth.checkpoint import (
     CheckpointError,
+    read_meta,
     restore_training_state,
     rng_state,
     save_checkpoint,
     training_state,
 )
 from disdepth.config import ConfigError, config_to_dict, load_config, save_config
-from disdepth.data.loader import batches_per_epoch, build_loaders, infinite_batches, to_device
+from disdepth.data import check_same_data, data_identity
+from disdepth.data.loader import batches_per_epoch, build_loaders, infinite_batches, resolve_camera, to_device
 from disdepth.data.splits import DatasetError
 from disdepth.distill.task import build_task
 from disdepth.distill.teacher import TeacherError
@@ -74,6 +76,9 @@ def main(argv=None) -> int:
     out_dir, ckpt_dir = Path(cfg.output_dir), Path(cfg.output_dir) / 'checkpoints'
     if args.resume and not (ckpt_dir / 'last.pt').is_file():
         raise CheckpointError(f'--resume: no checkpoint at {ckpt_dir / "last.pt"}')
+    identity = data_identity(cfg.data)  # recordings: content, topics and selection of each
+    if args.resume:  # refused before anything is decoded or trained when the recordings changed
+        check_same_data(read_meta(ckpt_dir / 'last.pt').get('data_identity'), identity)
     if rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / 'config.yaml')
@@ -84,6 +89,8 @@ def main(argv=None) -> int:
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.trainer.max_steps)
     scaler = make_scaler(cfg, rt.device)
     loader, sampler, val_set = build_loaders(cfg, rt)
+    if resolve_camera(cfg, loader.dataset) and rt.is_main:
+        save_config(cfg, out_dir / 'config.yaml')  # with the recorded camera's focal length
     steps_per_epoch = cfg.trainer.steps_per_epoch or batches_per_epoch(sampler, cfg.data.batch_size)
     step, best = 0, math.inf
     if args.resume:
@@ -91,7 +98,7 @@ def main(argv=None) -> int:
                                             scheduler=scheduler, scaler=scaler, rank=rt.rank, device=rt.device)
     ddp_task = wrap_ddp(task, rt)
     log = RunLogger(out_dir, rt.is_main, step, cfg.trainer.max_steps, cfg.trainer.progress)
-    meta = {'config': config_to_dict(cfg), 'task': cfg.task}
+    meta = {'config': config_to_dict(cfg), 'task': cfg.task, 'data_identity': identity}
 
     def checkpoint(name: str, metrics: dict, rng: list) -> None:
         state = training_state(task, model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        dataset = build_dataset(cfg.data, 'test')
+        dataset = build_dataset(cfg.data, 'test', teacher=cfg.teacher)
         predict_fn = onnx_predictor(args.onnx) if args.onnx else checkpoint_predictor(args.checkpoint)
         out_dir = Path(cfg.output_dir)
         metrics = evaluate(predict_fn, dataset, min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth,
@@ -96,9 +96,13 @@ def main(argv=None) -> int:
         return 2
     left_out = list(getattr(dataset, 'without_ground_truth', []))  # split lines with depth "None" (KITTI)
     metrics.update(num_without_ground_truth=len(left_out), without_ground_truth=left_out)
+    # recordings: what the metrics compare against (the depth topic, or agreement with the teacher)
+    metrics.update(getattr(dataset, 'evaluation_info', {}))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     print(format_table({Path(args.onnx or args.checkpoint).name: metrics}))
+    if 'reference_source' in metrics:
+        print(f'against the {metrics["reference_source"]}')
     if left_out:
         print(f'frames without ground truth, left out: {len(left_out)} (listed in metrics.json)')
     print(f'wrote {out_dir / "metrics.json"} and {min(args.num_previews, metrics["num_images"])} previews '

@@ -1,11 +1,19 @@
 """image_codec: every supported encoding, row padding, and each malformed-payload error."""
 import array
+import struct
 
 import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
+from depth_kd_ros.image_codec import (
+    ENCODINGS,
+    ImageDecodeError,
+    decode_compressed,
+    decode_compressed_depth,
+    decode_depth_image,
+    decode_image,
+)
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -217,3 +225,63 @@ def test_8_bit_formats_still_decode_and_bayer_png_is_demosaiced():
         np.testing.assert_array_equal(decode_compressed(_png(RGB[..., ::-1]), message_format=message_format), RGB)
     out = decode_compressed(_png(_mosaic('rggb')), message_format='bayer_rggb8; png compressed ')
     np.testing.assert_array_equal(out, np.broadcast_to([200, 100, 50], out.shape))
+
+
+MM = np.array([[0, 1, 1500], [65535, 250, 0]], np.uint16)  # millimetres, 0 = no measurement
+METRES = np.where(MM > 0, MM / 1000.0, np.nan).astype(np.float32)
+
+
+@pytest.mark.parametrize('big_endian', [False, True])
+def test_depth_images_decode_to_metres_with_nan_for_no_measurement(big_endian):
+    """16UC1 is millimetres in either byte order (rows padded), 32FC1 metres; 0, NaN and inf become NaN (REP 118)."""
+    rows = np.zeros((2, 8), np.uint8)
+    rows[:, :6] = MM.astype('>u2' if big_endian else '<u2').view(np.uint8)
+    np.testing.assert_array_equal(decode_depth_image('16UC1', 2, 3, 8, rows.tobytes(), is_bigendian=big_endian),
+                                  METRES)
+    floats = np.array([[0.0, np.nan, 2.5], [np.inf, -1.0, 80.0]], np.float32)
+    out = decode_depth_image('32FC1', 2, 3, 12, floats.tobytes())
+    np.testing.assert_array_equal(out, np.array([[np.nan, np.nan, 2.5], [np.nan, np.nan, 80.0]], np.float32))
+    with pytest.raises(ImageDecodeError) as info:
+        decode_depth_image('rgb8', 2, 3, 9, bytes(18))
+    assert info.value.kind == 'unsupported_encoding'
+    with pytest.raises(ImageDecodeError) as info:
+        decode_depth_image('16UC1', 2, 3, 6, bytes(11))
+    assert info.value.kind == 'data_too_short'
+
+
+def _compressed_depth(quantised: np.ndarray, a: float = 0.0, b: float = 0.0) -> np.ndarray:
+    """A payload as compressed_depth_image_transport's codec.cpp writes it: ConfigHeader{INV_DEPTH=0, a, b} + PNG."""
+    return np.frombuffer(struct.pack('<iff', 0, a, b) + cv2.imencode('.png', quantised)[1].tobytes(), np.uint8)
+
+
+@pytest.mark.parametrize('image_format', ['16UC1; compressedDepth png', '16UC1; compressedDepth', '16UC1'])
+def test_compressed_depth_16uc1_is_a_png_of_millimetres(image_format):
+    """Current and older format strings of the plugin all mean a PNG of uint16 millimetres after the header."""
+    np.testing.assert_array_equal(decode_compressed_depth(image_format, _compressed_depth(MM)), METRES)
+
+
+def test_compressed_depth_32fc1_undoes_the_inverse_depth_quantisation():
+    """32FC1: q = a / d + b stored as uint16 (depth_quantization 100, depth_max 10 m: the plugin's defaults);
+    d = a / (q - b), q = 0 none. The round trip is within the quantisation step d^2 / a."""
+    a = 100.0 * 101.0
+    b = 1.0 - a / 10.0
+    depth = np.array([[0.5, 1.0, 3.3], [9.9, 0.0, 12.0]])
+    quantised = np.where((depth > 0) & (depth < 10), a / np.maximum(depth, 1e-6) + b, 0).astype(np.uint16)
+    out = decode_compressed_depth('32FC1; compressedDepth png', _compressed_depth(quantised, a, b))
+    np.testing.assert_allclose(out[quantised > 0], depth[quantised > 0], atol=0, rtol=1e-6 + depth.max() / a)
+    assert np.isnan(out[quantised == 0]).all()
+    np.testing.assert_allclose(out[0, 1], a / (quantised[0, 1] - b), rtol=1e-6)
+
+
+@pytest.mark.parametrize(('image_format', 'payload', 'kind'), [
+    ('16UC1; compressedDepth rvl', _compressed_depth(MM), 'unsupported_format'),
+    ('8UC3; compressedDepth png', _compressed_depth(MM), 'unsupported_format'),
+    ('16UC1; compressedDepth png', _compressed_depth(MM)[:12], 'corrupt_compressed'),
+    ('16UC1; compressedDepth png', _compressed_depth(MM)[:40], 'corrupt_compressed'),
+    ('16UC1; compressedDepth png', _compressed_depth(MM.astype(np.uint8)), 'corrupt_compressed'),
+])
+def test_compressed_depth_refuses_rvl_other_encodings_and_broken_payloads(image_format, payload, kind):
+    """RVL and non-depth encodings are unsupported (a configuration fault); a short or 8-bit PNG is corrupt."""
+    with pytest.raises(ImageDecodeError) as info:
+        decode_compressed_depth(image_format, payload)
+    assert info.value.kind == kind

@@ -74,8 +74,16 @@ def focal_length(cfg: Config, height: int, width: int) -> float:
 
     Every protocol keeps the field of view and scales the focal with the width: synthetic presets by
     construction (``disdepth.data.synthetic.PRESETS``), KITTI from ``KITTI_CAMERA``, NYU from its module.
+    ``data.focal_length`` (px at eval_width x eval_height; a recordings run sets it from camera_info P) comes
+    first, scaled as the node scales it: f * sqrt(W H / (W_eval H_eval)).
+    Raises ExportError: a recordings config without data.focal_length.
     """
     dataset = cfg.data.dataset
+    if cfg.data.focal_length is not None:
+        return cfg.data.focal_length * math.sqrt(height * width / (cfg.data.eval_height * cfg.data.eval_width))
+    if dataset == 'recordings':
+        raise ExportError('the checkpoint\'s config has no data.focal_length: the recordings run that wrote it '
+                          'sets it from the camera_info; set data.focal_length (px at eval size) by hand')
     if dataset.startswith('synthetic_'):
         from disdepth.data.synthetic import PRESETS
 
@@ -104,7 +112,7 @@ def sample_inputs(cfg: Config, height: int, width: int, count: int = 4) -> tuple
     try:
         from disdepth.data import build_dataset
 
-        dataset = build_dataset(cfg.data, 'test')
+        dataset = build_dataset(cfg.data, 'test', teacher=cfg.teacher)
         images = torch.stack([torch.as_tensor(dataset[i]['image']) for i in range(min(count, len(dataset)))])
         source = f'{len(images)} {cfg.data.dataset} test images'
     except (ImportError, OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:

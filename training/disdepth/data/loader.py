@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from disdepth.config import Config
-from disdepth.data import build_dataset
+from disdepth.data import DatasetError, build_dataset
 from disdepth.distributed import Runtime
 
 
@@ -38,14 +38,14 @@ def build_loaders(cfg: Config, rt: Runtime) -> tuple[DataLoader, ResumableSample
 
     Raises:
         DatasetError: the dataset's (bad root, split or file).
-        ValueError: fewer training images per process than ``data.batch_size``.
+        DatasetError: fewer training images per process than ``data.batch_size``.
     """
-    train_set = build_dataset(cfg.data, 'train')
-    val_set = build_dataset(cfg.data, 'test')
+    train_set = build_dataset(cfg.data, 'train', teacher=cfg.teacher)
+    val_set = build_dataset(cfg.data, 'test', teacher=cfg.teacher)
     sampler = ResumableSampler(train_set, rt.world_size, rt.rank, cfg.trainer.seed)
     if sampler.num_samples < cfg.data.batch_size:
-        raise ValueError(f'{sampler.num_samples} training images per process < data.batch_size '
-                         f'{cfg.data.batch_size}')
+        raise DatasetError(f'{sampler.num_samples} training images per process < data.batch_size '
+                           f'{cfg.data.batch_size}')
     # a private generator: creating a loader iterator must not consume the global RNG, or a resumed
     # run (which creates its iterator at a different moment) would diverge from an uninterrupted one
     gen = torch.Generator()
@@ -53,6 +53,19 @@ def build_loaders(cfg: Config, rt: Runtime) -> tuple[DataLoader, ResumableSample
                         num_workers=cfg.data.num_workers, generator=gen,
                         pin_memory=rt.device.type == 'cuda')
     return loader, sampler, val_set
+
+
+def resolve_camera(cfg: Config, train_set) -> bool:
+    """Recordings: set ``data.focal_length`` (null) to the recorded camera's at the export size
+    (data.eval_width x eval_height), which export.py writes into the model.
+
+    Returns:
+        Whether ``cfg`` changed.
+    """
+    if cfg.data.dataset != 'recordings' or cfg.data.focal_length is not None:
+        return False
+    cfg.data.focal_length = train_set.focal_length(cfg.data.eval_width, cfg.data.eval_height)
+    return True
 
 
 def batches_per_epoch(sampler: ResumableSampler, batch_size: int) -> int:
