@@ -24,11 +24,17 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
+try:  # rclpy >= Iron; Humble's name
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
 from depth_kd_ros.backends import BackendError
+from depth_kd_ros.camera_info_buffer import CameraInfoBuffer, stamp_nanoseconds
 from depth_kd_ros.diagnostics import FrameStats
 from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera_model
 from depth_kd_ros.image_codec import ImageDecodeError
@@ -56,6 +62,9 @@ FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
 #: what configures Fast DDS already: then the environment's choice is kept
 FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+#: a latched calibration (published once, before the node started) reaches only a reliable transient_local reader
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def _descriptor(name: str) -> ParameterDescriptor:
@@ -106,14 +115,21 @@ class MonoDepthNode(Node):
                                     for topic in OUTPUT_TOPICS
                                     if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._camera_msg = None  # the latest CameraInfo
+        self._camera_infos = CameraInfoBuffer()  # recent CameraInfos, matched to each image by stamp
         self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
                                if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
         compressed = self.params.input_transport == 'compressed'
         self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
                                  else 'image', self._on_image, image_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
+        # camera_info with the durability its publishers offer, as ros2 bag and rviz adapt: the sensor-data
+        # subscription matches every publisher; the latched one matches transient_local publishers only and gets
+        # the calibration they published before this node started. A latched publisher's later messages arrive
+        # on both (the buffer keeps the latest of equal stamps). Volatile publishers do not match the latched
+        # subscription: that is expected, so rclpy's 'incompatible QoS' warning is silenced for it.
+        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, SENSOR_QOS)
+        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, LATCHED_QOS,
+                                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=lambda event: None))
         # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
         # timer on it would silence /diagnostics while depth is served
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics,
@@ -149,13 +165,21 @@ class MonoDepthNode(Node):
         if self._worker.submit((msg, time.monotonic())):
             self.stats.record_dropped()
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_msg = msg
+    def _camera_info_for(self, header) -> CameraInfo | None:
+        """The CameraInfo of the image's stamp, else the latest before it (camera_info_buffer); an inexact pairing
+        is counted, none at all is a fault."""
+        match = self._camera_infos.match(stamp_nanoseconds(header.stamp))
+        if match is None:
+            self._fault('no_camera_info', ('every camera_info received is stamped after the image (different '
+                                           'clocks?)' if len(self._camera_infos) else 'no camera_info received yet')
+                        + ': publishing depth without focal scaling, depth/camera_info or points')
+            return None
+        if not match.exact:
+            self.stats.count('camera_info_inexact')
+        return match.info
 
     def _camera(self, msg: CameraInfo | None, width: int, height: int) -> CameraModel | None:
         if msg is None:
-            self._fault('no_camera_info', 'no camera_info received yet: publishing depth without focal '
-                        'scaling, depth/camera_info or points')
             return None
         try:
             return camera_model(msg, width, height)
@@ -184,7 +208,7 @@ class MonoDepthNode(Node):
         if previous is not None:
             self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
                 *previous, rgb.shape[1], rgb.shape[0]))
-        info = self._camera_msg  # read once: the callback may replace it meanwhile
+        info = self._camera_info_for(msg.header)
         camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         params = self.params
         switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}
