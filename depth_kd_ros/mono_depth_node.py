@@ -28,11 +28,6 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
-try:  # rclpy >= Iron; Humble's name
-    from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:
-    from rclpy.qos_event import SubscriptionEventCallbacks
-
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera_info_buffer import CameraInfoBuffer, stamp_nanoseconds
 from depth_kd_ros.diagnostics import FrameStats
@@ -62,9 +57,11 @@ FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
 #: what configures Fast DDS already: then the environment's choice is kept
 FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-#: a latched calibration (published once, before the node started) reaches only a reliable transient_local reader
+#: a latched calibration (published once, before the node started) reaches only a transient_local reader
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: seconds between looks at the camera_info publishers' durability (until a latched one is found)
+LATCHED_CHECK_PERIOD = 0.5
 
 
 def _descriptor(name: str) -> ParameterDescriptor:
@@ -122,14 +119,11 @@ class MonoDepthNode(Node):
         compressed = self.params.input_transport == 'compressed'
         self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
                                  else 'image', self._on_image, image_qos)
-        # camera_info with the durability its publishers offer, as ros2 bag and rviz adapt: the sensor-data
-        # subscription matches every publisher; the latched one matches transient_local publishers only and gets
-        # the calibration they published before this node started. A latched publisher's later messages arrive
-        # on both (the buffer keeps the latest of equal stamps). Volatile publishers do not match the latched
-        # subscription: that is expected, so rclpy's 'incompatible QoS' warning is silenced for it.
         self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, SENSOR_QOS)
-        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, LATCHED_QOS,
-                                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=lambda event: None))
+        self._latched_camera_info = None
+        self._camera_info_topic = self.resolve_topic_name('camera_info')
+        self._camera_info_qos_timer = self.create_timer(LATCHED_CHECK_PERIOD, self._adapt_camera_info_durability,
+                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
         # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
         # timer on it would silence /diagnostics while depth is served
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics,
@@ -165,14 +159,33 @@ class MonoDepthNode(Node):
         if self._worker.submit((msg, time.monotonic())):
             self.stats.record_dropped()
 
-    def _camera_info_for(self, header) -> CameraInfo | None:
+    def _adapt_camera_info_durability(self) -> None:
+        """Subscribe camera_info transient_local as well once a publisher offers it, as ros2 bag and rviz adapt to
+        their publishers: a calibration published once before this node started then still arrives (the
+        writer's history reaches a late reader). Not from the start: a transient_local reader does not match
+        volatile publishers, and every camera driver would log 'incompatible QoS' for it. The sensor-data
+        subscription stays; a latched publisher's later messages arrive on both (the buffer keeps the latest of
+        equal stamps)."""
+        offered = [info.qos_profile for info in self.get_publishers_info_by_topic(self._camera_info_topic)
+                   if info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL]
+        if not offered:
+            return
+        reliable = any(qos.reliability == ReliabilityPolicy.RELIABLE for qos in offered)
+        qos = LATCHED_QOS if reliable else QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                                                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._latched_camera_info = self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos)
+        self._camera_info_qos_timer.cancel()
+
+    def _camera_info_for(self, header, rectify: bool) -> CameraInfo | None:
         """The CameraInfo of the image's stamp, else the latest before it (camera_info_buffer); an inexact pairing
         is counted, none at all is a fault."""
         match = self._camera_infos.match(stamp_nanoseconds(header.stamp))
         if match is None:
             self._fault('no_camera_info', ('every camera_info received is stamped after the image (different '
                                            'clocks?)' if len(self._camera_infos) else 'no camera_info received yet')
-                        + ': publishing depth without focal scaling, depth/camera_info or points')
+                        + (': frame skipped (rectify needs it)' if rectify else
+                           ': publishing depth without focal scaling, depth/camera_info or points'))
             return None
         if not match.exact:
             self.stats.count('camera_info_inexact')
@@ -208,9 +221,21 @@ class MonoDepthNode(Node):
         if previous is not None:
             self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
                 *previous, rgb.shape[1], rgb.shape[0]))
-        info = self._camera_info_for(msg.header)
-        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         params = self.params
+        info = self._camera_info_for(msg.header, params.rectify)
+        stages = {'conversion': conversion_ms}
+        if params.rectify:
+            if info is None:
+                return
+            start = time.perf_counter()
+            try:
+                rgb = self.frames.rectify(rgb, info)
+            except CameraInfoError as exc:
+                self._fault(exc.kind, f'{exc}: frame skipped (rectify is on; a raw frame is never published as '
+                            'rectified)')
+                return
+            stages['rectify'] = (time.perf_counter() - start) * 1e3
+        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}
         outputs = [topic for topic in subscribed if not switched_off.get(topic, False)]
         try:
@@ -219,10 +244,11 @@ class MonoDepthNode(Node):
             self._fault('backend_error', str(exc))
             return
         start = time.perf_counter()
-        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs)
+        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs,
+                                        rectified=params.rectify)
         for topic, message in messages.items():
             self.publishers_by_topic[topic].publish(message)
-        timings = dict(result.timings, conversion=conversion_ms, publish=(time.perf_counter() - start) * 1e3)
+        timings = dict(result.timings, **stages, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
         if result.cloud is not None and result.cloud.num_uncertain and not result.cloud.num_valid:
             self._uncertainty_removed_every_point(result, params)

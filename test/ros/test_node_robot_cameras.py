@@ -2,11 +2,12 @@
 latched, distorted frames (rectify), 16-bit depth output, body frames, stalls and lost frames, ground-plane scale."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import rclpy
 from rclpy.context import Context
 from rclpy.node import Node
-from ros_harness import DOMAIN_ID, K, make_camera_info, make_image
+from ros_harness import DOMAIN_ID, HEIGHT, WIDTH, K, make_camera_info, make_image
 
 from depth_kd_ros.mono_depth_node import LATCHED_QOS
 
@@ -58,3 +59,53 @@ def test_camera_info_latched_before_start_and_paired_by_stamp(harness_factory, m
     finally:
         driver.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def _distorted_camera_info(distortion_model='plumb_bob', d=(-0.25, 0.08, 0.002, -0.001, 0.0)):
+    info = make_camera_info()
+    info.distortion_model, info.d = distortion_model, list(d)
+    info.p = [45.0, 0.0, 31.0, 0.0, 0.0, 45.0, 22.0, 0.0, 0.0, 0.0, 1.0, 0.0]  # the rectified camera
+    return info
+
+
+def test_rectify_serves_the_rectified_frame_and_refuses_what_it_cannot_rectify(harness_factory, model_path):
+    """rectify:=true: depth is the model's on OpenCV's own undistort-rectify of the frame, scaled by P's focal, and
+    depth/camera_info is the rectified camera (D zero, K from P). Without camera_info, or with an unknown distortion
+    model, the frame is skipped and counted (never published raw as if rectified), and the next good one is served.
+    D was ignored: clouds of raw wide-angle frames were off at the edges, silently."""
+    harness = harness_factory(model_path, rectify=True)
+    harness.wait(lambda: harness.pub_image.publish(make_image(1)[0])
+                 or harness.node.stats.faults().get('no_camera_info', 0) > 0, 10.0, 'no_camera_info counted')
+    assert not harness.messages('depth', 1)
+    harness.send_camera_info(_distorted_camera_info(d=(0.1, 0.0, 0.0, 0.0)))  # plumb_bob needs 5
+    harness.wait(lambda: harness.pub_image.publish(make_image(2)[0])
+                 or harness.node.stats.faults().get('bad_distortion_length', 0) > 0, 10.0, 'bad D counted')
+    harness.send_camera_info(_distorted_camera_info('kannala_brandt'))
+    harness.wait(lambda: harness.pub_image.publish(make_image(3)[0])
+                 or harness.node.stats.faults().get('unknown_distortion_model', 0) > 0, 10.0, 'unknown model counted')
+    assert not harness.messages('depth', 2) and not harness.messages('depth', 3)
+    info = _distorted_camera_info()
+    harness.send_camera_info(info)
+    msg, rgb = make_image(4)
+    out = harness.request(msg, 4, topics=('depth', 'depth/camera_info', 'points'))
+    k, p = np.reshape(K, (3, 3)), np.reshape(info.p, (3, 4))
+    maps = cv2.initUndistortRectifyMap(k, np.array(info.d), np.eye(3), p, (WIDTH, HEIGHT), cv2.CV_16SC2)
+    rectified = cv2.remap(rgb, *maps, cv2.INTER_LINEAR)
+    np.testing.assert_allclose(_depth(out['depth']), _expected_depth(rectified) * 45.0 / 50.0, rtol=1e-4)
+    camera_info = out['depth/camera_info']
+    assert camera_info.distortion_model == 'plumb_bob' and not any(camera_info.d)
+    np.testing.assert_array_equal(camera_info.k, [45.0, 0.0, 31.0, 0.0, 45.0, 22.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(camera_info.p, info.p)
+
+
+def test_depth_encoding_16uc1_is_millimetres(harness_factory, model_path):
+    """depth_encoding:=16UC1 publishes uint16 millimetres (REP 118, 0 invalid), the depth topic only."""
+    harness = harness_factory(model_path, depth_encoding='16UC1')
+    harness.send_camera_info()
+    msg, rgb = make_image(1)
+    out = harness.request(msg, 1, topics=('depth', 'depth/uncertainty'))
+    depth = out['depth']
+    assert (depth.encoding, depth.step) == ('16UC1', WIDTH * 2)
+    millimetres = np.frombuffer(bytes(depth.data), np.uint16).reshape(HEIGHT, WIDTH)
+    np.testing.assert_allclose(millimetres, np.rint(_expected_depth(rgb) * 1000.0), atol=1)
+    assert out['depth/uncertainty'].encoding == '32FC1'
