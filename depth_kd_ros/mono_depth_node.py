@@ -46,6 +46,7 @@ from depth_kd_ros.params import (
     unmatched_section_hint,
 )
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
+from depth_kd_ros.pointcloud import is_optical_frame
 
 #: output messages of rclpy's sensor_msgs classes
 RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
@@ -98,8 +99,11 @@ class MonoDepthNode(Node):
                   for name, spec in SPECS.items()}
         self.params: NodeParams = params_from_dict(values)
         self.pipeline = load_pipeline(self.params)
-        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period),
-                                throttle=self.params.log_throttle)
+        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period), throttle=self.params.log_throttle,
+                                period=self.params.diagnostics_period,
+                                loss_hint='' if self.params.input_reliable else
+                                '; with a reliable publisher, input_reliable:=true receives them all')
+        self._frame_ids_warned: set[str] = set()  # frame_ids already warned about as not optical
         self.add_on_set_parameters_callback(self._on_set_parameters)
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.output_qos_depth,
                              reliability=ReliabilityPolicy.RELIABLE if self.params.output_reliable
@@ -154,8 +158,14 @@ class MonoDepthNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
-        self.stats.record_input()
+        self.stats.record_input(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         self._frame_id = msg.header.frame_id
+        if self._frame_id not in self._frame_ids_warned and not is_optical_frame(self._frame_id):
+            self._frame_ids_warned.add(self._frame_id)  # once per frame_id: a setting, not a per-frame fault
+            self.get_logger().warning(
+                f'frame_id {self._frame_id!r} does not look like an optical frame (REP 103: *_optical_frame, z '
+                'forward, y down): depth and points are in the optical frame, so in a body frame (x forward, '
+                'z up) they show rotated by 90 degrees; publish the images in the camera\'s optical frame')
         if self._worker.submit((msg, time.monotonic())):
             self.stats.record_dropped()
 

@@ -2,6 +2,8 @@
 latched, distorted frames (rectify), 16-bit depth output, body frames, stalls and lost frames, ground-plane scale."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import rclpy
@@ -109,3 +111,30 @@ def test_depth_encoding_16uc1_is_millimetres(harness_factory, model_path):
     millimetres = np.frombuffer(bytes(depth.data), np.uint16).reshape(HEIGHT, WIDTH)
     np.testing.assert_allclose(millimetres, np.rint(_expected_depth(rgb) * 1000.0), atol=1)
     assert out['depth/uncertainty'].encoding == '32FC1'
+
+
+def test_body_frame_lost_frames_and_a_stall_are_reported(harness_factory, model_path, capfd):
+    """A frame_id that is not an optical frame is one warning (per frame_id); frames missing from the stamps'
+    sequence (best-effort loss) turn /diagnostics WARN with the received share and the input_reliable hint; no image
+    for a few periods turns it WARN too. Before, it stayed OK forever after the camera stopped and said nothing of
+    lost frames."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    harness = harness_factory(model_path, diagnostics_period=0.2)
+    harness.send_camera_info()
+    name = f'{harness.node.get_fully_qualified_name()}: depth'
+    statuses = []
+    harness.client.create_subscription(DiagnosticArray, '/diagnostics',
+                                       lambda a: statuses.extend(s for s in a.status if s.name == name), 50)
+    for tenth in (0, 1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 19):  # 10 Hz stamps, 8 of the last 16 frames lost
+        msg, _ = make_image(0, frame_id='base_link')
+        msg.header.stamp.nanosec = tenth * 100_000_000
+        harness.pub_image.publish(msg)
+        time.sleep(0.03)
+    harness.wait(lambda: any('receiving 60% of the frames' in s.message for s in statuses), 5.0, 'loss reported')
+    status = next(s for s in statuses if 'receiving' in s.message)
+    assert 'input_reliable:=true' in status.message and status.level == b'\x01'
+    assert {kv.key: kv.value for kv in status.values}['input_stamp_rate_hz'] == '10.00'
+    harness.wait(lambda: any('no image for' in s.message for s in statuses), 5.0, 'stall reported')
+    warnings = [line for line in capfd.readouterr().err.splitlines() if 'optical frame' in line]
+    assert len(warnings) == 1 and "'base_link'" in warnings[0], warnings
