@@ -57,7 +57,8 @@ RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
 FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
 #: what configures Fast DDS already: then the environment's choice is kept
 FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
-SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+#: sensor-data QoS with room for the infos that arrive while the executor is busy: each may be some frame's own
+CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 #: a latched calibration (published once, before the node started) reaches only a transient_local reader
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -123,7 +124,7 @@ class MonoDepthNode(Node):
         compressed = self.params.input_transport == 'compressed'
         self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
                                  else 'image', self._on_image, image_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, SENSOR_QOS)
+        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, CAMERA_INFO_QOS)
         self._latched_camera_info = None
         self._camera_info_topic = self.resolve_topic_name('camera_info')
         self._camera_info_qos_timer = self.create_timer(LATCHED_CHECK_PERIOD, self._adapt_camera_info_durability,
