@@ -56,7 +56,6 @@ class FrameStats:
         self._stages: dict[str, collections.deque] = {}
         self._faults: dict[str, int] = collections.Counter()
         self._counts: dict[str, int] = collections.Counter()  # events that are not faults (count())
-        self._values: dict[str, str] = {}  # the latest of a state (set_value())
         self._last_fault_time: dict[str, float] = {}
         self._last_logged: dict[str, float] = {}
         self.frames_in = self.frames_out = self.dropped = 0
@@ -149,11 +148,6 @@ class FrameStats:
         with self._lock:
             self._counts[key] += 1
 
-    def set_value(self, key: str, value: str) -> None:
-        """Report ``value`` under ``key`` until it is set again (e.g. the current scale factor)."""
-        with self._lock:
-            self._values[key] = value
-
     def counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
@@ -187,7 +181,6 @@ class FrameStats:
             for stage, samples in self._stages.items():
                 values[f'stage_{stage}_p50_ms'] = f'{np.median(np.asarray(samples)):.2f}'
             values.update((key, str(count)) for key, count in sorted(self._counts.items()))
-            values.update(self._values)
             for kind, count in sorted(self._faults.items()):
                 values[f'fault_{kind}'] = str(count)
             recent = sorted(k for k, t in self._last_fault_time.items() if t >= now - self.window)
