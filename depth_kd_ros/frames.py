@@ -3,9 +3,12 @@
     message in    sensor_msgs/Image (image_codec.ENCODINGS; any other encoding through cv_bridge when it is
                   installed) or CompressedImage (PNG, JPEG, ...), refused above max_input_pixels before decoding
                   -> uint8 [H,W,3] RGB                                                 (FramePath.decode)
+    rectify       with params.rectify: the frame undistorted and rectified from its CameraInfo (K, D, R, P) as
+                  image_proc does, maps cached per calibration                       (FramePath.rectify)
     camera        sensor_msgs/CameraInfo -> CameraModel of the H x W image (P, else K) (camera_model)
     pipeline      DepthPipeline.process for the outputs asked for -> FrameResult       (FramePath.run)
-    messages out  depth (32FC1 m), depth/camera_info, depth/colored (bgr8), depth/uncertainty (32FC1 m),
+    messages out  depth (32FC1 m or 16UC1 mm: params.depth_encoding), depth/camera_info (the rectified camera's
+                  after rectify: D zero, K from P), depth/colored (bgr8), depth/uncertainty (32FC1 m),
                   points (PointCloud2), each with the input's header (REP 118, REP 103)  (FramePath.messages)
 
 The node publishes what ``messages`` returns, ``mono_depth_offline bag`` writes it to a bag, ``mono_depth_offline
@@ -23,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from depth_kd_ros.depth_encoding import encode_depth
 from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
-from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
-from depth_kd_ros.pipeline import CameraModel, DepthPipeline, FrameResult
+from depth_kd_ros.messages import copy_camera_info, fill_calibration, fill_image, fill_pointcloud2
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult
+from depth_kd_ros.rectify import Calibration, Rectifier, rectified_calibration
 
 try:  # robots have cv_bridge from apt; used only for encodings image_codec does not cover
     from cv_bridge import CvBridge
@@ -98,6 +103,7 @@ class FramePath:
         self.pipeline = pipeline
         self.factory = messages
         self.bridge = CvBridge() if use_cv_bridge and CvBridge is not None else None
+        self.rectifier = Rectifier()
 
     def decode(self, msg) -> np.ndarray:
         """uint8 [H,W,3] RGB of a sensor_msgs/Image or CompressedImage (a message without ``encoding``).
@@ -107,6 +113,21 @@ class FramePath:
                 than ``max_input_pixels`` pixels (its ``kind`` says which, for diagnostics).
         """
         return decode_message(msg, self.pipeline.params.max_input_pixels, self.bridge)
+
+    def rectify(self, rgb: np.ndarray, camera_info) -> np.ndarray:
+        """``rgb`` rectified with ``camera_info`` when ``params.rectify`` is on (``rgb`` itself when it is off or
+        D is zero).
+
+        Raises:
+            CameraInfoError: rectify is on and there is no camera_info ('no_camera_info'), or it cannot rectify
+                this frame (rectify.Rectifier.rectify: 'unknown_distortion_model', 'bad_distortion_length',
+                'camera_size_mismatch', ...). A raw frame is never passed on as rectified.
+        """
+        if not self.pipeline.params.rectify:
+            return rgb
+        if camera_info is None:
+            raise CameraInfoError('rectify is on but the frame has no camera_info', 'no_camera_info')
+        return self.rectifier.rectify(rgb, camera_info)
 
     def run(self, rgb: np.ndarray, camera: CameraModel | None, outputs: Collection[str]) -> FrameResult:
         """The pipeline on one frame, computing what ``outputs`` (names of ``OUTPUT_TOPICS``) need.
@@ -121,19 +142,23 @@ class FramePath:
         return self.pipeline.process(rgb, camera, want_cloud=want_cloud, want_colored='depth/colored' in outputs,
                                      want_std=want_std)
 
-    def messages(self, result: FrameResult, header, camera_info, outputs: Collection[str] = OUTPUT_TOPICS
-                 ) -> dict[str, Any]:
+    def messages(self, result: FrameResult, header, camera_info, outputs: Collection[str] = OUTPUT_TOPICS, *,
+                 rectified: bool = False) -> dict[str, Any]:
         """``{topic: message}`` for each of ``outputs`` (in their order) that ``result`` has, each with ``header``.
 
         ``camera_info`` is the input's CameraInfo (copied but for the header) or None when the frame had no
-        usable one (no depth/camera_info then).
+        usable one (no depth/camera_info then); ``rectified`` (the frame went through ``rectify``) publishes the
+        rectified camera instead (rectify.rectified_calibration: D zero, K from P, R identity).
         """
         new, out = self.factory, {}
-        images = {'depth': result.depth, 'depth/colored': result.colored, 'depth/uncertainty': result.depth_std}
+        images = {'depth': encode_depth(result.depth, self.pipeline.params.depth_encoding),
+                  'depth/colored': result.colored, 'depth/uncertainty': result.depth_std}
         for topic in outputs:
             if topic == 'depth/camera_info':
                 if camera_info is not None:
                     out[topic] = copy_camera_info(new.camera_info(header), camera_info)
+                    if rectified:
+                        fill_calibration(out[topic], rectified_calibration(Calibration.from_camera_info(camera_info)))
             elif topic == 'points':
                 if result.cloud is not None:
                     out[topic] = fill_pointcloud2(new.point_cloud2(header), result.cloud, new.point_field)

@@ -24,11 +24,12 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from depth_kd_ros.backends import BackendError
+from depth_kd_ros.camera_info_buffer import CameraInfoBuffer, stamp_nanoseconds
 from depth_kd_ros.diagnostics import FrameStats
 from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera_model
 from depth_kd_ros.image_codec import ImageDecodeError
@@ -45,6 +46,7 @@ from depth_kd_ros.params import (
     unmatched_section_hint,
 )
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
+from depth_kd_ros.pointcloud import is_optical_frame
 
 #: output messages of rclpy's sensor_msgs classes
 RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
@@ -58,7 +60,13 @@ FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_
 #: message class of each output topic
 OUTPUT_TYPES = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
                 'points': PointCloud2}
-SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+#: sensor-data QoS with room for the infos that arrive while the executor is busy: each may be some frame's own
+CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+#: a latched calibration (published once, before the node started) reaches only a transient_local reader
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: seconds between looks at the camera_info publishers' durability (until a latched one is found)
+LATCHED_CHECK_PERIOD = 0.5
 
 
 def _descriptor(name: str) -> ParameterDescriptor:
@@ -96,8 +104,11 @@ class MonoDepthNode(Node):
                   for name, spec in SPECS.items()}
         self.params: NodeParams = params_from_dict(values)
         self.pipeline = load_pipeline(self.params)
-        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period),
-                                throttle=self.params.log_throttle)
+        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period), throttle=self.params.log_throttle,
+                                period=self.params.diagnostics_period,
+                                loss_hint='' if self.params.input_reliable else
+                                '; with a reliable publisher, input_reliable:=true receives them all')
+        self._frame_ids_warned: set[str] = set()  # frame_ids already warned about as not optical
         self.add_on_set_parameters_callback(self._on_set_parameters)
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.output_qos_depth,
                              reliability=ReliabilityPolicy.RELIABLE if self.params.output_reliable
@@ -108,14 +119,18 @@ class MonoDepthNode(Node):
                                     for topic in OUTPUT_TOPICS
                                     if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._camera_msg = None  # the latest CameraInfo
+        self._camera_infos = CameraInfoBuffer()  # recent CameraInfos, matched to each image by stamp
         self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
                                if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
         compressed = self.params.input_transport == 'compressed'
         self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
                                  else 'image', self._on_image, image_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
+        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, CAMERA_INFO_QOS)
+        self._latched_camera_info = None
+        self._camera_info_topic = self.resolve_topic_name('camera_info')
+        self._camera_info_qos_timer = self.create_timer(LATCHED_CHECK_PERIOD, self._adapt_camera_info_durability,
+                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
         # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
         # timer on it would silence /diagnostics while depth is served
         self.create_timer(self.params.diagnostics_period, self._publish_diagnostics,
@@ -146,18 +161,51 @@ class MonoDepthNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
-        self.stats.record_input()
+        self.stats.record_input(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         self._frame_id = msg.header.frame_id
+        if self._frame_id not in self._frame_ids_warned and not is_optical_frame(self._frame_id):
+            self._frame_ids_warned.add(self._frame_id)  # once per frame_id: a setting, not a per-frame fault
+            self.get_logger().warning(
+                f'frame_id {self._frame_id!r} does not look like an optical frame (REP 103: *_optical_frame, z '
+                'forward, y down): depth and points are in the optical frame, so in a body frame (x forward, '
+                'z up) they show rotated by 90 degrees; publish the images in the camera\'s optical frame')
         if self._worker.submit((msg, time.monotonic())):
             self.stats.record_dropped()
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_msg = msg
+    def _adapt_camera_info_durability(self) -> None:
+        """Subscribe camera_info transient_local as well once a publisher offers it, as ros2 bag and rviz adapt to
+        their publishers: a calibration published once before this node started then still arrives (the
+        writer's history reaches a late reader). Not from the start: a transient_local reader does not match
+        volatile publishers, and every camera driver would log 'incompatible QoS' for it. The sensor-data
+        subscription stays; a latched publisher's later messages arrive on both (the buffer keeps the latest of
+        equal stamps)."""
+        offered = [info.qos_profile for info in self.get_publishers_info_by_topic(self._camera_info_topic)
+                   if info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL]
+        if not offered:
+            return
+        reliable = any(qos.reliability == ReliabilityPolicy.RELIABLE for qos in offered)
+        qos = LATCHED_QOS if reliable else QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                                                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._latched_camera_info = self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos)
+        self._camera_info_qos_timer.cancel()
+
+    def _camera_info_for(self, header, rectify: bool) -> CameraInfo | None:
+        """The CameraInfo of the image's stamp, else the latest before it (camera_info_buffer); an inexact pairing
+        is counted, none at all is a fault."""
+        match = self._camera_infos.match(stamp_nanoseconds(header.stamp))
+        if match is None:
+            self._fault('no_camera_info', ('every camera_info received is stamped after the image (different '
+                                           'clocks?)' if len(self._camera_infos) else 'no camera_info received yet')
+                        + (': frame skipped (rectify needs it)' if rectify else
+                           ': publishing depth without focal scaling, depth/camera_info or points'))
+            return None
+        if not match.exact:
+            self.stats.count('camera_info_inexact')
+        return match.info
 
     def _camera(self, msg: CameraInfo | None, width: int, height: int) -> CameraModel | None:
         if msg is None:
-            self._fault('no_camera_info', 'no camera_info received yet: publishing depth without focal '
-                        'scaling, depth/camera_info or points')
             return None
         try:
             return camera_model(msg, width, height)
@@ -186,9 +234,21 @@ class MonoDepthNode(Node):
         if previous is not None:
             self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
                 *previous, rgb.shape[1], rgb.shape[0]))
-        info = self._camera_msg  # read once: the callback may replace it meanwhile
-        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         params = self.params
+        info = self._camera_info_for(msg.header, params.rectify)
+        stages = {'conversion': conversion_ms}
+        if params.rectify:
+            if info is None:
+                return
+            start = time.perf_counter()
+            try:
+                rgb = self.frames.rectify(rgb, info)
+            except CameraInfoError as exc:
+                self._fault(exc.kind, f'{exc}: frame skipped (rectify is on; a raw frame is never published as '
+                            'rectified)')
+                return
+            stages['rectify'] = (time.perf_counter() - start) * 1e3
+        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}
         outputs = [topic for topic in subscribed if not switched_off.get(topic, False)]
         try:
@@ -197,10 +257,11 @@ class MonoDepthNode(Node):
             self._fault('backend_error', str(exc))
             return
         start = time.perf_counter()
-        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs)
+        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs,
+                                        rectified=params.rectify)
         for topic, message in messages.items():
             self.publishers_by_topic[topic].publish(message)
-        timings = dict(result.timings, conversion=conversion_ms, publish=(time.perf_counter() - start) * 1e3)
+        timings = dict(result.timings, **stages, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
         if result.cloud is not None and result.cloud.num_uncertain and not result.cloud.num_valid:
             self._uncertainty_removed_every_point(result, params)

@@ -90,12 +90,18 @@ def process_frame(frames: FramePath, message, *, camera_info, paired: bool, topi
             camera = camera_model(camera_info, rgb.shape[1], rgb.shape[0])
         except CameraInfoError as exc:
             return f'unusable camera_info ({exc.kind})'
-    outputs = [t for t in OUTPUTS if t != 'points' or frames.pipeline.params.publish_points]
+    try:
+        rgb = frames.rectify(rgb, camera_info)
+    except CameraInfoError as exc:
+        return f'cannot rectify ({exc.kind})'
+    params = frames.pipeline.params
+    outputs = [t for t in OUTPUTS if t != 'points' or params.publish_points]
     try:
         result = frames.run(rgb, camera, outputs)
     except BackendError as exc:
         return f'inference failed: {exc}'
-    for topic, output in frames.messages(result, message.header, camera_info, outputs).items():
+    for topic, output in frames.messages(result, message.header, camera_info, outputs,
+                                         rectified=params.rectify).items():
         writer.write(topics[topic], output, timestamp)
     return result
 

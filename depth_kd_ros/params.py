@@ -15,6 +15,7 @@ import yaml
 
 from depth_kd_ros.backends import BACKENDS
 from depth_kd_ros.colorize import COLORMAPS
+from depth_kd_ros.depth_encoding import DEPTH_ENCODINGS
 from depth_kd_ros.engine_cache import PRECISIONS
 
 NODE_NAME = 'mono_depth_node'
@@ -50,11 +51,16 @@ class NodeParams:
                                  '(matches only reliable publishers; Fast DDS loses large best-effort frames).')
     max_input_pixels: int = _spec(3840 * 2160, 'Frames with more pixels are rejected (default: 4K UHD).',
                                   low=1, high=1 << 30)
+    rectify: bool = _spec(False, 'Undistort and rectify each frame with its camera_info (K, D, R, P) before '
+                          'inference, as image_proc does; outputs are then in the rectified geometry. Off for '
+                          'image_rect, whose camera_info still carries the raw D.', runtime=True)
     resize_interpolation: str = _spec('area', "Shrinking to the model input: 'area' (antialiased, cv2 "
                                       "INTER_AREA) or 'linear' (faster, as torch bilinear); enlarging is "
                                       'always linear.', choices=('area', 'linear'), runtime=True)
     focal_scaling: bool = _spec(True, "Rescale depth by f_camera / f_train (model metadata 'focal_length').",
                                 runtime=True)
+    depth_encoding: str = _spec('32FC1', "The depth topic's encoding: '32FC1' (metres, NaN invalid) or '16UC1' "
+                                '(millimetres, 0 invalid; deeper than 65.535 m invalid).', choices=DEPTH_ENCODINGS)
     publish_colored: bool = _spec(True, 'Publish depth/colored (bgr8 preview).', runtime=True)
     colormap: str = _spec('turbo', 'Colormap of depth/colored.',
                           choices=tuple(COLORMAPS), runtime=True)

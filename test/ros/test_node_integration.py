@@ -339,7 +339,9 @@ def test_diagnostics_run_on_a_steady_clock_under_sim_time_without_clock(harness_
     harness = harness_factory(model_path, use_sim_time=True, diagnostics_period=0.2)
     harness.send_camera_info()
     harness.request(make_image(5)[0], 5)
-    arrays = _diagnostics(harness, lambda statuses: len(statuses) >= 2, timeout=5.0)
+    name = f'{harness.node.get_fully_qualified_name()}: depth'  # other tests' nodes publish on /diagnostics too
+    arrays = _diagnostics(harness, lambda statuses: sum(s.name == name for s in statuses) >= 2, timeout=5.0)
+    arrays = [a for a in arrays if a.status[0].name == name]
     assert arrays[0].header.stamp.sec == 0 and arrays[0].header.stamp.nanosec == 0
     assert {kv.key: kv.value for kv in arrays[-1].status[0].values}['frames_out'] == '1'
 
