@@ -28,6 +28,8 @@ def data_identity(cfg) -> dict:
 
 def check_same_data(started: dict | None, now: dict) -> None:
     """``--resume``: raise DatasetError (one line naming the recording) if the data changed since the start."""
+    if not started and not now:  # fixed datasets: nothing recorded, nothing to compare
+        return
     from disdepth.data.recording_cache import check_same_data as check
 
     check(started, now)
