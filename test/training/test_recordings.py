@@ -267,3 +267,32 @@ def test_corrupt_frames_are_skipped_counted_and_named(tmp_path, capsys):
     assert 'skipped 2 (undecodable image (corrupt_compressed)): #3 (stamp 1700000000.300000000), #7' in out
     names = [dataset[i]['name'] for i in range(len(dataset))]
     assert len(names) == len(set(names)) and not any('#3 ' in n or '#7 ' in n for n in names)
+
+
+REAL_NYU = ROOT.parent / 'shared' / 'data' / 'real' / 'nyu'
+
+
+def test_real_kinect_frames_keep_their_depth_and_holes(tmp_path):
+    """A bag of the three real NYU frames (JPEG colour, 16UC1 Kinect depth with holes, 640x480): the cached
+    depth is the PNG's millimetres / 1000 at the nearest source pixel, and holes stay invalid (mask false)."""
+    if not REAL_NYU.is_dir():
+        pytest.skip(f'real frames not found at {REAL_NYU} (../shared/data/real is outside the repository)')
+    rgb_files, depth_files = sorted((REAL_NYU / 'rgb').iterdir()), sorted((REAL_NYU / 'depth').iterdir())
+    K = np.array([[518.8579, 0, 325.58245], [0, 519.46961, 253.73617], [0, 0, 1]])
+    writer = SCRIPT.BagWriter(tmp_path / 'nyu', SCRIPT.STORAGES['mcap'])
+    for i, (rgb, depth) in enumerate(zip(rgb_files, depth_files, strict=True)):
+        stamp = SCRIPT.START_NS + i * 100_000_000
+        writer.write(RGB_TOPIC + '/compressed', SCRIPT.T[SCRIPT.COMPRESSED_IMAGE](
+            header=SCRIPT.header(stamp), format='jpeg', data=np.fromfile(rgb, np.uint8)), stamp)
+        writer.write(INFO_TOPIC, SCRIPT.camera_info_message(stamp, K, 640, 480), stamp)
+        writer.write(DEPTH_16UC1, SCRIPT.image_message(stamp, cv2.imread(str(depth), cv2.IMREAD_UNCHANGED), '16UC1'),
+                     stamp)
+    writer.close()
+    cfg = data_cfg(tmp_path, [tmp_path / 'nyu'], image_topic=RGB_TOPIC + '/compressed', depth_topic=DEPTH_16UC1,
+                   test_fraction=0.5)
+    train = build_dataset(cfg.data, 'train')
+    item = train[0]
+    millimetres = cv2.imread(str(depth_files[0]), cv2.IMREAD_UNCHANGED)
+    expected = cv2.resize(millimetres, (64, 32), interpolation=cv2.INTER_NEAREST) / 1000.0
+    np.testing.assert_allclose(item['depth'][0].numpy(), expected, rtol=1e-6)
+    assert not item['mask'][0].numpy()[expected == 0].any() and item['mask'].any()
