@@ -221,6 +221,7 @@ BAD_INPUTS = dict([
     ('unsupported depth encoding', "unsupported depth encoding '8UC1'"),
     ('no depth within the tolerance', 'without depth within data.depth_tolerance_s=0.001 s'),
     ('nothing left after selection', 'nothing left for evaluation after selection'),
+    ('fewer training frames than a batch', '1 training images per process < data.batch_size 2'),
     ('relative teacher without depth', 'predicts relative depth, which cannot be a metric target; give the '
                                        "recording's depth as ground truth (data.depth_topic)"),
 ])
@@ -244,6 +245,8 @@ def test_bad_recordings_stop_with_one_line(tmp_path, bags, teacher_checkpoint, c
         data['depth_tolerance_s'] = 0.001  # depth is stamped 2 ms after its colour frame
     elif case == 'nothing left after selection':
         data['every_nth'] = 100
+    elif case == 'fewer training frames than a batch':  # kept #0 and #8; #8 is received after half the bag
+        data.update(every_nth=8, test_fraction=0.5)
     else:
         data['depth_topic'] = None
         teacher = write_tiny_teacher(tmp_path, 'depth_anything')
