@@ -10,6 +10,8 @@ and batch: config/training/recordings.yaml with the README's CPU overrides (96x1
 small Transformer of synthetic_teacher.yaml with random weights (its cost, not its accuracy, matters here).
 
     first pass frames/s   = kept frames / time to build the train and held-out caches from an empty cache
+                            (the bag was just written, so it is in the OS page cache: a bag on disk adds its
+                            read time, which later epochs do not pay either)
     later epochs frames/s = items / time to read every item (augmentation included) through the DataLoader
     teacher labels        = frames / time of the pseudo-label pass (data.depth_topic=null)
     training frames/s     = batch size / median distillation step (bench_distill.time_step)

@@ -117,10 +117,14 @@ def recordings_table(report: dict) -> str:
             for name, c in report['cases'].items()]
     train, labels = report['training'], report['teacher_labels']
     h, w = train['image_size']
+    first = [c['first_pass_frames_per_s'] for c in report['cases'].values()]
+    cached = [c['epoch_frames_per_s'] / c['first_pass_frames_per_s'] for c in report['cases'].values()]
     return (_table(['recording', 'first pass (read, decode, cache): frames/s', 'later epochs (cache): frames/s'], rows)
             + f'\n\n{report["frames"]} frames of {report["size"]} at {report["rate_hz"]:g} Hz, model input {h}x{w}: '
             f'a distillation step (batch {train["batch_size"]}) takes {train["distill_step_s"] * 1000:.0f} ms, '
-            f'{train["frames_per_s"]:.1f} frames/s. Teacher pseudo-labels (small Transformer, '
+            f'{train["frames_per_s"]:.1f} frames/s, so the first pass decodes {min(first) / train["frames_per_s"]:.0f}-'
+            f'{max(first) / train["frames_per_s"]:.0f}x faster than training consumes frames and later epochs read '
+            f'the cache {min(cached):.0f}-{max(cached):.0f}x faster still. Teacher pseudo-labels (small Transformer, '
             f'`data.depth_topic=null`): {labels["frames_per_s"]:.1f} frames/s, once. {report["threads"]} torch '
             f'thread(s), 1-min load average {report["load_avg_1m"]:.1f} on {report["cpu_count"]} cores.')
 

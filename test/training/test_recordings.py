@@ -221,6 +221,7 @@ BAD_INPUTS = dict([
     ('unsupported depth encoding', "unsupported depth encoding '8UC1'"),
     ('no depth within the tolerance', 'without depth within data.depth_tolerance_s=0.001 s'),
     ('nothing left after selection', 'nothing left for evaluation after selection'),
+    ('fewer training frames than a batch', '1 training images per process < data.batch_size 2'),
     ('relative teacher without depth', 'predicts relative depth, which cannot be a metric target; give the '
                                        "recording's depth as ground truth (data.depth_topic)"),
 ])
@@ -244,6 +245,8 @@ def test_bad_recordings_stop_with_one_line(tmp_path, bags, teacher_checkpoint, c
         data['depth_tolerance_s'] = 0.001  # depth is stamped 2 ms after its colour frame
     elif case == 'nothing left after selection':
         data['every_nth'] = 100
+    elif case == 'fewer training frames than a batch':  # kept #0 and #8; #8 is received after half the bag
+        data.update(every_nth=8, test_fraction=0.5)
     else:
         data['depth_topic'] = None
         teacher = write_tiny_teacher(tmp_path, 'depth_anything')
@@ -267,3 +270,32 @@ def test_corrupt_frames_are_skipped_counted_and_named(tmp_path, capsys):
     assert 'skipped 2 (undecodable image (corrupt_compressed)): #3 (stamp 1700000000.300000000), #7' in out
     names = [dataset[i]['name'] for i in range(len(dataset))]
     assert len(names) == len(set(names)) and not any('#3 ' in n or '#7 ' in n for n in names)
+
+
+REAL_NYU = ROOT.parent / 'shared' / 'data' / 'real' / 'nyu'
+
+
+def test_real_kinect_frames_keep_their_depth_and_holes(tmp_path):
+    """A bag of the three real NYU frames (JPEG colour, 16UC1 Kinect depth with holes, 640x480): the cached
+    depth is the PNG's millimetres / 1000 at the nearest source pixel, and holes stay invalid (mask false)."""
+    if not REAL_NYU.is_dir():
+        pytest.skip(f'real frames not found at {REAL_NYU} (../shared/data/real is outside the repository)')
+    rgb_files, depth_files = sorted((REAL_NYU / 'rgb').iterdir()), sorted((REAL_NYU / 'depth').iterdir())
+    K = np.array([[518.8579, 0, 325.58245], [0, 519.46961, 253.73617], [0, 0, 1]])
+    writer = SCRIPT.BagWriter(tmp_path / 'nyu', SCRIPT.STORAGES['mcap'])
+    for i, (rgb, depth) in enumerate(zip(rgb_files, depth_files, strict=True)):
+        stamp = SCRIPT.START_NS + i * 100_000_000
+        writer.write(RGB_TOPIC + '/compressed', SCRIPT.T[SCRIPT.COMPRESSED_IMAGE](
+            header=SCRIPT.header(stamp), format='jpeg', data=np.fromfile(rgb, np.uint8)), stamp)
+        writer.write(INFO_TOPIC, SCRIPT.camera_info_message(stamp, K, 640, 480), stamp)
+        writer.write(DEPTH_16UC1, SCRIPT.image_message(stamp, cv2.imread(str(depth), cv2.IMREAD_UNCHANGED), '16UC1'),
+                     stamp)
+    writer.close()
+    cfg = data_cfg(tmp_path, [tmp_path / 'nyu'], image_topic=RGB_TOPIC + '/compressed', depth_topic=DEPTH_16UC1,
+                   test_fraction=0.5)
+    train = build_dataset(cfg.data, 'train')
+    item = train[0]
+    millimetres = cv2.imread(str(depth_files[0]), cv2.IMREAD_UNCHANGED)
+    expected = cv2.resize(millimetres, (64, 32), interpolation=cv2.INTER_NEAREST) / 1000.0
+    np.testing.assert_allclose(item['depth'][0].numpy(), expected, rtol=1e-6)
+    assert not item['mask'][0].numpy()[expected == 0].any() and item['mask'].any()
