@@ -61,6 +61,8 @@ class FrameStats:
         self.frames_in = self.frames_out = self.dropped = 0
         self._samples = samples
         self._input_size: tuple[int, int] | None = None  # (width, height) of the last decoded frame
+        self._ground = None  # the last ground_plane.ScaleUpdate (scale_correction 'ground_plane')
+        self._ground_kept_reason = ''  # why the last frame that left the factor unchanged did
 
     def _trim(self, times: collections.deque, now: float) -> None:
         while times and times[0] < now - self.window:
@@ -130,6 +132,16 @@ class FrameStats:
             for stage, ms in (timings or {}).items():
                 self._stages.setdefault(stage, collections.deque(maxlen=self._samples)).append(ms)
 
+    def record_scale(self, update) -> None:
+        """A frame's ground_plane.ScaleUpdate: its factor and inlier ratio are reported, and a frame that left the
+        factor unchanged is counted by its reason (``scale_kept_<reason>``; no fault: a frame without enough floor
+        in view is normal)."""
+        with self._lock:
+            self._ground = update
+            if not update.updated:
+                self._ground_kept_reason = update.reason
+                self._counts[f'scale_kept_{update.reason}'] += 1
+
     def record_fault(self, kind: str) -> bool:
         """Count a fault of ``kind``; True when the caller should log it (first time, then once per throttle)."""
         with self._lock:
@@ -180,6 +192,12 @@ class FrameStats:
                               latency_p99_ms=f'{p99:.2f}', latency_max_ms=f'{max(self._latency):.2f}')
             for stage, samples in self._stages.items():
                 values[f'stage_{stage}_p50_ms'] = f'{np.median(np.asarray(samples)):.2f}'
+            if self._ground is not None:
+                values.update(scale_factor=f'{self._ground.factor:.4f}',
+                              scale_inlier_ratio=f'{self._ground.inlier_ratio:.2f}',
+                              scale_updated=str(self._ground.updated).lower())
+                if self._ground_kept_reason:
+                    values['scale_last_kept_reason'] = self._ground_kept_reason
             values.update((key, str(count)) for key, count in sorted(self._counts.items()))
             for kind, count in sorted(self._faults.items()):
                 values[f'fault_{kind}'] = str(count)

@@ -263,6 +263,8 @@ class MonoDepthNode(Node):
             self.publishers_by_topic[topic].publish(message)
         timings = dict(result.timings, **stages, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
+        if result.ground is not None:
+            self.stats.record_scale(result.ground)
         if result.cloud is not None and result.cloud.num_uncertain and not result.cloud.num_valid:
             self._uncertainty_removed_every_point(result, params)
 

@@ -19,6 +19,8 @@ from depth_kd_ros.depth_encoding import DEPTH_ENCODINGS
 from depth_kd_ros.engine_cache import PRECISIONS
 
 NODE_NAME = 'mono_depth_node'
+#: scale_correction's choices ('ground_plane': ground_plane.GroundPlaneScale)
+SCALE_CORRECTIONS = ('none', 'ground_plane')
 
 
 class ParameterError(ValueError):
@@ -59,6 +61,11 @@ class NodeParams:
                                       'always linear.', choices=('area', 'linear'), runtime=True)
     focal_scaling: bool = _spec(True, "Rescale depth by f_camera / f_train (model metadata 'focal_length').",
                                 runtime=True)
+    scale_correction: str = _spec('none', "Depth scale after focal scaling: 'none', or 'ground_plane' (depth x= "
+                                  'camera_height / distance of the floor fitted below the horizon, smoothed over '
+                                  'frames; ground_plane.py).', choices=SCALE_CORRECTIONS, runtime=True)
+    camera_height: float = _spec(0.0, 'Metres from the floor to the camera optical centre; required (> 0) with '
+                                 "scale_correction 'ground_plane'.", low=0.0, high=10.0, runtime=True)
     depth_encoding: str = _spec('32FC1', "The depth topic's encoding: '32FC1' (metres, NaN invalid) or '16UC1' "
                                 '(millimetres, 0 invalid; deeper than 65.535 m invalid).', choices=DEPTH_ENCODINGS)
     publish_colored: bool = _spec(True, 'Publish depth/colored (bgr8 preview).', runtime=True)
@@ -143,6 +150,9 @@ def validate(params: NodeParams) -> None:
         raise ParameterError('colored_min_depth: must be below colored_max_depth')
     if params.points_max_range and params.points_min_range >= params.points_max_range:
         raise ParameterError('points_min_range: must be below points_max_range')
+    if params.scale_correction == 'ground_plane' and not params.camera_height > 0:
+        raise ParameterError("camera_height: scale_correction 'ground_plane' needs the camera's height above the "
+                             'floor in metres (> 0)')
 
 
 def params_from_dict(values: dict[str, Any]) -> NodeParams:

@@ -6,12 +6,15 @@ import time
 
 import cv2
 import numpy as np
+import pytest
 import rclpy
 from rclpy.context import Context
 from rclpy.node import Node
 from ros_harness import DOMAIN_ID, HEIGHT, WIDTH, K, make_camera_info, make_image
+from sensor_msgs.msg import Image
 
 from depth_kd_ros.mono_depth_node import LATCHED_QOS
+from depth_kd_ros.synthetic_model import build_synthetic_onnx, ground_image
 
 
 def _expected_depth(rgb):
@@ -138,3 +141,29 @@ def test_body_frame_lost_frames_and_a_stall_are_reported(harness_factory, model_
     harness.wait(lambda: any('no image for' in s.message for s in statuses), 5.0, 'stall reported')
     warnings = [line for line in capfd.readouterr().err.splitlines() if 'optical frame' in line]
     assert len(warnings) == 1 and "'base_link'" in warnings[0], warnings
+
+
+def test_ground_plane_scale_factor_in_diagnostics(harness_factory, tmp_path):
+    """scale_correction:=ground_plane with a model 25 % too long on this camera, looking at a floor 1 m below:
+    the published depth is corrected to the true floor and /diagnostics carries the factor (0.8) and its inlier
+    ratio."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    width, height, fy, cy = 128, 96, 100.0, 30.5  # at the model's 64x48: focal 50, the model's (focal scale 1)
+    model = build_synthetic_onnx(str(tmp_path / 'ground.onnx'), HEIGHT, WIDTH, base=0.0, gain=10.0, focal_length=50.0)
+    harness = harness_factory(model, scale_correction='ground_plane', camera_height=1.0, diagnostics_period=0.2)
+    harness.send_camera_info(make_camera_info(width, height, (fy, 0.0, 63.5, 0.0, fy, cy, 0.0, 0.0, 1.0)))
+    name = f'{harness.node.get_fully_qualified_name()}: depth'
+    values = []
+    harness.client.create_subscription(DiagnosticArray, '/diagnostics', lambda a: values.extend(
+        {kv.key: kv.value for kv in s.values} for s in a.status if s.name == name), 50)
+    rgb = ground_image(width, height, fy, cy, 1.25, gain=10.0)
+    msg = Image(height=height, width=width, encoding='rgb8', step=width * 3, data=rgb.tobytes())
+    msg.header.stamp.sec, msg.header.frame_id = 1, 'camera_optical_frame'
+    depth = _depth(harness.request(msg, 1)['depth'])
+    truth = fy / (np.arange(60, height) - cy)  # rows well inside the model range, away from resize edges
+    np.testing.assert_allclose(depth[60:], np.broadcast_to(truth[:, None], depth[60:].shape), rtol=0.03)
+    harness.wait(lambda: any('scale_factor' in v for v in values), 5.0, 'scale_factor in /diagnostics')
+    reported = next(v for v in values if 'scale_factor' in v)
+    assert float(reported['scale_factor']) == pytest.approx(0.8, rel=0.03)
+    assert float(reported['scale_inlier_ratio']) > 0.5 and reported['scale_updated'] == 'true'
