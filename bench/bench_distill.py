@@ -20,17 +20,15 @@ import dataclasses
 import importlib.util
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'training'))
+from disdepth.config import load_config
+from disdepth.metrics import METRIC_KEYS
 
-from disdepth.config import load_config  # noqa: E402
-from disdepth.metrics import METRIC_KEYS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TEACHER_CFG = 'config/training/synthetic_teacher.yaml'
 STUDENT_CFG = 'config/training/synthetic_demo.yaml'
@@ -87,7 +85,8 @@ def time_step(cfg_path: str, overrides: list[str], repeats: int) -> dict:
     from torch.utils.data import default_collate
 
     from disdepth.data import build_dataset
-    from disdepth.trainer import build_optimizer, build_task
+    from disdepth.distill.task import build_task
+    from disdepth.optim import build_optimizer
     cfg = load_config(cfg_path, overrides)
     torch.manual_seed(0)
     task, _ = build_task(cfg, torch.device('cpu'))

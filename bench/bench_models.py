@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,12 +31,11 @@ import torch
 from torch import nn
 from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'training'))  # the disdepth library lives under training/ (not installed)
+from disdepth.config import LGConvConfig, ModelConfig
+from disdepth.models.complexity import count_flops, count_parameters
+from disdepth.models.student import build_student
 
-from disdepth.config import LGConvConfig, ModelConfig  # noqa: E402
-from disdepth.models.complexity import count_flops, count_parameters  # noqa: E402
-from disdepth.models.student import build_student  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SIZES = [(192, 640), (480, 640)]
 TRANSFORMER_SIZES = {(192, 640): (196, 644), (480, 640): (476, 644)}

@@ -1,7 +1,7 @@
 """Node per-frame cost at 640x480 with ONNX Runtime CPU: every stage, medians and p90, one process.
 
-Paper: DisDepth (arXiv 2404.16386) targets real-time depth on a robot; issue 6's goal: everything but
-the model <= 5 ms p50 at 640x480. Stages are the node's own code path (mono_depth_node._process):
+Issue 6's goal: everything but the model <= 5 ms p50 at 640x480. Stages are the node's own code path
+(mono_depth_node._process, through depth_kd_ros.frames):
     conversion (bgr8 Image bytes -> RGB) -> resize (+ /255, NCHW) -> inference -> postprocess (resize
     back, focal scale, invalid -> NaN) -> cloud (back-projection + packing) -> colorize -> message_fill
     (rclpy Image x2, PointCloud2, CameraInfo) -> publish (rclpy, reliable, one subscriber process)
@@ -11,9 +11,15 @@ the model <= 5 ms p50 at 640x480. Stages are the node's own code path (mono_dept
     node_overload: the same through the node with the camera at OVERLOAD_HZ, faster than the node: frames
     answered and their latency under keep-latest (test/ros/test_node_overload.py asserts only what holds at
     any speed: order, newest answered, drops accounted for, flat memory).
+    delivery_all_outputs: all five outputs subscribed by reliable subscribers in another process (issue 17):
+    frames delivered and camera publish -> receipt p50/p99/max per output, with the node's default Fast DDS
+    profile (config/fastdds_large_outputs.xml) and with Fast DDS's defaults, beside the node's own latency.
 Model: the default student (config defaults, random init) exported with training/disdepth/export.py at
 256x320; if that fails (e.g. no torch), the synthetic contract graph, and the JSON says which.
-Usage: ``python bench/bench_node.py [--frames 100] [--model PATH] [--output bench/results/node.json]``.
+Usage: ``python bench/bench_node.py [--frames 100] [--model PATH] [--output bench/results/node.json]
+[--only stages overload delivery camera_blocks]`` (--only updates those parts of --output and keeps the rest).
+camera_blocks: the robot-camera blocks of issue 14 alone at 640x480 (rectify with cached maps, the map build,
+the ground-plane fit, 16UC1 encoding); no model or DDS involved.
 """
 from __future__ import annotations
 
@@ -31,14 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'training'))  # the disdepth library lives under training/ (not installed)
+from depth_kd_ros.frames import FramePath
+from depth_kd_ros.messages import fill_camera_info
+from depth_kd_ros.params import NodeParams
+from depth_kd_ros.pipeline import CameraModel, load_pipeline
 
-from depth_kd_ros.image_codec import decode_image  # noqa: E402
-from depth_kd_ros.messages import fill_image, fill_pointcloud2  # noqa: E402
-from depth_kd_ros.params import NodeParams  # noqa: E402
-from depth_kd_ros.pipeline import CameraModel, load_pipeline  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WIDTH, HEIGHT = 640, 480
 MODEL_SIZE = (256, 320)  # multiples of the backbone stride 32, about half the camera resolution
@@ -110,19 +114,24 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     import rclpy
     from rclpy.context import Context
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from depth_kd_ros.mono_depth_node import RCLPY_MESSAGES
 
     params = NodeParams(model_path=model_path, num_threads=THREADS)
-    pipeline = load_pipeline(params)
+    frame_path = FramePath(load_pipeline(params), RCLPY_MESSAGES)
     data, camera = camera_frame()
+    image = Image(height=HEIGHT, width=WIDTH, encoding='bgr8', step=WIDTH * 3, data=data)
+    info = fill_camera_info(CameraInfo(), camera)
     domain_id = 200 + os.getpid() % 30
     context = Context()
     rclpy.init(context=context, domain_id=domain_id)
     node = rclpy.create_node('bench_node', context=context)
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    # as the node with subscribers to depth, depth/camera_info, depth/colored, points (not uncertainty)
     publishers = {name: node.create_publisher(kind, name, qos) for name, kind in
-                  (('depth', Image), ('depth/colored', Image), ('points', PointCloud2),
-                   ('depth/camera_info', CameraInfo))}
+                  (('depth', Image), ('depth/camera_info', CameraInfo), ('depth/colored', Image),
+                   ('points', PointCloud2))}
     sink = subprocess.Popen([sys.executable, '-c', SINK, str(domain_id)])
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and not all(p.get_subscription_count() for p in publishers.values()):
@@ -131,19 +140,15 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     try:
         for index in range(warmup + frames):
             start = time.perf_counter()
-            rgb = decode_image('bgr8', HEIGHT, WIDTH, WIDTH * 3, data)
+            rgb = frame_path.decode(image)
             conversion = (time.perf_counter() - start) * 1e3
-            # as the node with subscribers to depth, depth/colored, points, depth/camera_info (not uncertainty)
-            result = pipeline.process(rgb, camera, want_cloud=True, want_colored=True, want_std=False)
+            result = frame_path.run(rgb, camera, publishers)
             mark = time.perf_counter()
-            messages = (fill_image(Image(), result.depth), fill_image(Image(), result.colored),
-                        fill_pointcloud2(PointCloud2(), result.cloud, PointField),
-                        CameraInfo(width=WIDTH, height=HEIGHT, k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy,
-                                                                  camera.cy, 0.0, 0.0, 1.0]))
+            messages = frame_path.messages(result, image.header, info, publishers)
             fill = (time.perf_counter() - mark) * 1e3
             mark = time.perf_counter()
-            for pub, msg in zip(publishers.values(), messages, strict=True):
-                pub.publish(msg)
+            for topic, msg in messages.items():
+                publishers[topic].publish(msg)
             publish = (time.perf_counter() - mark) * 1e3
             total = (time.perf_counter() - start) * 1e3
             if index < warmup:
@@ -152,10 +157,10 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
                          end_to_end=total, non_model=total - result.timings['inference'])
             for key, value in frame.items():
                 samples.setdefault(key, []).append(value)
-        pipeline.params = params.replace(resize_interpolation='linear')
+        frame_path.pipeline.params = params.replace(resize_interpolation='linear')
         for _ in range(frames):
             start = time.perf_counter()
-            pipeline.preprocess(rgb)
+            frame_path.pipeline.preprocess(rgb)
             samples.setdefault('resize_linear', []).append((time.perf_counter() - start) * 1e3)
     finally:
         sink.terminate()
@@ -165,37 +170,47 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     return {key: stats(values) for key, values in samples.items()}
 
 
-def node_latency(model_path: str, frames: int = 30, rate_hz: float = 4.0) -> dict:
-    """Camera-publish -> depth-receive latency through the real node (a subprocess) at 640x480.
+def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str, ...], history: int, *,
+                env: dict[str, str] | None = None, warmup: int = 5) -> dict:
+    """Run the real node (a subprocess) and play a 640x480 bgr8 camera into it; record what comes back.
 
-    Input reliable (input_reliable true) so that no 0.9 MB frame is lost; the bench process subscribes to
-    depth, depth/colored, points and depth/camera_info, so the node does all its work.
+    Input reliable (input_reliable true) so that no 0.9 MB frame is lost; the bench process subscribes reliably
+    (history ``history``) to ``topics``, so the node computes and publishes those. ``env``: extra environment of
+    the node process. Returns ``{'sent': {stamp: time}, 'received': {topic: {stamp: time}}, 'latency_ms':
+    {topic: [camera publish -> receipt of each frame received]}, 'node_latency_p50_ms'}`` (the node's own
+    receive-to-publish latency, from its last /diagnostics); times from time.monotonic(), the first ``warmup``
+    frames left out.
     """
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+    kinds = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
+             'points': PointCloud2}
     domain_id = 200 + (os.getpid() + 7) % 30
     data, camera = camera_frame()
     with tempfile.NamedTemporaryFile('w', suffix='.yaml', delete=False) as params:
         params.write(f'mono_depth_node:\n  ros__parameters:\n    model_path: {model_path}\n'
-                     f'    num_threads: {THREADS}\n    input_reliable: true\n')
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id))
+                     f'    num_threads: {THREADS}\n    input_reliable: true\n    diagnostics_period: 0.5\n')
     node_process = subprocess.Popen([sys.executable, '-m', 'depth_kd_ros.mono_depth_node', '--ros-args',
-                                     '--params-file', params.name], env=env)
+                                     '--params-file', params.name],
+                                    env=dict(os.environ, ROS_DOMAIN_ID=str(domain_id), **(env or {})))
     context = Context()
     rclpy.init(context=context, domain_id=domain_id)
     client = rclpy.create_node('bench_camera', context=context)
-    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-    received: dict[int, float] = {}
-    client.create_subscription(Image, 'depth', lambda m: received.setdefault(m.header.stamp.sec, time.monotonic()),
-                               qos)
-    for name, kind in (('depth/colored', Image), ('points', PointCloud2), ('depth/camera_info', CameraInfo)):
-        client.create_subscription(kind, name, lambda _msg: None, qos)
-    pub_image, pub_info = client.create_publisher(Image, 'image', qos), client.create_publisher(CameraInfo,
-                                                                                                'camera_info', qos)
+    qos = QoSProfile(depth=history, reliability=ReliabilityPolicy.RELIABLE)
+    received: dict[str, dict[int, float]] = {topic: {} for topic in topics}
+    for topic in topics:
+        client.create_subscription(kinds[topic], topic, lambda m, t=topic: received[t].setdefault(
+            m.header.stamp.sec, time.monotonic()), qos)
+    diagnostics: list[dict[str, str]] = []
+    client.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.append(
+        {kv.key: kv.value for kv in m.status[0].values}), 10)
+    pub_image = client.create_publisher(Image, 'image', QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    pub_info = client.create_publisher(CameraInfo, 'camera_info', qos)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(client)
     thread = threading.Thread(target=executor.spin, daemon=True)
@@ -204,18 +219,19 @@ def node_latency(model_path: str, frames: int = 30, rate_hz: float = 4.0) -> dic
     try:
         deadline = time.monotonic() + 60.0
         while time.monotonic() < deadline and not (pub_image.get_subscription_count()
-                                                   and client.count_publishers('depth')):
+                                                   and pub_info.get_subscription_count()
+                                                   and all(client.count_publishers(t) for t in topics)):
             time.sleep(0.1)
         info = CameraInfo(width=WIDTH, height=HEIGHT, k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy,
                                                          0.0, 0.0, 1.0])
-        for stamp in range(1, frames + 6):
+        for stamp in range(1, frames + warmup + 1):
             pub_info.publish(info)
             msg = Image(height=HEIGHT, width=WIDTH, encoding='bgr8', step=WIDTH * 3, data=data)
             msg.header.stamp.sec, msg.header.frame_id = stamp, 'camera_optical_frame'
             sent[stamp] = time.monotonic()
             pub_image.publish(msg)
             time.sleep(1.0 / rate_hz)
-        time.sleep(2.0)
+        time.sleep(4.0)  # past Fast DDS's default 3 s heartbeat: late repairs arrive, lost ones do not
     finally:
         executor.shutdown()
         thread.join(timeout=5.0)
@@ -224,11 +240,95 @@ def node_latency(model_path: str, frames: int = 30, rate_hz: float = 4.0) -> dic
         node_process.terminate()
         node_process.wait(timeout=30.0)
         os.unlink(params.name)
-    latencies = [(received[s] - sent[s]) * 1e3 for s in sent if s > 5 and s in received]  # 5 warm-up frames
-    answered = sorted(s for s in received if s > 5)
+    sent = {s: t for s, t in sent.items() if s > warmup}
+    received = {topic: {s: t for s, t in times.items() if s in sent} for topic, times in received.items()}
+    return {'sent': sent, 'received': received,
+            'latency_ms': {topic: [(t - sent[s]) * 1e3 for s, t in sorted(times.items())]
+                           for topic, times in received.items()},
+            'node_latency_p50_ms': float(diagnostics[-1]['latency_p50_ms']) if diagnostics
+            and 'latency_p50_ms' in diagnostics[-1] else None}
+
+
+def node_latency(model_path: str, frames: int = 30, rate_hz: float = 4.0) -> dict:
+    """Camera-publish -> depth-receive latency through the real node at 640x480, depth, depth/colored, points
+    and depth/camera_info subscribed (history 1)."""
+    run = _drive_node(model_path, frames, rate_hz, ('depth', 'depth/colored', 'points', 'depth/camera_info'), 1)
+    latencies, answered = run['latency_ms']['depth'], sorted(run['received']['depth'].values())
     return {'frames_sent': frames, 'frames_answered': len(latencies), 'rate_hz': rate_hz,
-            'answered_rate_hz': round((len(answered) - 1) / (received[answered[-1]] - received[answered[0]]), 2)
+            'answered_rate_hz': round((len(answered) - 1) / (answered[-1] - answered[0]), 2)
             if len(answered) > 1 else 0.0, **(stats(latencies) if latencies else {})}
+
+
+def delivery_all_outputs(model_path: str, frames: int = 30, rate_hz: float = 2.0) -> dict:
+    """Every output subscribed by reliable subscribers (history 5, as rviz's displays): per output, frames
+    delivered and camera-publish -> receipt latency p50/p99/max, and the node's own latency (/diagnostics).
+
+    Twice: with the node's default Fast DDS profile (config/fastdds_large_outputs.xml, which mono_depth_node
+    applies to itself) and with Fast DDS's own defaults (an empty profile file), which issue 17 measured: 2-3 of
+    12 depth messages 1.8-3.3 s late on a busy machine.
+    """
+    topics = ('depth', 'depth/camera_info', 'depth/colored', 'depth/uncertainty', 'points')
+    result = {'frames': frames, 'rate_hz': rate_hz, 'subscriber_history': 5}
+    with tempfile.NamedTemporaryFile('w', suffix='.xml', delete=False) as empty:  # one profile, not a default one
+        empty.write('<?xml version="1.0" encoding="UTF-8"?>\n<profiles xmlns="http://www.eprosima.com/XMLSchemas/'
+                    'fastRTPS_Profiles">\n  <participant profile_name="unused"><rtps/></participant>\n</profiles>\n')
+    try:
+        for name, env in (('node_default', {}), ('fastdds_defaults', {'FASTRTPS_DEFAULT_PROFILES_FILE': empty.name})):
+            run = _drive_node(model_path, frames, rate_hz, topics, 5, env=env)
+            everything = [ms for values in run['latency_ms'].values() for ms in values]
+            per_output = {t: {'delivered': len(v), **_tail(v)} for t, v in run['latency_ms'].items()}
+            result[name] = {'node_latency_p50_ms': run['node_latency_p50_ms'], 'outputs': per_output,
+                            'all_outputs': {'delivered': len(everything), 'expected': len(topics) * frames,
+                                            **_tail(everything)}}
+    finally:
+        os.unlink(empty.name)
+    result['load_average_1min'] = os.getloadavg()[0]
+    return result
+
+
+def _tail(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    data = np.asarray(values)
+    return {'p50_ms': round(float(np.median(data)), 1), 'p99_ms': round(float(np.percentile(data, 99)), 1),
+            'max_ms': round(float(data.max()), 1)}
+
+
+def camera_blocks(frames: int) -> dict[str, dict[str, float]]:
+    """Per-frame cost at 640x480 of the robot-camera blocks beside the model (issue 14), each alone:
+    rectify (plumb_bob, maps cached: one cv2.remap of the RGB frame; rectify_map_build is the one-off per
+    calibration), ground_fit (GroundPlaneScale.update on a floor + wall depth) and depth_16uc1 (depth_to_millimetres).
+    OpenCV threads as the node's default opencv_threads.
+    """
+    import cv2
+
+    from depth_kd_ros.depth_encoding import depth_to_millimetres
+    from depth_kd_ros.ground_plane import GroundPlaneScale
+    from depth_kd_ros.rectify import Calibration, Rectifier, build_maps
+
+    data, camera = camera_frame()
+    rgb = np.frombuffer(data, np.uint8).reshape(HEIGHT, WIDTH, 3)
+    info = Calibration(WIDTH, HEIGHT, 'plumb_bob', (-0.28, 0.07, 0.001, -0.0005, 0.0),
+                       (camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0),
+                       (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+                       (camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0))
+    rows = np.arange(HEIGHT, dtype=np.float32)[:, None] - camera.cy
+    with np.errstate(divide='ignore'):  # a level camera 0.6 m above a floor, a wall at 6 m
+        depth = np.broadcast_to(np.where(rows > 0, 0.6 * camera.fy / rows, np.inf), (HEIGHT, WIDTH))
+    depth = np.minimum(depth, np.float32(6.0)).astype(np.float32) * np.float32(1.3)  # a model 1.3x too far
+    cv2.setNumThreads(NodeParams.opencv_threads or -1)
+    rectifier, scale = Rectifier(), GroundPlaneScale(0.6)
+    stages = {'rectify_map_build': lambda: build_maps(info), 'rectify': lambda: rectifier.rectify(rgb, info),
+              'ground_fit': lambda: scale.update(depth, camera), 'depth_16uc1': lambda: depth_to_millimetres(depth)}
+    samples: dict[str, list[float]] = {}
+    for name, stage in stages.items():
+        for index in range(frames + 3):
+            start = time.perf_counter()
+            stage()
+            if index >= 3:  # warm-up (the first rectify builds the maps)
+                samples.setdefault(name, []).append((time.perf_counter() - start) * 1e3)
+    assert rectifier.maps_built == 1 and abs(scale.factor * 1.3 - 1.0) < 0.01
+    return {name: stats(values) for name, values in samples.items()}
 
 
 def summarize(stages: dict[str, dict[str, float]]) -> dict:
@@ -243,46 +343,73 @@ def summarize(stages: dict[str, dict[str, float]]) -> dict:
     }
 
 
+PARTS = ('stages', 'overload', 'delivery', 'camera_blocks')
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frames', type=int, default=100)
     parser.add_argument('--model', help='bench this contract ONNX model instead of exporting the student')
     parser.add_argument('--output', default=str(ROOT / 'bench' / 'results' / 'node.json'))
+    parser.add_argument('--only', nargs='+', choices=PARTS, help='measure only these parts and update them in '
+                        '--output, keeping the others: stages (per-stage cost and node end to end per Fast DDS '
+                        'transport), overload (camera faster than the node), delivery (every output subscribed), '
+                        'camera_blocks (rectify, ground fit, 16UC1 alone; no model needed)')
     args = parser.parse_args()
-    runs = {}
+    parts = args.only or PARTS
+    output = Path(args.output)
+    result = json.loads(output.read_text()) if args.only and output.is_file() else {}
+    if 'camera_blocks' in parts:
+        result['camera_blocks'] = camera_blocks(args.frames)
     with tempfile.TemporaryDirectory() as directory:
-        model, description = (args.model, f'given: {args.model}') if args.model else export_student(directory)
-        for transport in TRANSPORTS:
-            # read by Fast DDS when a participant is created: each run's Context and sink get their own
+        if set(parts) - {'camera_blocks'}:
+            model, description = (args.model, f'given: {args.model}') if args.model else export_student(directory)
+            result['model'] = description
+        if 'stages' in parts:
+            runs = {}
+            for transport in TRANSPORTS:
+                # read by Fast DDS when a participant is created: each run's Context and sink get their own
+                os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
+                if transport != 'default':
+                    os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = transport
+                runs[transport] = summarize(run(model, args.frames))
+                runs[transport]['node_end_to_end'] = node_latency(model)
             os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
-            if transport != 'default':
-                os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = transport
-            runs[transport] = summarize(run(model, args.frames))
-            runs[transport]['node_end_to_end'] = node_latency(model)
-        os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
-        overload = node_latency(model, frames=4 * int(OVERLOAD_HZ), rate_hz=OVERLOAD_HZ)
-    non_model = runs['default']['stages']['non_model']['p50_ms']
-    result = {
+            result.update({
+                'frames': args.frames, 'fastdds_transports': runs, 'goal_non_model_p50_ms': GOAL_MS,
+                'goal_met_default_transport': runs['default']['stages']['non_model']['p50_ms'] <= GOAL_MS,
+                'goal_met_large_data': runs['LARGE_DATA']['stages']['non_model']['p50_ms'] <= GOAL_MS,
+                'load_average_1min': os.getloadavg()[0]})
+        if 'overload' in parts:
+            result['node_overload'] = node_latency(model, frames=4 * int(OVERLOAD_HZ), rate_hz=OVERLOAD_HZ)
+        if 'delivery' in parts:
+            result['delivery_all_outputs'] = dict(delivery_all_outputs(model), model=description)
+    result.update({
         'benchmark': 'mono_depth_node per-frame stages, 640x480 bgr8 input, ONNX Runtime CPU',
-        'model': description, 'model_input': list(MODEL_SIZE), 'image': [HEIGHT, WIDTH],
-        'ort_threads': THREADS, 'frames': args.frames, 'params': 'config/mono_depth.yaml defaults '
+        'model_input': list(MODEL_SIZE), 'image': [HEIGHT, WIDTH],
+        'ort_threads': THREADS, 'params': 'config/mono_depth.yaml defaults '
         '(points_stride 2, organised cloud, colored preview on)',
-        'fastdds_transports': runs, 'node_overload': overload, 'goal_non_model_p50_ms': GOAL_MS,
-        'goal_met_default_transport': non_model <= GOAL_MS,
-        'goal_met_large_data': runs['LARGE_DATA']['stages']['non_model']['p50_ms'] <= GOAL_MS,
-        'load_average_1min': os.getloadavg()[0],
         'note': 'shared 2-core machine: p90 and the per-frame non_model include scheduler stalls of other '
                 'processes; min_ms shows the unloaded cost of each stage',
         'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(), 'python': platform.python_version()},
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + '\n')
-    for transport, summary in runs.items():
+    })
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + '\n')
+    for transport, summary in result['fastdds_transports'].items() if 'stages' in parts else ():
         print(transport, json.dumps({k: v['p50_ms'] for k, v in summary['stages'].items()}))
         print('  node end-to-end', json.dumps(summary['node_end_to_end']))
         print(f'  non-model p50 {summary["stages"]["non_model"]["p50_ms"]:.2f} ms (goal <= {GOAL_MS} ms); '
               f'with linear resize ~{summary["non_model_p50_ms_with_linear_resize_estimate"]:.2f} ms')
-    print(f'node under overload (camera {OVERLOAD_HZ:.0f} Hz, default transport)', json.dumps(overload))
+    if 'overload' in parts:
+        print(f'node under overload (camera {OVERLOAD_HZ:.0f} Hz)', json.dumps(result['node_overload']))
+    if 'camera_blocks' in parts:
+        print('camera blocks (ms, p50/min)', json.dumps({k: [v['p50_ms'], v['min_ms']]
+                                                        for k, v in result['camera_blocks'].items()}))
+    if 'delivery' in parts:
+        delivery = result['delivery_all_outputs']
+        for name in ('node_default', 'fastdds_defaults'):
+            print(f'every output subscribed, {name}:', json.dumps(delivery[name]['all_outputs']),
+                  f"node's own latency p50 {delivery[name]['node_latency_p50_ms']} ms")
     return 0
 
 

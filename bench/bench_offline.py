@@ -26,19 +26,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from rosbags.rosbag2 import StoragePlugin
+
+from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
+from depth_kd_ros.messages import fill_image
+from depth_kd_ros.offline import build_parser, default_params_file
+from depth_kd_ros.offline_bag import run_bag
+from depth_kd_ros.offline_images import run_images
+from depth_kd_ros.params import load_params_file
+from depth_kd_ros.pipeline import CameraModel, load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / 'training')]
-
-from rosbags.rosbag2 import StoragePlugin  # noqa: E402
-
-from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter  # noqa: E402
-from depth_kd_ros.messages import fill_image  # noqa: E402
-from depth_kd_ros.offline import build_parser, default_params_file  # noqa: E402
-from depth_kd_ros.offline_bag import run_bag  # noqa: E402
-from depth_kd_ros.offline_images import run_images  # noqa: E402
-from depth_kd_ros.params import load_params_file  # noqa: E402
-from depth_kd_ros.pipeline import CameraModel, load_pipeline  # noqa: E402
 
 REAL_NYU = ROOT.parent / 'shared' / 'data' / 'real' / 'nyu' / 'rgb'
 NYU_K = (518.8579, 0.0, 325.58245, 0.0, 519.46961, 253.73617, 0.0, 0.0, 1.0)

@@ -25,11 +25,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from disdepth.data.synthetic import SyntheticScenes  # noqa: E402 - after the thread variables
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'training'))
-
-from disdepth.data.synthetic import SyntheticScenes  # noqa: E402
-
 CASES = [('outdoor', 96, 320), ('indoor', 120, 160), ('outdoor', 352, 704), ('indoor', 480, 640)]
 
 

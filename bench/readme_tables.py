@@ -81,7 +81,26 @@ def node_table(report: dict) -> str:
     return (_table(['stage (p50 ms)'] + [f'Fast DDS {n}' for n in names], rows)
             + f'\n\n{w}x{h} input, model {report["model"]}, ONNX Runtime CPU {report["ort_threads"]} threads, '
             f'{report["frames"]} frames. Goal: everything but the model <= {report["goal_non_model_p50_ms"]} ms '
-            f'p50 (`non_model`).' + overload_line)
+            f'p50 (`non_model`).' + overload_line + _delivery_table(report.get('delivery_all_outputs')))
+
+
+def _delivery_table(delivery: dict | None) -> str:
+    """Delivery with every output subscribed (absent from results older than issue 17's figure)."""
+    if delivery is None:
+        return ''
+    labels = {'node_default': "node's default (config/fastdds_large_outputs.xml)",
+              'fastdds_defaults': "Fast DDS's defaults"}
+    rows = []
+    for name, label in labels.items():
+        run, total = delivery[name], delivery[name]['all_outputs']
+        rows.append([label, f'{total["delivered"]}/{total["expected"]}', f'{total["p50_ms"]:.0f}',
+                     f'{total["p99_ms"]:.0f}', f'{total["max_ms"]:.0f}', f'{run["node_latency_p50_ms"]:.0f}'])
+    return ('\n\n' + _table(['every output subscribed (reliable)', 'messages delivered', 'p50 ms', 'p99 ms',
+                               'max ms', "node's own p50 ms"], rows)
+            + f'\n\nCamera publish to receipt of depth, depth/camera_info, depth/colored, depth/uncertainty and '
+            f'points in another process, {delivery["frames"]} frames at {delivery["rate_hz"]:.0f} Hz, subscriber '
+            f'history {delivery["subscriber_history"]}, 1-min load average {delivery["load_average_1min"]:.1f} '
+            'on 2 cores.')
 
 
 def offline_table(report: dict) -> str:
@@ -91,6 +110,23 @@ def offline_table(report: dict) -> str:
             + f'\n\n{report["frames"]["count"]} frames of {report["frames"]["size"]}, model '
             f'{report["model"]["name"]} at {report["model"]["input"]}: {report["model_latency_ms_median"]:.0f} ms '
             'median inference.')
+
+
+def recordings_table(report: dict) -> str:
+    rows = [[name, f'{c["first_pass_frames_per_s"]:.1f}', f'{c["epoch_frames_per_s"]:.0f}']
+            for name, c in report['cases'].items()]
+    train, labels = report['training'], report['teacher_labels']
+    h, w = train['image_size']
+    first = [c['first_pass_frames_per_s'] for c in report['cases'].values()]
+    cached = [c['epoch_frames_per_s'] / c['first_pass_frames_per_s'] for c in report['cases'].values()]
+    return (_table(['recording', 'first pass (read, decode, cache): frames/s', 'later epochs (cache): frames/s'], rows)
+            + f'\n\n{report["frames"]} frames of {report["size"]} at {report["rate_hz"]:g} Hz, model input {h}x{w}: '
+            f'a distillation step (batch {train["batch_size"]}) takes {train["distill_step_s"] * 1000:.0f} ms, '
+            f'{train["frames_per_s"]:.1f} frames/s, so the first pass decodes {min(first) / train["frames_per_s"]:.0f}-'
+            f'{max(first) / train["frames_per_s"]:.0f}x faster than training consumes frames and later epochs read '
+            f'the cache {min(cached):.0f}-{max(cached):.0f}x faster still. Teacher pseudo-labels (small Transformer, '
+            f'`data.depth_topic=null`): {labels["frames_per_s"]:.1f} frames/s, once. {report["threads"]} torch '
+            f'thread(s), 1-min load average {report["load_avg_1m"]:.1f} on {report["cpu_count"]} cores.')
 
 
 def synthetic_table(report: dict) -> str:
@@ -116,6 +152,7 @@ RENDERERS = {
     'step_time': ('step_time.json', step_time_table),
     'node': ('node.json', node_table),
     'offline': ('offline.json', offline_table),
+    'recordings': ('recordings.json', recordings_table),
     'synthetic': ('synthetic.json', synthetic_table),
 }
 

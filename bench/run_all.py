@@ -15,10 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'bench'))
+from readme_tables import update_readme
 
-from readme_tables import update_readme  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # name -> script arguments; ordered cheap to expensive
 BENCHMARKS = {
@@ -26,6 +25,7 @@ BENCHMARKS = {
     'models': ['bench/bench_models.py'],
     'node': ['bench/bench_node.py'],
     'offline': ['bench/bench_offline.py'],
+    'recordings': ['bench/bench_recordings.py'],
     'distill': ['bench/bench_distill.py'],
     'demo': ['scripts/demo.py', '--out', 'runs/bench_demo', '--results', 'bench/results/demo.json'],
 }

@@ -1,8 +1,7 @@
 """Rosbag2 input and output for the offline tool (sqlite3 and MCAP, no ROS install) with ``rosbags``.
 
-Paper: DisDepth (arXiv 2404.16386) students run here on recordings instead of live streams; this module is
-only the bag side of ``mono_depth_offline bag`` (docs/design.md sections 3-4), the depth comes from the node's
-pipeline.
+The bag side of ``mono_depth_offline bag`` (docs/design.md sections 3-4); the depth comes from the node's frame
+path (frames.py).
 
 Pairing: an image with header stamp t gets the camera_info whose header stamp is the latest s <= t
 (bisect over all camera_info stamps of the topic), so a camera_info received just after its image still
@@ -31,6 +30,9 @@ POINT_CLOUD2 = 'sensor_msgs/msg/PointCloud2'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 #: rosbag2 metadata version 8 (Jazzy's); rosbags writes only 8 or 9
 BAG_VERSION = 8
+#: the node's output topics (relative names) that ``mono_depth_offline bag`` writes, in writing order: all but the
+#: depth/colored preview
+OUTPUTS = ('depth', 'depth/camera_info', 'points', 'depth/uncertainty')
 
 
 class BagError(ValueError):
@@ -109,10 +111,10 @@ def base_topic(image_topic: str, msgtype: str) -> str:
 
 
 def output_topics(image_topic: str, msgtype: str) -> dict[str, str]:
-    """Output topic per kind, in the namespace of the image's base topic (see the module docstring)."""
+    """The bag topic of each of ``OUTPUTS`` (the node's relative names), in the namespace of the image's base
+    topic (see the module docstring)."""
     namespace = str(PurePosixPath(base_topic(image_topic, msgtype)).parent).rstrip('/')
-    return {'depth': f'{namespace}/depth', 'camera_info': f'{namespace}/depth/camera_info',
-            'points': f'{namespace}/points', 'uncertainty': f'{namespace}/depth/uncertainty'}
+    return {name: f'{namespace}/{name}' for name in OUTPUTS}
 
 
 def sibling_camera_info(image_topic: str, msgtype: str) -> str:

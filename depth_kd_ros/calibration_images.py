@@ -18,38 +18,38 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
+from depth_kd_ros.image_codec import ImageDecodeError
+from depth_kd_ros.image_files import ImageFolderError, list_images, read_image
 
 
 class CalibrationDataError(ValueError):
     """The calibration folder is missing, has no images, or an image cannot be decoded."""
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name (deterministic calibration).
+def calibration_files(folder: str | Path) -> list[Path]:
+    """The images of a calibration folder (``image_files.list_images``: sorted by name, so calibration is
+    deterministic).
 
     Raises:
-        CalibrationDataError: ``folder`` is not a directory or holds no file with an image suffix.
+        CalibrationDataError: ``folder`` is not a directory or holds no image.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CalibrationDataError(f'calibration folder {folder} does not exist or is not a directory')
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise CalibrationDataError(f'calibration folder {folder} holds no images (looked for {IMAGE_SUFFIXES})')
-    return files
+    try:
+        return list_images(folder)
+    except ImageFolderError as exc:
+        raise CalibrationDataError(f'calibration {exc}') from exc
 
 
 def load_image(path: str | Path, height: int, width: int) -> np.ndarray:
     """Read one image as the model's input: float32 [3,H,W], RGB in 0..1, resized to (height, width).
 
     Raises:
-        CalibrationDataError: OpenCV cannot decode ``path``.
+        CalibrationDataError: ``path`` cannot be read, is truncated, or OpenCV cannot decode it (a truncated
+            JPEG that OpenCV 4.5 would decode to grey must not set the int8 ranges).
     """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise CalibrationDataError(f'cannot decode calibration image {path}')
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        rgb = read_image(path)
+    except (OSError, ImageDecodeError) as exc:
+        raise CalibrationDataError(f'cannot decode calibration image {path}: {exc}') from exc
     if rgb.shape[:2] != (height, width):
         rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
@@ -64,14 +64,14 @@ class CalibrationBatches:
         batch_size: images per batch B (1 for the exported static [1,3,H,W] models).
         max_images: use only the first N images (None = all).
     Raises:
-        CalibrationDataError: see ``list_images``; ValueError for a non-positive size.
+        CalibrationDataError: see ``calibration_files``; ValueError for a non-positive size.
     """
 
     def __init__(self, folder: str | Path, height: int, width: int, batch_size: int = 1,
                  max_images: int | None = None):
         if min(height, width, batch_size) < 1:
             raise ValueError(f'height, width and batch_size must be >= 1, got {height}, {width}, {batch_size}')
-        self.files = list_images(folder)[:max_images]
+        self.files = calibration_files(folder)[:max_images]
         self.height, self.width, self.batch_size = height, width, batch_size
 
     @property

@@ -1,8 +1,8 @@
 """Camera calibration files as written by ROS camera_calibration (camera_info_manager's YAML format).
 
-Paper: DisDepth (arXiv 2404.16386) predicts metric depth for the training camera's focal length; the
-runtime rescales it to this camera (docs/design.md section 3), so the offline tool needs the intrinsics of a
-folder of images. The file holds a sensor_msgs/CameraInfo:
+A model predicts metric depth for its training camera's focal length; the runtime rescales it to this camera
+(docs/design.md section 3), so the offline tool needs the intrinsics of a folder of images. The file holds a
+sensor_msgs/CameraInfo:
 
     image_width, image_height: int pixels
     camera_matrix:           {rows: 3, cols: 3, data: [fx, 0, cx, 0, fy, cy, 0, 0, 1]}   (K, pixels)

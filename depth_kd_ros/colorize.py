@@ -1,6 +1,6 @@
 """Depth preview: metric depth to a bgr8 image with a perceptual colormap over a fixed range.
 
-Paper: DisDepth (arXiv 2404.16386) figures show depth this way; this is the ``depth/colored`` topic.
+The node's ``depth/colored`` topic, the offline tool's previews and evaluation's preview panels.
 Formula: t = clip((z - z_min) / (z_max - z_min), 0, 1); colour = colormap(t) (255-entry table);
 invalid z -> black.
 A fixed range (not per-frame min/max) keeps colours comparable between frames.
@@ -12,6 +12,7 @@ import functools
 import cv2
 import numpy as np
 
+#: colormap name -> OpenCV colormap; the node's ``colormap`` parameter offers these
 COLORMAPS = {
     'turbo': cv2.COLORMAP_TURBO,
     'viridis': cv2.COLORMAP_VIRIDIS,
@@ -30,13 +31,15 @@ def _lut(colormap: str) -> np.ndarray:
     return table
 
 
-def colorize(depth: np.ndarray, min_depth: float, max_depth: float, colormap: str = 'turbo') -> np.ndarray:
-    """Colour a depth image.
+def colorize(depth: np.ndarray, min_depth: float, max_depth: float, colormap: str = 'turbo',
+             valid: np.ndarray | None = None) -> np.ndarray:
+    """Colour a depth image (or any non-negative map over a fixed range, e.g. a relative error).
 
     Args:
         depth: float32 [H,W] metres; NaN and <= 0 are invalid (drawn black), +inf saturates.
         min_depth, max_depth: metres mapped to the colormap's ends (near = start).
         colormap: key of ``COLORMAPS``.
+        valid: bool [H,W] pixels to colour, instead of ``depth > 0`` (others black), so a zero can be a value.
     Returns:
         uint8 [H,W,3] BGR (sensor_msgs encoding bgr8).
     Raises:
@@ -51,6 +54,8 @@ def colorize(depth: np.ndarray, min_depth: float, max_depth: float, colormap: st
     index = np.multiply(depth, np.float32(alpha), dtype=np.float32)
     index += np.float32(1.0 - min_depth * alpha)
     np.clip(index, 1.0, 255.0, out=index)
-    with np.errstate(invalid='ignore'):
-        index[~(depth > 0)] = 0.0  # NaN compares False: invalid as well
+    if valid is None:
+        with np.errstate(invalid='ignore'):
+            valid = depth > 0  # NaN compares False: invalid as well
+    index[~valid] = 0.0
     return cv2.applyColorMap(index.astype(np.uint8), _lut(colormap))

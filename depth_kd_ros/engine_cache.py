@@ -11,8 +11,8 @@ match the sidecar written beside it (ros2_trt_pose keys by model name only and l
 Files in ``cache_dir``: ``<onnx stem>.<precision>.engine`` + ``<onnx stem>.<precision>.json``, and for
 INT8 TensorRT's calibration cache ``<onnx stem>.<onnx sha256[:16]>.<calibration sha256[:16]>.calib``, one
 per model and image set, so images B never reuse the ranges calibrated on images A. A stale engine is
-overwritten in place, so the cache never grows with old builds. Writes are atomic (tmp file, fsync,
-``os.replace``) and the sidecar is written last, so a crash mid-write leaves no sidecar and the next start
+overwritten in place, so the cache never grows with old builds. Writes are atomic (``atomic_file``) and the
+sidecar is written last, so a crash mid-write leaves no sidecar and the next start
 rebuilds instead of loading a truncated engine.
 
 INT8 without a calibration folder (the node: it has no such parameter) uses the calibration recorded in
@@ -29,16 +29,16 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from depth_kd_ros.calibration_images import CalibrationDataError, list_images
+from depth_kd_ros.atomic_file import atomic_write_bytes
+from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files
 
 LOGGER = logging.getLogger(__name__)
-PRECISIONS = ('fp32', 'fp16', 'int8')
+#: TensorRT engine precisions, the default first (the node's trt_precision and the scripts' --precision read it)
+PRECISIONS = ('fp16', 'fp32', 'int8')
 CACHE_FORMAT = 2  # bump when the sidecar layout changes; old sidecars then read as stale (2: calibration)
 
 
@@ -67,7 +67,11 @@ class CacheLookup:
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes. Raises OSError when unreadable."""
+    """Hex sha256 of a file's bytes.
+
+    Raises:
+        OSError: the file is unreadable.
+    """
     digest = hashlib.sha256()
     with open(path, 'rb') as handle:
         for block in iter(lambda: handle.read(chunk), b''):
@@ -133,22 +137,6 @@ def lookup(cache_dir: str | Path, onnx_path: str | Path, key: EngineKey) -> Cach
     return CacheLookup(engine_path)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def store(cache_dir: str | Path, onnx_path: str | Path, key: EngineKey, engine_bytes: bytes,
           calibration_source: str = '') -> Path:
     """Write the engine, then its sidecar (key + engine sha256 + where the INT8 calibration came from, for
@@ -166,7 +154,10 @@ def images_sha256(files: list[Path]) -> str:
     """Hex sha256 identifying a calibration set: each file's name and the sha256 of its bytes, in order.
 
     Two folders holding the same files give the same value; a changed, added, removed or renamed image
-    changes it. Raises OSError when a file is unreadable.
+    changes it.
+
+    Raises:
+        OSError: a file is unreadable.
     """
     digest = hashlib.sha256()
     for path in files:
@@ -209,7 +200,7 @@ def int8_calibration(cache_dir: str | Path, onnx_path: str | Path, onnx_sha256: 
     cache_dir = Path(cache_dir)
     recorded = _recorded_calibration(cache_dir, onnx_path)
     if calibration_dir:
-        files = list_images(calibration_dir)
+        files = calibration_files(calibration_dir)
         sha256, source = images_sha256(files), f'{calibration_dir} ({len(files)} images)'
         if recorded is not None and recorded[0] != sha256:
             LOGGER.warning('INT8 calibration data changed: %s, sha256 %s..., where the cached engine was '

@@ -6,7 +6,9 @@ may claim 65535x65535). The node's ``max_input_pixels`` is checked on these size
 
 PNG (W3C PNG specification, 5.2-5.3 and 11.2.2): the 8-byte signature ``89 50 4E 47 0D 0A 1A 0A``, then
 the IHDR chunk, which must come first: length (4 bytes, 13), type ``IHDR``, width (4, big-endian),
-height (4, big-endian), ...
+height (4, big-endian), bit depth (1: 1, 2, 4, 8 or 16 bits per sample), colour type (1: 0 grey, 2 RGB,
+3 palette, 4 grey + alpha, 6 RGBA), ... The bit depth tells a 16-bit PNG (mono16 or 16UC1 data) from an 8-bit
+one before OpenCV's IMREAD_COLOR silently keeps only the high byte of each sample.
 
 JPEG (ITU-T T.81 annex B): SOI ``FF D8``, then marker segments ``FF m`` + length (2 bytes, big-endian,
 counting itself) + payload, up to the frame header SOFn (m in C0-C3, C5-C7, C9-CB, CD-CF: not C4 DHT,
@@ -15,11 +17,20 @@ follows libjpeg's ``next_marker`` (what OpenCV decodes with): non-FF bytes are s
 swallowed, and FF 00 is not a marker; TEM (01) and RSTn (D0-D7) have no length. Reaching SOS (DA) or EOI
 (D9) before a frame header means there is no image: libjpeg fails there too, as on a height of 0
 (defined later by a DNL marker, which libjpeg does not support).
+
+The end of a complete file (``check_complete``): a PNG ends with its IEND chunk (11.2.5: length 0, type
+``IEND``, CRC ``AE 42 60 82``), a JPEG with EOI ``FF D9`` (B.2.1), either possibly followed by 00/FF padding
+(drivers that send fixed-size buffers). Why: libjpeg in OpenCV 4.5 and 4.6 (Ubuntu 22.04, 24.04) decodes a
+truncated JPEG to a partly grey image with only a warning on stderr, where OpenCV 5 fails.
 """
 from __future__ import annotations
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_GREY_COLOUR_TYPES = frozenset({0, 4})  # grey, grey + alpha: one sample of colour per pixel
 JPEG_SOI = b'\xff\xd8'
+PNG_END = b'IEND\xaeB`\x82'  # the IEND chunk's type and CRC: the last 8 bytes of a complete PNG
+JPEG_EOI = b'\xff\xd9'
+PADDING = b'\x00\xff'
 SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
 
@@ -45,6 +56,22 @@ def png_size(data) -> tuple[int, int]:
     if width == 0 or height == 0:
         raise ImageHeaderError(f'PNG IHDR gives a zero size {width}x{height}')
     return width, height
+
+
+def png_sample_format(data) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR chunk (module docstring).
+
+    Args:
+        data: the file's bytes (any bytes-like object), starting with the PNG signature.
+    Raises:
+        ImageHeaderError: shorter than signature + IHDR up to the colour type, or IHDR not the first chunk.
+    """
+    head = bytes(memoryview(data).cast('B')[:26])
+    if len(head) < 26:
+        raise ImageHeaderError(f'PNG truncated in its header ({len(head)} bytes)')
+    if head[12:16] != b'IHDR':
+        raise ImageHeaderError('PNG does not start with an IHDR chunk')
+    return head[24], head[25]
 
 
 def jpeg_size(data) -> tuple[int, int]:
@@ -99,3 +126,24 @@ def compressed_image_size(data) -> tuple[int, int] | None:
     if head[:2] == JPEG_SOI:
         return jpeg_size(data)
     return None
+
+
+def check_complete(data) -> None:
+    """Check that a PNG or JPEG is not truncated: it ends with its IEND chunk or EOI marker, after which only
+    00/FF padding may follow. Any other format passes (left to the decoder).
+
+    Args:
+        data: the file's bytes (any bytes-like object).
+    Raises:
+        ImageHeaderError: a PNG or JPEG without its end (the message names the missing marker).
+    """
+    view = memoryview(data).cast('B')
+    head = bytes(view[:8])
+    if head == PNG_SIGNATURE:
+        end, what = PNG_END, 'PNG IEND chunk'
+    elif head[:2] == JPEG_SOI:
+        end, what = JPEG_EOI, 'JPEG end-of-image marker FF D9'
+    else:
+        return
+    if bytes(view[-len(end):]) != end and not bytes(view).rstrip(PADDING).endswith(end):  # padding is rare
+        raise ImageHeaderError(f'the {what} is missing: the file is truncated')

@@ -1,10 +1,10 @@
 """Fill sensor_msgs fields on any message object: rclpy's classes (node) or rosbags' (offline tool).
 
-Paper: DisDepth (arXiv 2404.16386) depth, published per REP 118 (depth images: 32FC1, metres) and
-REP 103/104 (optical frame, CameraInfo). Only plain attributes are set, so one helper per message kind
-serves both libraries; ``uint8[]`` data gets the container the object already holds (rclpy:
-array.array('B'); rosbags: numpy uint8), and float64[] arrays likewise (rclpy: array('d'); rosbags: numpy).
-Headers are not touched: the caller copies the input header (the output header is the input header).
+Depth is published per REP 118 (depth images: 32FC1, metres) and REP 103/104 (optical frame, CameraInfo). Only plain
+attributes are set, so one helper per message kind serves both libraries; ``uint8[]`` data gets the container the
+object already holds (rclpy: array.array('B'); rosbags: numpy uint8), and float64[] arrays likewise (rclpy:
+array('d'); rosbags: numpy). Headers are not touched: the caller copies the input header (the output header is the
+input header).
 """
 from __future__ import annotations
 
@@ -69,6 +69,16 @@ def fill_camera_info(msg, camera, distortion_model: str = 'plumb_bob',
     msg.k = _floats_like(msg.k, k)
     msg.r = _floats_like(msg.r, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])
     msg.p = _floats_like(msg.p, p)
+    return msg
+
+
+def fill_calibration(msg, calibration):
+    """Set width, height, distortion_model, D, K, R, P of a sensor_msgs/CameraInfo from a rectify.Calibration
+    (e.g. ``rectified_calibration``'s); binning and roi are left as they are. Returns ``msg``."""
+    msg.width, msg.height = int(calibration.width), int(calibration.height)
+    msg.distortion_model = calibration.distortion_model
+    for name in ('d', 'k', 'r', 'p'):
+        setattr(msg, name, _floats_like(getattr(msg, name), getattr(calibration, name)))
     return msg
 
 

@@ -29,7 +29,8 @@ def compute_metrics(pred, gt, mask=None, min_depth: float = 1e-3, max_depth: flo
     """Metrics of ONE image. pred, gt: float arrays of the same shape (e.g. [H,W] or [1,H,W]), metres;
     mask: bool array (valid pixels), default gt > 0. Pixels with gt <= 0 are never used.
 
-    Raises ValueError if the shapes differ or no pixel is valid.
+    Raises:
+        ValueError: the shapes differ or no pixel is valid.
     """
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     if pred.shape != gt.shape:
@@ -63,13 +64,21 @@ class MetricAverager:
         self.count = 0
 
     def update(self, metrics: dict) -> None:
-        """Add one image's metrics; raises KeyError if a metric of METRIC_KEYS is missing."""
+        """Add one image's metrics.
+
+        Raises:
+            KeyError: a metric of METRIC_KEYS is missing.
+        """
         for key in METRIC_KEYS:
             self.sums[key] += float(metrics[key])
         self.count += 1
 
     def compute(self) -> dict:
-        """Averages over the images seen, plus ``num_images``; raises ValueError if there were none."""
+        """Averages over the images seen, plus ``num_images``.
+
+        Raises:
+            ValueError: no image was added.
+        """
         if self.count == 0:
             raise ValueError('no image was evaluated')
         out = {key: value / self.count for key, value in self.sums.items()}

@@ -1,6 +1,5 @@
 """Model file contract: read and check the exported student's metadata without running it.
 
-Paper: DisDepth (arXiv 2404.16386), section 3 (student deployed alone after distillation).
 Contract (docs/design.md section 3): input ``image`` float32 [1,3,H,W] RGB 0..1; output ``depth`` float32
 [1,1,H,W] metres; optional ``depth_std`` [1,1,H,W] metres; metadata_props (strings) ``input_height``,
 ``input_width``, ``min_depth``, ``max_depth``, ``focal_length`` (px at the input size) and ``model_name``
@@ -22,6 +21,7 @@ EXPORT_VERSION = '1'
 #: keys our exporter writes that a hand-annotated model may lack -> the value assumed then
 OPTIONAL_KEYS = {'training_dataset': 'unknown', 'export_version': EXPORT_VERSION}
 OUTPUTS = ('depth', 'depth_std')
+MODEL_SUFFIXES = ('.onnx', '.pt2')
 
 
 class ModelFileError(ValueError):
@@ -58,9 +58,11 @@ class ModelInfo:
 
 
 def info_from_metadata(metadata: dict[str, str], outputs: tuple[str, ...], source: str) -> ModelInfo:
-    """Parse and check the metadata strings. Raises ModelFileError naming ``source`` and the key.
+    """Parse and check the metadata strings.
 
     A missing OPTIONAL_KEYS entry takes its default and is listed in ``defaulted_keys``.
+    Raises:
+        ModelFileError: a required key is missing or a value is invalid (the message names ``source`` and the key).
     """
     missing = [key for key in REQUIRED_KEYS if key not in metadata]
     if missing:
@@ -148,6 +150,10 @@ def read_model_info(path: str) -> ModelInfo:
     """
     if not path:
         raise ModelFileError('no model file given (parameter model_path is empty)')
+    if os.path.isdir(path):
+        inside = sorted(name for name in os.listdir(path) if name.lower().endswith(MODEL_SUFFIXES))
+        raise ModelFileError(f'{path} is a folder, not a model file: give the .onnx (or .pt2) file itself'
+                             + (f' (the folder has {inside[:3]})' if inside else ''))
     if not os.path.isfile(path):
         raise ModelFileError(f'model file not found: {path}')
     suffix = os.path.splitext(path)[1].lower()

@@ -1,42 +1,72 @@
 """mono_depth_node: camera images -> metric depth image, point cloud, preview and diagnostics (rclpy glue).
 
-Paper: DisDepth (arXiv 2404.16386): the distilled CNN student; all per-frame work is in pipeline.py.
+The per-frame work (decode, pipeline, output messages) is frames.py's, shared with the offline tool.
 Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``depth`` (32FC1 metres, REP 118), ``depth/camera_info``, ``depth/colored``
 (bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std), ``points`` (PointCloud2, REP 103
-optical frame) and ``/diagnostics``. Keep-latest: the callback stores only the newest frame and one worker
-thread infers on it (camera_calibration's BufferQueue(1)), so a slow model drops frames, never queues.
+optical frame) and ``/diagnostics``. Keep-latest (latest_frame.LatestFrameWorker): the callback hands only the
+newest frame to one worker thread, so a slow model drops frames, never queues.
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
-import threading
 import time
+from pathlib import Path
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from depth_kd_ros.backends import BackendError
+from depth_kd_ros.camera_info_buffer import CameraInfoBuffer, stamp_nanoseconds
 from depth_kd_ros.diagnostics import FrameStats
-from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
-from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera_model
+from depth_kd_ros.image_codec import ImageDecodeError
+from depth_kd_ros.latest_frame import LatestFrameWorker
 from depth_kd_ros.model_file import ModelFileError
-from depth_kd_ros.params import SPECS, NodeParams, ParameterError, params_from_dict
+from depth_kd_ros.package_files import share_file
+from depth_kd_ros.params import (
+    NODE_NAME,
+    SPECS,
+    NodeParams,
+    ParameterError,
+    params_files_in_args,
+    params_from_dict,
+    unmatched_section_hint,
+)
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
+from depth_kd_ros.pointcloud import is_optical_frame
 
-try:  # robots have cv_bridge from apt; used only for encodings the own codec does not cover
-    from cv_bridge import CvBridge
-except ImportError:
-    CvBridge = None
+#: output messages of rclpy's sensor_msgs classes
+RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
+                                camera_info=lambda header: CameraInfo(header=header),
+                                point_cloud2=lambda header: PointCloud2(header=header), point_field=PointField)
 
-SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+#: Fast DDS profile for the node's large reliable outputs (the file says why; README: Large messages and Fast DDS)
+FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
+#: what configures Fast DDS already: then the environment's choice is kept
+FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
+#: message class of each output topic
+OUTPUT_TYPES = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
+                'points': PointCloud2}
+#: sensor-data QoS with room for the infos that arrive while the executor is busy: each may be some frame's own
+CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+#: a latched calibration (published once, before the node started) reaches only a transient_local reader
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: seconds between looks at the camera_info publishers' durability (until a latched one is found)
+LATCHED_CHECK_PERIOD = 0.5
 
 
 def _descriptor(name: str) -> ParameterDescriptor:
@@ -53,14 +83,15 @@ def _descriptor(name: str) -> ParameterDescriptor:
 
 
 class MonoDepthNode(Node):
-    """Declares parameters, loads the model, wires topics to a DepthPipeline on a worker thread.
+    """Declares parameters, loads the model, wires topics to the frame path on a worker thread.
 
-    Raises (constructor): ParameterError, ModelFileError, BackendError or rclpy ParameterException
-    when the configuration or the model is unusable; main() turns them into a clear exit.
+    Raises:
+        ParameterError, ModelFileError, BackendError, rclpy ParameterException: (constructor) the configuration
+            or the model is unusable; main() turns them into a clear exit.
     """
 
     def __init__(self, **node_kwargs):
-        super().__init__('mono_depth_node', **node_kwargs)
+        super().__init__(NODE_NAME, **node_kwargs)
         self._worker = None
         try:
             self._setup()
@@ -73,32 +104,40 @@ class MonoDepthNode(Node):
                   for name, spec in SPECS.items()}
         self.params: NodeParams = params_from_dict(values)
         self.pipeline = load_pipeline(self.params)
-        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period),
-                                throttle=self.params.log_throttle)
+        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period), throttle=self.params.log_throttle,
+                                period=self.params.diagnostics_period,
+                                loss_hint='' if self.params.input_reliable else
+                                '; with a reliable publisher, input_reliable:=true receives them all')
+        self._frame_ids_warned: set[str] = set()  # frame_ids already warned about as not optical
         self.add_on_set_parameters_callback(self._on_set_parameters)
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.output_qos_depth,
                              reliability=ReliabilityPolicy.RELIABLE if self.params.output_reliable
                              else ReliabilityPolicy.BEST_EFFORT)
-        self.pub_depth = self.create_publisher(Image, 'depth', out_qos)
-        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
-        self.pub_colored = self.create_publisher(Image, 'depth/colored', out_qos)
-        self.pub_points = self.create_publisher(PointCloud2, 'points', out_qos)
-        self.pub_std = (self.create_publisher(Image, 'depth/uncertainty', out_qos)
-                        if self.pipeline.info.has_uncertainty else None)
+        self.frames = FramePath(self.pipeline, RCLPY_MESSAGES)
+        #: output topic -> publisher, in OUTPUT_TOPICS order; depth/uncertainty only for models with depth_std
+        self.publishers_by_topic = {topic: self.create_publisher(OUTPUT_TYPES[topic], topic, out_qos)
+                                    for topic in OUTPUT_TOPICS
+                                    if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._bridge = CvBridge() if CvBridge is not None else None
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._pending = None  # (msg, receive time): the newest unprocessed frame
-        self._camera_msg, self._running = None, True  # latest CameraInfo; worker loop flag
+        self._camera_infos = CameraInfoBuffer()  # recent CameraInfos, matched to each image by stamp
+        self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
                                if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
         compressed = self.params.input_transport == 'compressed'
         self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
                                  else 'image', self._on_image, image_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, SENSOR_QOS)
-        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
-        self._worker = threading.Thread(target=self._work, name='mono_depth_worker', daemon=True)
+        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, CAMERA_INFO_QOS)
+        self._latched_camera_info = None
+        self._camera_info_topic = self.resolve_topic_name('camera_info')
+        self._camera_info_qos_timer = self.create_timer(LATCHED_CHECK_PERIOD, self._adapt_camera_info_durability,
+                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
+        # timer on it would silence /diagnostics while depth is served
+        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._worker = LatestFrameWorker(
+            self._process, name='mono_depth_worker',
+            on_error=lambda exc: self._fault('internal_error', f'{type(exc).__name__}: {exc}'))
         self._worker.start()
         info = self.pipeline.info
         if info.metadata_warning:
@@ -122,66 +161,71 @@ class MonoDepthNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
-        self.stats.record_input()
-        with self._lock:
-            if self._pending is not None:
-                self.stats.record_dropped()
-            self._pending = (msg, time.monotonic())
-        self._wake.set()
+        self.stats.record_input(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        self._frame_id = msg.header.frame_id
+        if self._frame_id not in self._frame_ids_warned and not is_optical_frame(self._frame_id):
+            self._frame_ids_warned.add(self._frame_id)  # once per frame_id: a setting, not a per-frame fault
+            self.get_logger().warning(
+                f'frame_id {self._frame_id!r} does not look like an optical frame (REP 103: *_optical_frame, z '
+                'forward, y down): depth and points are in the optical frame, so in a body frame (x forward, '
+                'z up) they show rotated by 90 degrees; publish the images in the camera\'s optical frame')
+        if self._worker.submit((msg, time.monotonic())):
+            self.stats.record_dropped()
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_msg = msg
+    def _adapt_camera_info_durability(self) -> None:
+        """Subscribe camera_info transient_local as well once a publisher offers it, as ros2 bag and rviz adapt to
+        their publishers: a calibration published once before this node started then still arrives (the
+        writer's history reaches a late reader). Not from the start: a transient_local reader does not match
+        volatile publishers, and every camera driver would log 'incompatible QoS' for it. The sensor-data
+        subscription stays; a latched publisher's later messages arrive on both (the buffer keeps the latest of
+        equal stamps)."""
+        offered = [info.qos_profile for info in self.get_publishers_info_by_topic(self._camera_info_topic)
+                   if info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL]
+        if not offered:
+            return
+        reliable = any(qos.reliability == ReliabilityPolicy.RELIABLE for qos in offered)
+        qos = LATCHED_QOS if reliable else QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                                                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._latched_camera_info = self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos)
+        self._camera_info_qos_timer.cancel()
 
-    def _work(self) -> None:
-        while self._running:
-            self._wake.wait(0.1)
-            with self._lock:
-                item, self._pending = self._pending, None
-                self._wake.clear()
-            if item is None:
-                continue
-            try:
-                self._process(*item)
-            except Exception as exc:  # noqa: BLE001 - one bad frame must never stop the worker
-                self._fault('internal_error', f'{type(exc).__name__}: {exc}')
-
-    def _decode(self, msg):
-        if isinstance(msg, CompressedImage):
-            return decode_compressed(msg.data, max_pixels=self.params.max_input_pixels)
-        if msg.encoding not in ENCODINGS and self._bridge is not None and msg.height * msg.width > 0:
-            if msg.height * msg.width > self.params.max_input_pixels:  # decode_image's limit, before cv_bridge
-                raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
-            try:
-                return self._bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
-            except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others
-                raise ImageDecodeError(f'cv_bridge cannot convert {msg.encoding!r}: {exc}',
-                                       'unsupported_encoding') from exc
-        return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                            max_pixels=self.params.max_input_pixels)
+    def _camera_info_for(self, header, rectify: bool) -> CameraInfo | None:
+        """The CameraInfo of the image's stamp, else the latest before it (camera_info_buffer); an inexact pairing
+        is counted, none at all is a fault."""
+        match = self._camera_infos.match(stamp_nanoseconds(header.stamp))
+        if match is None:
+            self._fault('no_camera_info', ('every camera_info received is stamped after the image (different '
+                                           'clocks?)' if len(self._camera_infos) else 'no camera_info received yet')
+                        + (': frame skipped (rectify needs it)' if rectify else
+                           ': publishing depth without focal scaling, depth/camera_info or points'))
+            return None
+        if not match.exact:
+            self.stats.count('camera_info_inexact')
+        return match.info
 
     def _camera(self, msg: CameraInfo | None, width: int, height: int) -> CameraModel | None:
         if msg is None:
-            self._fault('no_camera_info', 'no camera_info received yet: publishing depth without focal '
-                        'scaling, depth/camera_info or points')
             return None
         try:
-            camera = CameraModel.from_camera_info(msg.k, msg.p, msg.width, msg.height)
-            camera.check_size(width, height)
+            return camera_model(msg, width, height)
         except CameraInfoError as exc:
             self._fault(exc.kind, f'{exc}: publishing depth without focal scaling or points')
             return None
-        return camera
 
-    def _has_subscribers(self) -> bool:
-        outputs = (self.pub_depth, self.pub_info, self.pub_colored, self.pub_points, self.pub_std)
-        return any(pub is not None and pub.get_subscription_count() > 0 for pub in outputs)
+    def _subscribed_outputs(self) -> list[str]:
+        """The output topics someone subscribes to, in publishing order."""
+        return [topic for topic, pub in self.publishers_by_topic.items() if pub.get_subscription_count() > 0]
 
-    def _process(self, msg, received: float) -> None:
-        if not self._has_subscribers():
+    def _process(self, item: tuple) -> None:
+        """One frame on the worker thread: ``item`` is (message, receive time on the monotonic clock)."""
+        msg, received = item
+        subscribed = self._subscribed_outputs()
+        if not subscribed:
             return  # lazy, as depth_image_proc's connect callbacks: no decoding or inference nobody reads
         start = time.perf_counter()
         try:
-            rgb = self._decode(msg)
+            rgb = self.frames.decode(msg)
         except ImageDecodeError as exc:
             self._fault(exc.kind, str(exc))
             return
@@ -190,74 +234,173 @@ class MonoDepthNode(Node):
         if previous is not None:
             self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
                 *previous, rgb.shape[1], rgb.shape[0]))
-        info = self._camera_msg  # read once: the callback may replace it meanwhile
-        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         params = self.params
-        want_points = params.publish_points and self.pub_points.get_subscription_count() > 0
-        want_colored = params.publish_colored and self.pub_colored.get_subscription_count() > 0
-        want_std = self.pub_std is not None and (self.pub_std.get_subscription_count() > 0
-                                                 or (want_points and params.uncertainty_threshold > 0))
+        info = self._camera_info_for(msg.header, params.rectify)
+        stages = {'conversion': conversion_ms}
+        if params.rectify:
+            if info is None:
+                return
+            start = time.perf_counter()
+            try:
+                rgb = self.frames.rectify(rgb, info)
+            except CameraInfoError as exc:
+                self._fault(exc.kind, f'{exc}: frame skipped (rectify is on; a raw frame is never published as '
+                            'rectified)')
+                return
+            stages['rectify'] = (time.perf_counter() - start) * 1e3
+        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
+        switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}
+        outputs = [topic for topic in subscribed if not switched_off.get(topic, False)]
         try:
-            result = self.pipeline.process(rgb, camera, want_cloud=want_points, want_colored=want_colored,
-                                           want_std=want_std)
+            result = self.frames.run(rgb, camera, outputs)
         except BackendError as exc:
             self._fault('backend_error', str(exc))
             return
         start = time.perf_counter()
-        header = msg.header
-        if self.pub_depth.get_subscription_count():
-            self.pub_depth.publish(fill_image(Image(header=header), result.depth))
-        if camera is not None and self.pub_info.get_subscription_count():
-            self.pub_info.publish(copy_camera_info(CameraInfo(header=header), info))
-        if result.colored is not None:
-            self.pub_colored.publish(fill_image(Image(header=header), result.colored))
-        if self.pub_std is not None and result.depth_std is not None and self.pub_std.get_subscription_count():
-            self.pub_std.publish(fill_image(Image(header=header), result.depth_std))
-        if result.cloud is not None:
-            self.pub_points.publish(fill_pointcloud2(PointCloud2(header=header), result.cloud, PointField))
-        timings = dict(result.timings, conversion=conversion_ms, publish=(time.perf_counter() - start) * 1e3)
+        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs,
+                                        rectified=params.rectify)
+        for topic, message in messages.items():
+            self.publishers_by_topic[topic].publish(message)
+        timings = dict(result.timings, **stages, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
+        if result.ground is not None:
+            self.stats.record_scale(result.ground)
+        if result.cloud is not None and result.cloud.num_uncertain and not result.cloud.num_valid:
+            self._uncertainty_removed_every_point(result, params)
+
+    def _uncertainty_removed_every_point(self, result, params: NodeParams) -> None:
+        """A fault: the cloud is empty only because of uncertainty_threshold (README: its sensible values)."""
+        stride = params.points_stride
+        with np.errstate(invalid='ignore', divide='ignore'):
+            ratio = np.nanmedian(result.depth_std[::stride, ::stride] / result.depth[::stride, ::stride])
+        self._fault('uncertainty_removes_all', f'uncertainty_threshold {params.uncertainty_threshold:g} removes '
+                    f'every point: depth_std/depth has a median of {ratio:.2f} in this frame (the spread of this '
+                    "model's bins; README: uncertainty_threshold); raise it, or 0 turns the filter off")
 
     def _publish_diagnostics(self) -> None:
         level, message, values = self.stats.summary()
         info = self.pipeline.info
         values.update(backend=self.params.backend, model=info.model_name,
                       model_input=f'{info.input_width}x{info.input_height}')
-        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: depth', message=message,
-                                  hardware_id=self.params.backend,
+        # one status per node and camera, as camera drivers do: '/front/mono_depth_node: depth' and
+        # /rear's are told apart by name (diagnostic_aggregator's key), the camera by hardware_id
+        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_fully_qualified_name()}: depth',
+                                  message=message, hardware_id=self.params.hardware_id or self._frame_id,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array.header.stamp = self.get_clock().now().to_msg()  # ROS time, as every stamp (0 until /clock)
         self.pub_diag.publish(array)
 
     def destroy_node(self):
         if self._worker is not None:
-            self._running = False
-            self._wake.set()
-            self._worker.join(timeout=5.0)
+            self._worker.stop(timeout=5.0)  # the frame in progress finishes while the context is valid
             self._worker = None
         return super().destroy_node()
 
 
-def main(args=None) -> int:
-    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable."""
+class StopSignals:
+    """SIGINT and SIGTERM stop the node once, however many arrive, and never interrupt its clean-up.
+
+    Ctrl-C in a terminal reaches the node twice (from the terminal and forwarded by `ros2 launch`); systemd
+    and launch send SIGTERM. rclpy's own handlers shut the context down inside the signal, while the worker
+    may still be inferring and then publish into a dead context (RCLError: publisher's context is invalid),
+    and a second SIGINT raises KeyboardInterrupt in destroy_node (exit -2). These handlers only record the
+    request: spin() returns, and main() joins the worker and destroys the node before the context goes.
+    While ``interrupting`` (start-up: model loading, a TensorRT engine build) the first signal raises
+    KeyboardInterrupt, as Ctrl-C does; spin() and the clean-up turn that off.
+    """
+
+    POLL_S = 0.1  # how often spin() looks at the request: Python runs handlers between rclpy waits
+
+    def __init__(self) -> None:
+        self.received: int | None = None  # the first signal's number
+        self.interrupting = True
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame) -> None:
+        # From the first signal on, both are ignored by the OS: a Python handler would be reset to the
+        # default at interpreter exit, where a late SIGINT then kills the process (exit -2).
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, signal.SIG_IGN)
+        self.received = signum
+        if self.interrupting:
+            raise KeyboardInterrupt
+
+    def spin(self, executor: SingleThreadedExecutor) -> None:
+        """Run the executor's callbacks until the first SIGINT/SIGTERM or an external shutdown of its context."""
+        self.interrupting = False
+        while self.received is None and executor.context.ok():
+            executor.spin_once(timeout_sec=self.POLL_S)
+
+
+def _params_file_hint(argv: list[str], node: Node | None) -> str:
+    """unmatched_section_hint for the --params-file arguments, with the node's fully qualified name as rcl
+    resolved it (namespace and name remaps); without ``node`` (its constructor failed) a bare node of the
+    same name tells it."""
+    files = params_files_in_args(argv)
+    if not files:
+        return ''
+    probe = node or rclpy.create_node(NODE_NAME)
     try:
-        rclpy.init(args=args)
+        return unmatched_section_hint(files, probe.get_fully_qualified_name())
+    finally:
+        if node is None:
+            probe.destroy_node()
+
+
+def use_large_output_profile() -> str:
+    """Point Fast DDS (2.x: Humble, Jazzy) at FASTDDS_PROFILE unless the environment configures Fast DDS or another
+    RMW is chosen; returns the profile's path, or '' when left alone. Fast DDS reads it when rclpy.init creates
+    the participant, so this runs before."""
+    if (os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') not in ('rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')
+            or any(os.environ.get(name) for name in FASTDDS_SETTINGS)
+            or os.path.exists('DEFAULT_FASTRTPS_PROFILES.xml')):  # Fast DDS loads that one from the working folder
+        return ''
+    profile = share_file(FASTDDS_PROFILE)
+    if profile is None:
+        return ''
+    os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
+    return str(profile)
+
+
+def main(args=None) -> int:
+    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable.
+
+    A params file whose section names this node but does not apply to it (``mono_depth_node:`` for a node
+    in a namespace) adds a hint to that line, or is one warning when the node starts anyway.
+    """
+    argv = sys.argv if args is None else args
+    profile = use_large_output_profile()
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except _rclpy.RCLError as exc:  # malformed --ros-args: a missing or unparsable params file, a bad -p or -r
         print(f'mono_depth_node: cannot start: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2
+    executor = SingleThreadedExecutor()  # made before the handlers, so no signal interrupts its construction
+    stop = StopSignals()
     node = None
     try:
         node = MonoDepthNode()
-        rclpy.spin(node)
+        if profile:
+            node.get_logger().info(f'Fast DDS profile {profile} (large reliable outputs; set '
+                                   'FASTRTPS_DEFAULT_PROFILES_FILE to use your own)')
+        hint = _params_file_hint(argv, node)
+        if hint:
+            node.get_logger().warning(hint)
+        executor.add_node(node)
+        stop.spin(executor)
     except (ParameterError, ModelFileError, BackendError, ParameterException) as exc:
-        print(f'mono_depth_node: cannot start: {exc}', file=sys.stderr)
+        hint = _params_file_hint(argv, None)
+        print(f'mono_depth_node: cannot start: {exc}' + (f'; hint: {hint}' if hint else ''), file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        stop.interrupting = False
+        executor.shutdown()
         if node is not None:
-            node.destroy_node()
+            node.destroy_node()  # joins the worker while the context is still valid
         rclpy.try_shutdown()
     return 0
 

@@ -1,8 +1,8 @@
 """``mono_depth_offline``: metric depth for recordings (rosbag2 sqlite3/MCAP, image folders), every frame.
 
-Paper: DisDepth (arXiv 2404.16386); the student runs through the node's own per-frame pipeline
-(depth_kd_ros.pipeline: decode, resize, infer, focal rescale z * f_camera / f_train, back-project), so
-offline results equal live ones. Sub-commands (README "Offline processing"):
+The student runs through the node's own frame path (depth_kd_ros.frames: decode, resize, infer, focal rescale
+z * f_camera / f_train, back-project, output messages), so offline results equal live ones. Sub-commands (README
+"Offline processing"):
 
     mono_depth_offline bag INPUT OUTPUT --model PATH [--image-topic T] [--camera-info-topic T] [--copy-inputs]
     mono_depth_offline images INPUT_DIR OUTPUT_DIR --model PATH --camera-info FILE.yaml [--ply]
@@ -22,15 +22,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from depth_kd_ros.backends import BackendError
+from depth_kd_ros.backends import BACKENDS, BackendError
 from depth_kd_ros.bagio import BagError
 from depth_kd_ros.camera_yaml import CameraFileError
 from depth_kd_ros.image_codec import ImageDecodeError
+from depth_kd_ros.image_files import ImageFolderError
 from depth_kd_ros.model_file import ModelFileError
+from depth_kd_ros.package_files import PACKAGE, share_file
 from depth_kd_ros.params import ParameterError, load_params_file
 from depth_kd_ros.pipeline import CameraInfoError, DepthPipeline, load_pipeline
 
-PACKAGE = 'depth_kd_ros'
 PARAMS_FILE = Path('config') / 'mono_depth.yaml'
 #: how many frame names the summary lists per skip reason
 NAMES_SHOWN = 5
@@ -42,19 +43,14 @@ class OfflineError(ValueError):
 
 #: every error that means "the input or the arguments are wrong", reported without a traceback
 USER_ERRORS = (OfflineError, BagError, CameraFileError, ParameterError, ModelFileError, BackendError,
-               CameraInfoError, ImageDecodeError)
+               CameraInfoError, ImageDecodeError, ImageFolderError)
 
 
 def default_params_file() -> Path:
-    """config/mono_depth.yaml of the source tree, else ``<prefix>/share/depth_kd_ros/`` of an install
-    (colcon puts the module under ``<prefix>/lib/pythonX.Y/site-packages``, pip under the venv prefix)."""
-    here = Path(__file__).resolve()
-    candidates = [here.parents[1] / PARAMS_FILE]
-    candidates += [prefix / 'share' / PACKAGE / PARAMS_FILE for prefix in here.parents]
-    candidates.append(Path(sys.prefix) / 'share' / PACKAGE / PARAMS_FILE)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    """config/mono_depth.yaml of the source tree, else of an install (package_files.share_file)."""
+    path = share_file(PARAMS_FILE)
+    if path is not None:
+        return path
     raise OfflineError(f'cannot find {PARAMS_FILE} of {PACKAGE}; pass --params-file')
 
 
@@ -167,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--model', help='model file (.onnx, or .pt2 for the torch backend); overrides '
                         'model_path of the params file')
-    common.add_argument('--backend', choices=('tensorrt', 'onnxruntime', 'torch'),
+    common.add_argument('--backend', choices=tuple(BACKENDS),
                         help='overrides backend of the params file')
     common.add_argument('--params-file', type=Path,
                         help='node parameters (default: config/mono_depth.yaml of the package)')
@@ -182,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                      'CameraInfo topic')
     bag.add_argument('--copy-inputs', action='store_true', help='also copy the image and camera_info topics')
     images = commands.add_parser('images', parents=[common], help='depth PNGs (mm), previews, PLY and '
-                                 'metrics for a folder of PNG/JPEG images')
-    images.add_argument('input', type=Path, metavar='INPUT_DIR', help='PNG/JPEG images of one camera')
+                                 'metrics for a folder of images')
+    images.add_argument('input', type=Path, metavar='INPUT_DIR',
+                        help='images of one camera (PNG, JPEG or another format OpenCV reads)')
     images.add_argument('output', type=Path, metavar='OUTPUT_DIR',
                         help='new directory: depth/ (uint16 mm), colored/, points/ (--ply), metrics.json')
     images.add_argument('--camera-info', type=Path, required=True, metavar='FILE.yaml',

@@ -1,8 +1,8 @@
 """``mono_depth_offline bag``: depth, camera_info, points (and uncertainty) for every image of a rosbag2.
 
-Paper: DisDepth (arXiv 2404.16386); each frame goes through the node's pipeline (depth_kd_ros.pipeline)
-and the node's message fillers (depth_kd_ros.messages), so the bag holds what the live node would publish
-had it kept up with the camera. Per image (raw sensor_msgs/Image or CompressedImage) with header stamp t:
+Each frame goes through the node's own frame path (depth_kd_ros.frames: decoding, pipeline, output messages,
+here of rosbags' message classes), so the bag holds what the live node would publish had it kept up with the
+camera. Per image (raw sensor_msgs/Image or CompressedImage) with header stamp t:
 
     camera_info = the latest on the camera_info topic with stamp <= t (bagio.CameraInfoIndex)
     <ns>/depth               32FC1 metres, NaN invalid (REP 118), the input's size
@@ -23,8 +23,8 @@ from tqdm import tqdm
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.bagio import (
     CAMERA_INFO,
-    COMPRESSED_IMAGE,
     IMAGE,
+    OUTPUTS,
     POINT_CLOUD2,
     TYPESTORE,
     BagWriter,
@@ -38,10 +38,10 @@ from depth_kd_ros.bagio import (
     stamp_ns,
     storage_of,
 )
-from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed, decode_image
-from depth_kd_ros.messages import copy_camera_info, fill_image, fill_pointcloud2
+from depth_kd_ros.frames import FramePath, MessageFactory, camera_model
+from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult
+from depth_kd_ros.pipeline import CameraInfoError, FrameResult
 
 _TYPES = TYPESTORE.types
 
@@ -62,30 +62,24 @@ def _empty_cloud(header):
                                row_step=0, data=np.empty(0, np.uint8), is_dense=False)
 
 
-def decode(message, msgtype: str, max_pixels: int) -> np.ndarray:
-    """uint8 [H,W,3] RGB of an Image or CompressedImage message (the node's image_codec).
-
-    Raises:
-        ImageDecodeError: unsupported encoding, bad layout, corrupt JPEG/PNG, or too many pixels.
-    """
-    if msgtype == COMPRESSED_IMAGE:
-        return decode_compressed(message.data, max_pixels=max_pixels)
-    return decode_image(message.encoding, message.height, message.width, message.step, message.data,
-                        max_pixels=max_pixels)
+#: output messages of rosbags' typestore classes (their constructors take every field)
+TYPESTORE_MESSAGES = MessageFactory(image=_empty_image, camera_info=_empty_camera_info, point_cloud2=_empty_cloud,
+                                   point_field=_TYPES['sensor_msgs/msg/PointField'])
 
 
 def _frame_name(index: int, message) -> str:
     return f'#{index} (stamp {message.header.stamp.sec}.{message.header.stamp.nanosec:09d})'
 
 
-def process_frame(pipeline: DepthPipeline, message, *, msgtype: str, camera_info, paired: bool,
-                  topics: dict[str, str], writer: BagWriter, timestamp: int) -> FrameResult | str:
+def process_frame(frames: FramePath, message, *, camera_info, paired: bool, topics: dict[str, str],
+                  writer: BagWriter, timestamp: int) -> FrameResult | str:
     """Write the outputs of one image message; returns the pipeline's result, or why it was skipped.
 
-    ``camera_info`` is the paired message or None; ``paired`` says whether the bag has camera_info at all.
+    ``camera_info`` is the paired message or None; ``paired`` says whether the bag has camera_info at all;
+    ``topics`` maps the node's output topics to the bag's (bagio.output_topics).
     """
     try:
-        rgb = decode(message, msgtype, pipeline.params.max_input_pixels)
+        rgb = frames.decode(message)
     except ImageDecodeError as exc:
         return f'undecodable image ({exc.kind})'
     camera = None
@@ -93,24 +87,22 @@ def process_frame(pipeline: DepthPipeline, message, *, msgtype: str, camera_info
         if camera_info is None:
             return 'no camera_info at or before the image stamp'
         try:
-            camera = CameraModel.from_camera_info(camera_info.k, camera_info.p, camera_info.width,
-                                                 camera_info.height)
-            camera.check_size(rgb.shape[1], rgb.shape[0])
+            camera = camera_model(camera_info, rgb.shape[1], rgb.shape[0])
         except CameraInfoError as exc:
             return f'unusable camera_info ({exc.kind})'
     try:
-        result = pipeline.process(rgb, camera, want_cloud=pipeline.params.publish_points)
+        rgb = frames.rectify(rgb, camera_info)
+    except CameraInfoError as exc:
+        return f'cannot rectify ({exc.kind})'
+    params = frames.pipeline.params
+    outputs = [t for t in OUTPUTS if t != 'points' or params.publish_points]
+    try:
+        result = frames.run(rgb, camera, outputs)
     except BackendError as exc:
         return f'inference failed: {exc}'
-    header = message.header
-    writer.write(topics['depth'], fill_image(_empty_image(header), result.depth), timestamp)
-    if camera_info is not None:
-        writer.write(topics['camera_info'], copy_camera_info(_empty_camera_info(header), camera_info), timestamp)
-    if result.cloud is not None:
-        writer.write(topics['points'], fill_pointcloud2(_empty_cloud(header), result.cloud,
-                                                        _TYPES['sensor_msgs/msg/PointField']), timestamp)
-    if result.depth_std is not None:
-        writer.write(topics['uncertainty'], fill_image(_empty_image(header), result.depth_std), timestamp)
+    for topic, output in frames.messages(result, message.header, camera_info, outputs,
+                                         rectified=params.rectify).items():
+        writer.write(topics[topic], output, timestamp)
     return result
 
 
@@ -134,9 +126,9 @@ def run_bag(args) -> Summary:
             summary.notes.append(f'camera_info from {info_topic}, the bag\'s only CameraInfo topic (not beside '
                                  f'{topic}); pass --camera-info-topic if it belongs to another camera')
         topics = output_topics(topic, msgtype)
-        pipeline = make_pipeline(args)
+        frames = FramePath(make_pipeline(args), TYPESTORE_MESSAGES)
         read = [topic, info_topic] if args.copy_inputs and info_topic else [topic]
-        output = AtomicOutput(args.output, args.overwrite, args.input, keep=(pipeline.params.model_path,))
+        output = AtomicOutput(args.output, args.overwrite, args.input, keep=(frames.pipeline.params.model_path,))
         writer = None
         try:
             writer = BagWriter(output.path, storage_of(args.input))
@@ -150,9 +142,9 @@ def run_bag(args) -> Summary:
                     if connection.topic != topic:
                         continue
                     summary.frames_in += 1
-                    outcome = process_frame(pipeline, message, msgtype=msgtype, paired=bool(infos),
-                                           camera_info=infos.latest_at(stamp_ns(message.header)),
-                                           topics=topics, writer=writer, timestamp=timestamp)
+                    outcome = process_frame(frames, message, paired=bool(infos),
+                                            camera_info=infos.latest_at(stamp_ns(message.header)),
+                                            topics=topics, writer=writer, timestamp=timestamp)
                     if isinstance(outcome, str):
                         summary.skip(outcome, _frame_name(summary.frames_in - 1, message))
                     else:

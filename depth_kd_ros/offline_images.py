@@ -2,7 +2,8 @@
 
 Paper: DisDepth (arXiv 2404.16386); evaluation as in its section 4 (AbsRel, SqRel, RMSE, RMSE log, log10,
 SILog, delta < 1.25^k averaged per image) on the user's own RGB-D frames. Every frame goes through the
-node's pipeline with the calibration file's intrinsics (focal rescale z * f_camera / f_train included).
+node's frame path (depth_kd_ros.frames) with the calibration file's intrinsics (focal rescale
+z * f_camera / f_train included).
 
 Output layout (OUTPUT_DIR, written under a temporary name and renamed when complete):
 
@@ -26,73 +27,34 @@ from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed
+from depth_kd_ros.depth_encoding import depth_to_millimetres
+from depth_kd_ros.frames import FramePath
+from depth_kd_ros.image_codec import ImageDecodeError
+from depth_kd_ros.image_files import list_images, read_image
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
 from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
 from depth_kd_ros.pipeline import CameraInfoError, CameraModel
+from depth_kd_ros.pointcloud import write_ply
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
-MILLIMETRES_PER_METRE = 1000.0
-UINT16_MAX = 65535
+#: ground-truth depth maps are 16-bit PNGs (KITTI, NYU's sync layout, TUM, RealSense recorders)
+GROUND_TRUTH_SUFFIXES = ('.png',)
 #: clip floor of predictions for a model with min_depth 0 (log of 0), the metrics module's default
 MIN_EVAL_DEPTH = 1e-3
 
 
-def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
-    """Files in ``folder`` with an image suffix, sorted by name.
+def images_by_stem(folder: Path, suffixes: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """``{stem: file}`` of the images in ``folder`` (``image_files.list_images``), in name order.
 
     Raises:
-        OfflineError: not a directory, no images, or two images with one stem (outputs would collide).
+        ImageFolderError: not a directory, or no images.
+        OfflineError: two images with one stem (their outputs would collide).
     """
-    if not folder.is_dir():
-        raise OfflineError(f'{folder} is not a directory')
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
-    if not files:
-        raise OfflineError(f'{folder} holds no images ({", ".join(suffixes)})')
+    files = list_images(folder) if suffixes is None else list_images(folder, suffixes)
     stems = [p.stem for p in files]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise OfflineError(f'{folder}: several images share the stem {duplicates[0]!r}; outputs would collide')
-    return files
-
-
-def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
-    """float32 [H,W] metres -> uint16 [H,W] millimetres; invalid, non-positive or > 65.535 m -> 0."""
-    millimetres = np.nan_to_num(depth.astype(np.float64) * MILLIMETRES_PER_METRE, nan=0.0, posinf=0.0,
-                                neginf=0.0)
-    millimetres = np.rint(millimetres)
-    millimetres[(millimetres <= 0) | (millimetres > UINT16_MAX)] = 0
-    return millimetres.astype(np.uint16)
-
-
-def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
-    """Binary little-endian PLY of points with colours.
-
-    Args:
-        xyz: float32 [N,3] metres; rgb: uint8 [N,3].
-    """
-    header = ('ply\nformat binary_little_endian 1.0\n'
-              f'element vertex {len(xyz)}\n'
-              'property float x\nproperty float y\nproperty float z\n'
-              'property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n')
-    vertex = np.empty(len(xyz), dtype=[('xyz', '<f4', 3), ('rgb', 'u1', 3)])
-    vertex['xyz'], vertex['rgb'] = xyz, rgb
-    with open(path, 'wb') as stream:
-        stream.write(header.encode('ascii'))
-        stream.write(vertex.tobytes())
-
-
-def cloud_points(cloud) -> tuple[np.ndarray, np.ndarray]:
-    """Valid points of a pointcloud.PackedCloud: float32 [N,3] xyz and uint8 [N,3] RGB (PCL packed rgb)."""
-    values = cloud.data.view(np.float32).reshape(-1, cloud.point_step // 4)
-    keep = np.isfinite(values[:, :3]).all(axis=1)
-    names = [name for name, *_ in cloud.fields]
-    if 'rgb' in names:
-        packed = values[keep, names.index('rgb')].view(np.uint32)
-        rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.uint8)
-    else:
-        rgb = np.full((int(keep.sum()), 3), 255, dtype=np.uint8)
-    return np.ascontiguousarray(values[keep, :3]), rgb
+    return {p.stem: p for p in files}
 
 
 def read_ground_truth(path: Path, scale: float, shape: tuple[int, int]) -> np.ndarray:
@@ -121,32 +83,32 @@ def write_outputs(folder: Path, stem: str, result, ply: bool) -> None:
         if not cv2.imwrite(str(path), image):
             raise OSError(f'cannot write {path}')
     if ply:
-        write_ply(folder / 'points' / f'{stem}.ply', *cloud_points(result.cloud))
+        write_ply(folder / 'points' / f'{stem}.ply', *result.cloud.valid_points())
 
 
 def run_images(args) -> Summary:
     """Process ``args.input`` into ``args.output`` (see the module docstring); returns the summary.
 
     Raises:
-        OfflineError: no images, an image whose size is not the calibration's (mixed sizes), GT of another
+        ImageFolderError: INPUT or --gt-dir missing or without images.
+        OfflineError: an image whose size is not the calibration's (mixed sizes), GT of another
             size, or no frame processed. CameraFileError, ParameterError, ModelFileError, BackendError.
     """
     calibration = load_camera_yaml(args.camera_info)
-    files = list_images(args.input)
-    ground_truth = {p.stem: p for p in list_images(args.gt_dir, ('.png',))} if args.gt_dir else None
-    pipeline = make_pipeline(args, points_rgb=True)
-    info = pipeline.info
+    files = list(images_by_stem(args.input).values())
+    ground_truth = images_by_stem(args.gt_dir, GROUND_TRUTH_SUFFIXES) if args.gt_dir else None
+    frames = FramePath(make_pipeline(args, points_rgb=True))
+    info = frames.pipeline.info
     try:
         camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width,
                                               calibration.height)
     except CameraInfoError as exc:
         raise CameraFileError(f'camera file {args.camera_info}: {exc}') from exc
-    # depth_std is written nowhere in this mode; it is needed only by the cloud's uncertainty filter
-    want_filter = pipeline.params.uncertainty_threshold > 0
+    outputs = ('depth', 'depth/colored', 'points') if args.ply else ('depth', 'depth/colored')
     averager, no_gt = MetricAverager(), []
     summary = Summary()
     output = AtomicOutput(args.output, args.overwrite, args.input,
-                          keep=(pipeline.params.model_path, args.camera_info, args.gt_dir))
+                          keep=(frames.pipeline.params.model_path, args.camera_info, args.gt_dir))
     try:
         for name in ('depth', 'colored', 'points') if args.ply else ('depth', 'colored'):
             (output.path / name).mkdir(parents=True)
@@ -156,7 +118,7 @@ def run_images(args) -> Summary:
                 progress.update()
                 summary.frames_in += 1
                 try:
-                    rgb = decode_compressed(path.read_bytes())
+                    rgb = read_image(path)
                 except ImageDecodeError as exc:
                     summary.skip(f'corrupt image ({exc.kind})', path.name)
                     continue
@@ -165,8 +127,7 @@ def run_images(args) -> Summary:
                                        f'{calibration.width}x{calibration.height}; one folder must hold one '
                                        'camera\'s images of one size')
                 try:
-                    result = pipeline.process(rgb, camera, want_cloud=args.ply, want_colored=True,
-                                              want_std=args.ply and want_filter)
+                    result = frames.run(rgb, camera, outputs)
                 except BackendError as exc:
                     summary.skip(f'inference failed: {exc}', path.name)
                     continue

@@ -1,9 +1,9 @@
 """Per-frame depth pipeline, free of ROS: RGB frame -> metric depth, uncertainty, point cloud, preview.
 
-Paper: DisDepth (arXiv 2404.16386) section 3: the distilled CNN student runs alone at deployment.
 Stages: resize to the model input (INTER_AREA when shrinking, unless resize_interpolation is 'linear';
 INTER_LINEAR when enlarging) -> backend ->
-resize depth back to the input size (bilinear) -> focal-length scale correction -> back-projection.
+resize depth back to the input size (bilinear) -> focal-length scale correction -> ground-plane scale
+correction (params.scale_correction, ground_plane.py) -> back-projection.
 
 Focal-length scale correction. An object of metric size S at depth Z appears s = f * S / Z pixels
 wide in a camera of focal length f (pixels). A model trained with one camera (focal f_train at its
@@ -26,6 +26,7 @@ import numpy as np
 
 from depth_kd_ros.backends import BackendError, DepthBackend, create_backend
 from depth_kd_ros.colorize import colorize
+from depth_kd_ros.ground_plane import GroundPlaneScale, ScaleUpdate
 from depth_kd_ros.model_file import ModelFileError, ModelInfo, read_model_info
 from depth_kd_ros.params import NodeParams, ParameterError
 from depth_kd_ros.pointcloud import PackedCloud, build_cloud
@@ -92,7 +93,11 @@ class CameraModel:
         return cls.from_k([values[0], 0.0, values[2], 0.0, values[5], values[6], 0.0, 0.0, 1.0], width, height)
 
     def check_size(self, width: int, height: int) -> None:
-        """Raises CameraInfoError (kind 'camera_size_mismatch') unless the image is width x height."""
+        """Check that the camera describes an image of width x height pixels.
+
+        Raises:
+            CameraInfoError: kind 'camera_size_mismatch', the sizes differ.
+        """
         if (width, height) != (self.width, self.height):
             raise CameraInfoError(f'camera_info is {self.width}x{self.height} but the image is '
                                   f'{width}x{height}', 'camera_size_mismatch')
@@ -115,8 +120,9 @@ class FrameResult:
     depth_std: np.ndarray | None  # float32 [H,W] metres, when the model has a depth_std output
     cloud: PackedCloud | None  # None without a (valid) camera or when not requested
     colored: np.ndarray | None  # uint8 [H,W,3] bgr8 preview, when requested
-    scale: float  # focal scale factor applied to depth (1.0 when off or without camera)
+    scale: float  # scale factor applied to depth: focal x ground-plane factor (1.0 when off or without camera)
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
+    ground: ScaleUpdate | None = None  # this frame's ground-plane scale update (scale_correction, with a camera)
 
 
 def _resize(image: np.ndarray, width: int, height: int, area: bool = False) -> np.ndarray:
@@ -134,6 +140,17 @@ class DepthPipeline:
         self.backend = backend
         self.info = model_info
         self.params = params
+        self._ground: GroundPlaneScale | None = None  # the estimator of _ground_key's parameters
+        self._ground_key: tuple | None = None
+
+    def _ground_scale(self) -> GroundPlaneScale | None:
+        """The ground-plane estimator of the current parameters, rebuilt (its factor back to 1.0) when
+        scale_correction or camera_height changed: a factor measured for another height is wrong for this one."""
+        key = (self.params.scale_correction, self.params.camera_height)
+        if key != self._ground_key:
+            self._ground_key = key
+            self._ground = GroundPlaneScale(self.params.camera_height) if key[0] == 'ground_plane' else None
+        return self._ground
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 [H,W,3] RGB -> float32 [1,3,h,w] in 0..1 at the model's input size."""
@@ -190,6 +207,16 @@ class DepthPipeline:
         depth_std = (self._postprocess(outputs['depth_std'], width, height, scale, zero_valid=True)
                      if 'depth_std' in outputs and want_std else None)
         timings['postprocess'] = (time.perf_counter() - start) * 1e3
+        ground_scale, ground = self._ground_scale(), None
+        if ground_scale is not None and camera is not None:  # the floor's distance needs the intrinsics
+            start = time.perf_counter()
+            ground = ground_scale.update(depth, camera)
+            factor = np.float32(ground.factor)
+            depth *= factor  # depth and depth_std are this frame's own arrays (_postprocess copies)
+            if depth_std is not None:
+                depth_std *= factor
+            scale *= ground.factor
+            timings['ground'] = (time.perf_counter() - start) * 1e3
         cloud = colored = None
         if want_cloud and camera is not None:
             start = time.perf_counter()
@@ -205,7 +232,7 @@ class DepthPipeline:
             colored = colorize(depth, params.colored_min_depth or info.min_depth,
                                params.colored_max_depth or info.max_depth, params.colormap)
             timings['colorize'] = (time.perf_counter() - start) * 1e3
-        return FrameResult(depth, depth_std, cloud, colored, scale, timings)
+        return FrameResult(depth, depth_std, cloud, colored, scale, timings, ground)
 
 
 def check_params_for_model(params: NodeParams, info: ModelInfo) -> None:

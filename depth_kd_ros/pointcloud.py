@@ -1,6 +1,5 @@
 """Back-projection of a metric depth image to a sensor_msgs/PointCloud2 payload (pinhole model).
 
-Paper: DisDepth (arXiv 2404.16386) predicts metric depth; this turns it into 3-D points.
 Formula (pixel (u, v) of the rectified image, depth z in metres, fx, fy, cx, cy of CameraInfo's P, see
 pipeline.CameraModel.from_camera_info), REP 103 optical frame (x right, y down, z forward), as
 depth_image_proc's point_cloud_xyz does (image_geometry's cx, cy, not W/2):
@@ -8,16 +7,29 @@ depth_image_proc's point_cloud_xyz does (image_geometry's cx, cy, not W/2):
 Invalid points (non-finite or non-positive z, z outside [min_range, max_range], relative uncertainty
 depth_std / z above the threshold) are NaN in an organised cloud (is_dense=False) or dropped in an
 unorganised one (height 1, is_dense=True). Colour follows the PCL convention: 0x00RRGGBB as uint32,
-reinterpreted as one float32 field ``rgb``.
+reinterpreted as one float32 field ``rgb``. ``write_ply`` stores the valid points as a PLY file.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
+#: REP 103 ("Suffix Frames"): a camera's optical frame has the suffix '_optical' (camera_link_optical in URDF
+#: tutorials); '_optical_frame' is the usual tf name (realsense's camera_color_optical_frame)
+OPTICAL_FRAME_SUFFIXES = ('_optical', '_optical_frame')
+
+
+def is_optical_frame(frame_id: str) -> bool:
+    """Whether ``frame_id`` looks like an optical frame (z forward, x right, y down), in which these points and the
+    depth image are expressed: its last '/'-separated name ends with an OPTICAL_FRAME_SUFFIXES entry or is
+    'optical' / 'optical_frame', in any case. Points published in a body frame (x forward, z up) show rotated by
+    90 degrees in rviz and costmaps; an empty frame_id cannot be placed at all."""
+    name = frame_id.strip().rsplit('/', 1)[-1].lower()
+    return name in ('optical', 'optical_frame') or name.endswith(OPTICAL_FRAME_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -31,11 +43,24 @@ class PackedCloud:
     row_step: int  # bytes per row = point_step * width
     data: np.ndarray  # uint8 [height * row_step]
     is_dense: bool
+    num_valid: int  # points with a valid z (the others are NaN, or left out of an unorganised cloud)
+    num_uncertain: int  # points that passed every other check but not the uncertainty threshold
 
     def xyz(self) -> np.ndarray:
         """float32 [height, width, 3] view of x, y, z (for tests and consumers)."""
         per_point = self.point_step // 4
         return self.data.view(np.float32).reshape(self.height, self.width, per_point)[..., :3]
+
+    def valid_points(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The finite points: float32 [N,3] x, y, z metres and, with an ``rgb`` field, uint8 [N,3] RGB (else None)."""
+        values = self.data.view(np.float32).reshape(-1, self.point_step // 4)
+        keep = np.isfinite(values[:, :3]).all(axis=1)
+        names = [name for name, *_ in self.fields]
+        rgb = None
+        if 'rgb' in names:
+            packed = values[keep, names.index('rgb')].view(np.uint32)
+            rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.uint8)
+        return np.ascontiguousarray(values[keep, :3]), rgb
 
 
 @functools.lru_cache(maxsize=8)
@@ -96,8 +121,11 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
         valid = np.isfinite(z) & (z > 0) & (z >= min_range)
         if max_range > 0:
             valid &= z <= max_range
+        uncertain_points = 0
         if depth_std is not None and uncertainty_threshold > 0:
-            valid &= depth_std[::stride, ::stride] <= uncertainty_threshold * z
+            certain = depth_std[::stride, ::stride] <= uncertainty_threshold * z
+            uncertain_points = int(np.count_nonzero(valid & ~certain))
+            valid &= certain
     n_fields = 4 if rgb is not None else 3
     points = np.empty(z.shape + (n_fields,), dtype=np.float32)
     np.multiply(rx, z, out=points[..., 0])
@@ -115,4 +143,33 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
     fields = tuple((name, 4 * i, FLOAT32, 1) for i, name in enumerate(names))
     point_step = 4 * n_fields
     data = np.ascontiguousarray(points).reshape(-1).view(np.uint8)
-    return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense)
+    return PackedCloud(out_height, out_width, fields, point_step, point_step * out_width, data, dense,
+                       int(np.count_nonzero(valid)), uncertain_points)
+
+
+def write_ply(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
+    """Binary little-endian PLY of points (MeshLab, Open3D, CloudCompare and PCL read it).
+
+    Args:
+        xyz: float32 [N,3] metres (e.g. ``PackedCloud.valid_points``), in the optical frame (x right, y down,
+            z forward).
+        rgb: optional uint8 [N,3] colours, written as uchar red, green, blue.
+    Raises:
+        ValueError: ``rgb`` does not have one colour per point.
+        OSError: the file cannot be written.
+    """
+    fields = [('xyz', '<f4', 3)]
+    properties = 'property float x\nproperty float y\nproperty float z\n'
+    if rgb is not None:
+        if len(rgb) != len(xyz):
+            raise ValueError(f'{len(rgb)} colours for {len(xyz)} points')
+        fields.append(('rgb', 'u1', 3))
+        properties += 'property uchar red\nproperty uchar green\nproperty uchar blue\n'
+    vertex = np.empty(len(xyz), dtype=fields)
+    vertex['xyz'] = xyz
+    if rgb is not None:
+        vertex['rgb'] = rgb
+    header = f'ply\nformat binary_little_endian 1.0\nelement vertex {len(xyz)}\n{properties}end_header\n'
+    with open(path, 'wb') as stream:
+        stream.write(header.encode('ascii'))
+        stream.write(vertex.tobytes())

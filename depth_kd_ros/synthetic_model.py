@@ -1,8 +1,7 @@
 """Synthetic contract-obeying ONNX depth model, for tests, benchmarks and a model-free demo.
 
-Paper: DisDepth (arXiv 2404.16386) students are exported to this contract (docs/design.md section 3); this
-graph obeys the same contract without training, so the runtime can be checked on its own.
-Formula (per pixel, image RGB in 0..1, gray = mean over channels):
+Exported students follow this contract (docs/design.md section 3); this graph obeys it without training, so the
+runtime can be checked on its own. Formula (per pixel, image RGB in 0..1, gray = mean over channels):
     depth     = base + gain * gray                       [1,1,H,W] metres
     depth_std = std_ratio * red * depth (optional)       [1,1,H,W] metres, so depth_std / depth = std_ratio * red
 With ``slow_steps`` > 0, a chain of [N,N] MatMuls that depends on the input (so ORT cannot fold it) makes
@@ -73,3 +72,20 @@ def build_synthetic_onnx(path: str, height: int = 48, width: int = 64, *, base: 
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path
+
+
+def ground_image(width: int, height: int, fy: float, cy: float, floor_depth_scale: float, *, gain: float,
+                 base: float = 0.0):
+    """uint8 [H,W,3] RGB whose synthetic-model depth (base + gain * gray, focal scale 1) is a flat floor seen by a
+    level camera, rows below the principal point: depth = floor_depth_scale * fy / (v - cy), with
+    floor_depth_scale = (model's scale error) x (camera height in metres). Floor depths beyond the model's range
+    (base + gain) and the rows above the horizon are black: depth ``base``, invalid (NaN) with the default base 0.
+    Gray levels are quantised to 1/255: the depth's relative error is at most gain / (510 * depth).
+    """
+    import numpy as np
+
+    rows = np.arange(height, dtype=np.float64) - cy
+    with np.errstate(divide='ignore'):
+        depth = np.where(rows > 0, floor_depth_scale * fy / rows, np.inf)
+    gray = np.where(depth <= base + gain, np.round((depth - base) / gain * 255.0), 0).clip(0, 255).astype(np.uint8)
+    return np.repeat(np.repeat(gray[:, None, None], width, axis=1), 3, axis=2)

@@ -12,7 +12,7 @@ INT8: the calibration images (names and contents, hashed) are part of the engine
 calibration cache, so another folder, or changed images, rebuilds the engine on a fresh calibration (and the
 log says so); the node, which has no calibration folder, then loads the engine calibrated here.
 
-Exit status 0 on success, 1 with a one-line error (no traceback) when TensorRT is missing, the model is
+Exit status 0 on success, 2 with a one-line error (no traceback) when TensorRT is missing, the model is
 unreadable, the calibration folder has no images, or the build fails.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                                   calibration_dir=args.calibration_dir)
     except (BackendError, CalibrationDataError) as exc:
         print(f'error: {exc}', file=sys.stderr)
-        return 1
+        return 2
     print(f'engine ready: {backend.engine_path} ({args.precision}, outputs {list(backend.output_names)}, '
           f'{time.perf_counter() - start:.1f} s)')
     backend.close()

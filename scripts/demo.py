@@ -24,15 +24,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from ros_replay import replay
+
+from depth_kd_ros.colorize import colorize
+from depth_kd_ros.pointcloud import write_ply
+from disdepth.data.synthetic import SyntheticScenes
+from disdepth.metrics import MetricAverager, compute_metrics, format_table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'training'))  # the demo drives the training library too
-
-from ros_replay import replay, write_ply  # noqa: E402
-
-from depth_kd_ros.colorize import colorize  # noqa: E402
-from disdepth.data.synthetic import SyntheticScenes  # noqa: E402
-from disdepth.metrics import MetricAverager, compute_metrics, format_table  # noqa: E402
 
 
 @dataclass(frozen=True)

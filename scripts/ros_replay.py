@@ -41,7 +41,11 @@ class Recording:
 
 
 def depth_from_msg(msg: Image) -> np.ndarray:
-    """32FC1 sensor_msgs/Image -> float32 [H,W] metres (REP 118). Raises ValueError otherwise."""
+    """32FC1 sensor_msgs/Image -> float32 [H,W] metres (REP 118).
+
+    Raises:
+        ValueError: another encoding.
+    """
     if msg.encoding != '32FC1':
         raise ValueError(f'depth encoding {msg.encoding!r}, expected 32FC1')
     rows = np.frombuffer(bytes(msg.data), dtype=np.float32).reshape(msg.height, msg.step // 4)
@@ -54,15 +58,6 @@ def xyz_from_cloud(msg: PointCloud2) -> np.ndarray:
     raw = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(-1, msg.point_step)
     xyz = np.stack([raw[:, offsets[a]:offsets[a] + 4].copy().view(np.float32)[:, 0] for a in 'xyz'], axis=1)
     return xyz[np.isfinite(xyz).all(axis=1)]
-
-
-def write_ply(path: Path, xyz: np.ndarray) -> None:
-    """ASCII PLY of [N,3] points, readable by MeshLab, Open3D and CloudCompare."""
-    header = (f'ply\nformat ascii 1.0\nelement vertex {len(xyz)}\n'
-              'property float x\nproperty float y\nproperty float z\nend_header\n')
-    with open(path, 'w') as f:
-        f.write(header)
-        np.savetxt(f, xyz, fmt='%.4f')
 
 
 def _node_command(model_path: Path, log_level: str) -> list:

@@ -8,8 +8,8 @@ folder (resized to the model's input, as INT8 calibration sees them) or are synt
     python3 scripts/verify_trt.py --onnx model.onnx --precision fp16 [--images DIR] [--cache-dir DIR]
 
 Exit status 1 when the mean relative difference of ``depth`` exceeds --max-rel-diff (defaults per
-precision: fp32 1e-3, fp16 2e-2, int8 1e-1, sanity bounds rather than accuracy claims), or with a
-one-line error (no traceback) when a backend cannot be created.
+precision: fp32 1e-3, fp16 2e-2, int8 1e-1, sanity bounds rather than accuracy claims); 2 with a one-line
+error (no traceback) on bad input: a model, image folder or backend that cannot be used.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from depth_kd_ros.backends import BackendError, create_backend
-from depth_kd_ros.calibration_images import CalibrationDataError, list_images, load_image
+from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files, load_image
 from depth_kd_ros.engine_cache import PRECISIONS
 from depth_kd_ros.model_file import ModelFileError, read_model_info
 
@@ -31,7 +31,7 @@ DEFAULT_MAX_REL_DIFF = {'fp32': 1e-3, 'fp16': 2e-2, 'int8': 1e-1}
 def sample_images(folder: str | None, count: int, height: int, width: int) -> list[np.ndarray]:
     """``count`` float32 [1,3,H,W] RGB 0..1 inputs: the folder's first images, or seeded smooth gradients."""
     if folder:
-        return [load_image(path, height, width)[None] for path in list_images(folder)[:count]]
+        return [load_image(path, height, width)[None] for path in calibration_files(folder)[:count]]
     rng = np.random.default_rng(0)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     images = []
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ort = create_backend('onnxruntime', args.onnx, device=args.ort_device)
     except (BackendError, CalibrationDataError, ModelFileError) as exc:
         print(f'error: {exc}', file=sys.stderr)
-        return 1
+        return 2
     source = args.images or 'synthetic gradients'
     print(f'{args.onnx}: {len(images)} images from {source}, input {info.input_width}x{info.input_height}, '
           f'TensorRT {args.precision} vs ONNX Runtime {args.ort_device}')

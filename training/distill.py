@@ -22,21 +22,33 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from disdepth import trainer as T  # noqa: E402
-from disdepth.checkpoint import (  # noqa: E402
+from disdepth.checkpoint import (
     CheckpointError,
+    read_meta,
     restore_training_state,
     rng_state,
     save_checkpoint,
     training_state,
 )
-from disdepth.config import ConfigError, config_to_dict, load_config, save_config  # noqa: E402
-from disdepth.data.splits import DatasetError  # noqa: E402
-from disdepth.distill.teacher import TeacherError  # noqa: E402
-from disdepth.run_log import RunLogger  # noqa: E402
-from disdepth.schedule import build_scheduler  # noqa: E402
+from disdepth.config import ConfigError, config_to_dict, load_config, save_config
+from disdepth.data import check_same_data, data_identity
+from disdepth.data.loader import batches_per_epoch, build_loaders, infinite_batches, resolve_camera, to_device
+from disdepth.data.splits import DatasetError
+from disdepth.distill.task import build_task
+from disdepth.distill.teacher import TeacherError
+from disdepth.distributed import (
+    NonFiniteLossError,
+    Runtime,
+    check_finite,
+    mean_terms,
+    seed_everything,
+    setup_runtime,
+    wrap_ddp,
+)
+from disdepth.evaluation import validate
+from disdepth.mixed_precision import amp_context, make_scaler
+from disdepth.optim import build_optimizer, build_scheduler
+from disdepth.run_log import RunLogger
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def gather_rng(rt: T.Runtime) -> list:
+def gather_rng(rt: Runtime) -> list:
     """Every rank's RNG state (collective: all ranks call it), so each rank resumes its own stream."""
     if not rt.distributed:
         return [rng_state()]
@@ -60,28 +72,33 @@ def gather_rng(rt: T.Runtime) -> list:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = load_config(args.config, args.overrides)
-    rt = T.setup_runtime(cfg)
+    rt = setup_runtime(cfg)
     out_dir, ckpt_dir = Path(cfg.output_dir), Path(cfg.output_dir) / 'checkpoints'
     if args.resume and not (ckpt_dir / 'last.pt').is_file():
-        raise SystemExit(f'--resume: no checkpoint at {ckpt_dir / "last.pt"}')
+        raise CheckpointError(f'--resume: no checkpoint at {ckpt_dir / "last.pt"}')
+    identity = data_identity(cfg.data)  # recordings: content, topics and selection of each
+    if args.resume:  # refused before anything is decoded or trained when the recordings changed
+        check_same_data(read_meta(ckpt_dir / 'last.pt').get('data_identity'), identity)
     if rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / 'config.yaml')
-    T.seed_everything(cfg.trainer.seed + rt.rank)
+    seed_everything(cfg.trainer.seed + rt.rank)
 
-    task, model = T.build_task(cfg, rt.device)
-    optimizer = T.build_optimizer(task, cfg)
+    task, model = build_task(cfg, rt.device)
+    optimizer = build_optimizer(task, cfg)
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.trainer.max_steps)
-    scaler = T.make_scaler(cfg, rt.device)
-    loader, sampler, val_set = T.build_loaders(cfg, rt)
-    steps_per_epoch = cfg.trainer.steps_per_epoch or T.batches_per_epoch(sampler, cfg.data.batch_size)
+    scaler = make_scaler(cfg, rt.device)
+    loader, sampler, val_set = build_loaders(cfg, rt)
+    if resolve_camera(cfg, loader.dataset) and rt.is_main:
+        save_config(cfg, out_dir / 'config.yaml')  # with the recorded camera's focal length
+    steps_per_epoch = cfg.trainer.steps_per_epoch or batches_per_epoch(sampler, cfg.data.batch_size)
     step, best = 0, math.inf
     if args.resume:
         step, best = restore_training_state(ckpt_dir / 'last.pt', task, model, optimizer=optimizer,
                                             scheduler=scheduler, scaler=scaler, rank=rt.rank, device=rt.device)
-    ddp_task = T.wrap_ddp(task, rt)
+    ddp_task = wrap_ddp(task, rt)
     log = RunLogger(out_dir, rt.is_main, step, cfg.trainer.max_steps, cfg.trainer.progress)
-    meta = {'config': config_to_dict(cfg), 'task': cfg.task}
+    meta = {'config': config_to_dict(cfg), 'task': cfg.task, 'data_identity': identity}
 
     def checkpoint(name: str, metrics: dict, rng: list) -> None:
         state = training_state(task, model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
@@ -89,19 +106,19 @@ def main(argv=None) -> int:
         save_checkpoint(ckpt_dir, name, state, {**meta, 'step': step, 'epoch': step / steps_per_epoch,
                                                 'metrics': metrics})
 
-    data = T.infinite_batches(loader, sampler, step, cfg.trainer.seed + rt.rank)
+    data = infinite_batches(loader, sampler, step, cfg.trainer.seed + rt.rank)
     task.train()
     metrics: dict = {}
     t_last, step_last = time.perf_counter(), step
     while step < cfg.trainer.max_steps:
-        batch = T.to_device(next(data), rt.device)
+        batch = to_device(next(data), rt.device)
         epoch = step / steps_per_epoch
         # warm-up switch: the student learns alone for distill.warmup_epochs before the KD terms join
         kd_active = epoch >= cfg.distill.warmup_epochs
-        with T.amp_context(cfg, rt.device):
+        with amp_context(cfg, rt.device):
             out = ddp_task(batch, kd_active=kd_active)
         # sync point: NaN on any rank stops every rank before the update, so last.pt stays good
-        T.check_finite(out['loss'], step, rt)
+        check_finite(out['loss'], step, rt)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(out['loss']).backward()
         scaler.unscale_(optimizer)
@@ -115,7 +132,7 @@ def main(argv=None) -> int:
         log.step()
 
         if step % cfg.trainer.log_every == 0 or step == cfg.trainer.max_steps:
-            terms = T.mean_terms(out, rt)  # collective: every rank logs the same steps
+            terms = mean_terms(out, rt)  # collective: every rank logs the same steps
             now = time.perf_counter()
             log.log(step, {'epoch': round(epoch, 4), 'lr': lr, **terms,
                            'sec_per_step': (now - t_last) / (step - step_last)})
@@ -126,7 +143,7 @@ def main(argv=None) -> int:
         validated = step % cfg.trainer.val_every == 0 or is_last
         if validated:
             if rt.is_main:
-                metrics = T.validate(model, val_set, rt.device, cfg.data.batch_size)
+                metrics = validate(model, val_set, rt.device, cfg.data.batch_size)
                 log.log_val(step, metrics)
             if rt.distributed:
                 dist.barrier()  # other ranks wait for rank 0's validation
@@ -149,7 +166,7 @@ def cli(argv=None) -> int:
     """``main`` with bad input and diverged runs reported as one line on stderr (exit code 2)."""
     try:
         return main(argv)
-    except (ConfigError, TeacherError, CheckpointError, DatasetError, T.NonFiniteLossError) as exc:
+    except (ConfigError, TeacherError, CheckpointError, DatasetError, NonFiniteLossError, FileNotFoundError) as exc:
         print(f'distill.py: error: {exc}', file=sys.stderr)
         return 2
 

@@ -7,7 +7,7 @@
 Writes ONNX (input ``image`` [1,3,H,W] RGB 0..1, output ``depth`` [1,1,H,W] metres, ``depth_std`` for
 the bins head unless --no-std, metadata_props for the node), checks it with onnx.checker and ONNX Runtime
 against PyTorch on the config's test images, and optionally a torch.export .pt2 for the torch backend.
-H, W default to the config's data.eval_height/eval_width. Exit status 1 with a one-line error on bad input.
+H, W default to the config's data.eval_height/eval_width. Exit status 2 with a one-line error on bad input.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f'wrote {args.pt2}: reloaded program vs PyTorch max abs diff {diff:.3g} m')
     except (CheckpointError, ExportError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

@@ -10,9 +10,11 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+#: backend name -> 'module:class'; the one list of backends (the node's parameter, the launch file's and
+#: mono_depth_offline's choices read it)
 BACKENDS = {
-    'onnxruntime': 'depth_kd_ros.backends.onnxruntime_backend:OnnxRuntimeBackend',
     'tensorrt': 'depth_kd_ros.backends.tensorrt_backend:TensorRTBackend',
+    'onnxruntime': 'depth_kd_ros.backends.onnxruntime_backend:OnnxRuntimeBackend',
     'torch': 'depth_kd_ros.backends.torch_backend:TorchBackend',
 }
 
@@ -42,7 +44,7 @@ class DepthBackend(ABC):
 
 
 def create_backend(name: str, model_path: str, **options) -> DepthBackend:
-    """Import and construct backend ``name`` ('tensorrt', 'onnxruntime', 'torch').
+    """Import and construct backend ``name`` (a key of ``BACKENDS``).
 
     Raises:
         BackendError: unknown name, backend library not installed, or model not loadable.

@@ -1,6 +1,6 @@
 """ONNX Runtime backend: runs the exported student on the CPU or CUDA execution provider.
 
-Paper: DisDepth (arXiv 2404.16386); contract in docs/design.md section 3:
+Contract in docs/design.md section 3:
 ``image`` float32 [1,3,H,W] RGB 0..1 -> ``depth`` float32 [1,1,H,W] metres (+ optional ``depth_std``).
 """
 from __future__ import annotations
@@ -19,12 +19,16 @@ class OnnxRuntimeBackend(DepthBackend):
     """One ``InferenceSession``; ``num_threads`` 0 leaves ORT's default intra-op thread count.
 
     Raises (constructor):
-        BackendError: unknown device, CUDA requested but not available, or the model does not load.
+        BackendError: a .pt2 file (a torch model), unknown device, CUDA requested but not available, or the
+            model does not load.
     """
 
     name = 'onnxruntime'
 
     def __init__(self, model_path: str, device: str = 'cpu', num_threads: int = 0, **_unused):
+        if str(model_path).lower().endswith('.pt2'):  # ORT would only report a protobuf parse error
+            raise BackendError(f'onnxruntime: {model_path} is a torch model (.pt2, torch.export): use backend '
+                               'torch, or give the .onnx export of the same model')
         if device not in PROVIDERS:
             raise BackendError(f'onnxruntime: unknown device {device!r}; valid: {sorted(PROVIDERS)}')
         if device == 'cuda' and 'CUDAExecutionProvider' not in ort.get_available_providers():

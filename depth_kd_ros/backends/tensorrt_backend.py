@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from depth_kd_ros import engine_cache
+from depth_kd_ros.atomic_file import atomic_write_bytes
 from depth_kd_ros.backends import BackendError, DepthBackend
 from depth_kd_ros.backends.cuda_memory import CudaMemory
 from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError
@@ -34,7 +35,11 @@ WORKSPACE_BYTES = 1 << 30  # builder scratch memory; Jetson shares it with the C
 
 
 def import_tensorrt():
-    """Return the ``tensorrt`` module. Raises BackendError with install advice when it is missing."""
+    """Return the ``tensorrt`` module.
+
+    Raises:
+        BackendError: TensorRT is not installed (the message says how to install it).
+    """
     try:
         import tensorrt as trt
     except ImportError as exc:
@@ -80,7 +85,7 @@ def make_calibrator(trt, cuda: CudaMemory, batches: CalibrationBatches | None, c
             return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache):
-            engine_cache.atomic_write_bytes(cache_path, bytes(cache))
+            atomic_write_bytes(cache_path, bytes(cache))
 
     return EntropyCalibrator()
 
@@ -92,7 +97,10 @@ def build_engine(trt, cuda: CudaMemory, onnx_path: str | Path, precision: str, *
     INT8 enables FP16 too, so layers without an int8 kernel fall back to fp16 rather than fp32
     (trtexec ``--int8 --fp16``); its calibration cache defaults to ``<onnx>.calib`` and, once written,
     makes ``calibration_dir`` unnecessary, so give each calibration set its own cache path
-    (``engine_cache.int8_calibration``). Raises BackendError on parse/build failure or INT8 without data.
+    (``engine_cache.int8_calibration``).
+
+    Raises:
+        BackendError: the ONNX file does not parse, the build fails, or INT8 has no calibration data.
     """
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)

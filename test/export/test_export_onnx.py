@@ -23,6 +23,7 @@ def test_export_variant_matches_torch_and_contract(tmp_path, backbone, lgconv, h
     assert report.max_abs_diff < 1e-3
     proto = onnx.load(str(path))
     assert [o.version for o in proto.opset_import if o.domain in ('', 'ai.onnx')] == [17]
+    assert proto.ir_version <= 9  # the oldest supported onnxruntime, 1.16 (JetPack 6), loads IR <= 9
     info = read_model_info(str(path))  # metadata round trip through the runtime's reader
     expected_outputs = ('depth', 'depth_std') if head == 'bins' else ('depth',)
     assert info.outputs == report.outputs == expected_outputs

@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_FILES = sorted((ROOT / 'depth_kd_ros').rglob('*.py')) + sorted((ROOT / 'launch').glob('*.py'))
+RUNTIME_MODULES = sorted('.'.join(('depth_kd_ros', *p.relative_to(ROOT / 'depth_kd_ros').with_suffix('').parts))
+                         .removesuffix('.__init__') for p in (ROOT / 'depth_kd_ros').rglob('*.py'))
 ALL_SOURCES = RUNTIME_FILES + sorted((ROOT / 'training').rglob('*.py')) + sorted((ROOT / 'scripts').glob('*.py'))
 # Python 3.11+ names that a 3.10 robot lacks; the parser alone does not catch library additions.
 PY311_ONLY = ('StrEnum', 'tomllib', 'typing.Self', 'from typing import Self', 'ExceptionGroup', 'TaskGroup')
@@ -52,19 +54,29 @@ def test_runtime_compiles_with_real_python_3_10():
     assert result.returncode == 0, result.stderr
 
 
-def test_runtime_imports_without_torch_or_rclpy():
-    """Importing the plain runtime modules must not pull in torch (robot may lack it) or rclpy."""
-    modules = sorted(
-        'depth_kd_ros.' + '.'.join(p.relative_to(ROOT / 'depth_kd_ros').with_suffix('').parts)
-        for p in (ROOT / 'depth_kd_ros').rglob('*.py')
-        if p.name != '__init__.py' and p.stem not in ('mono_depth_node', 'torch_backend'))
+def _import_in_fresh_interpreter(modules: list[str], forbidden: tuple[str, ...]) -> subprocess.CompletedProcess:
+    """Import ``modules`` in a new process of this interpreter; it fails if one of ``forbidden`` got imported."""
     code = (
         'import importlib, sys\n'
         f'for name in {modules!r}:\n'
         '    importlib.import_module(name)\n'
-        "leaked = [m for m in ('torch', 'rclpy', 'disdepth') if m in sys.modules]\n"
+        f'leaked = [m for m in {forbidden!r} if m in sys.modules]\n'
         "assert not leaked, leaked\n")
-    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=False)
+    return subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_runtime_imports_without_torch_or_rclpy():
+    """Importing the plain runtime modules must not pull in torch (robot may lack it) or rclpy."""
+    plain = [m for m in RUNTIME_MODULES if m.rsplit('.', 1)[-1] not in ('mono_depth_node', 'torch_backend')]
+    result = _import_in_fresh_interpreter(plain, ('torch', 'rclpy', 'disdepth'))
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_runtime_module_imports_on_this_stack():
+    """Every runtime module, the node included, imports with this interpreter and these library versions:
+    `make test` runs this on the main venv and on the robot stacks (Python 3.10 with Ubuntu 22.04's numpy and
+    OpenCV, Python 3.12 with Ubuntu 24.04's), where no torch is installed."""
+    result = _import_in_fresh_interpreter(RUNTIME_MODULES, ('torch', 'disdepth'))
     assert result.returncode == 0, result.stderr
 
 

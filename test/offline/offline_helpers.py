@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
@@ -70,13 +71,18 @@ def header(stamp_ns: int, frame_id: str):
         sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
 
 
-def image_message(frame: Frame, stamp_ns: int, frame_id: str, compressed: bool, corrupt: bool = False):
-    """sensor_msgs/Image (rgb8) or CompressedImage (PNG, lossless); ``corrupt`` cuts the PNG short."""
+def image_message(frame: Frame, stamp_ns: int, frame_id: str, compressed: bool, *, corrupt: bool = False,
+                  image_format: str = 'png'):
+    """sensor_msgs/Image (rgb8) or CompressedImage (``image_format`` 'png', lossless, or 'jpeg'); ``corrupt``
+    cuts the compressed pixel data short (a JPEG halfway after its start-of-scan marker FF DA: OpenCV 4.5/4.6
+    decode that to a partly grey image; cut within its header tables, every OpenCV fails)."""
     if compressed:
-        data = np.frombuffer(cv2.imencode('.png', cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))[1], np.uint8)
+        data = np.frombuffer(cv2.imencode(f'.{image_format}', cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))[1],
+                             np.uint8)
         if corrupt:
-            data = data[:len(data) // 3]
-        return T[COMPRESSED_IMAGE](header=header(stamp_ns, frame_id), format='png', data=data)
+            scan = data.tobytes().index(b'\xff\xda') if image_format == 'jpeg' else 0
+            data = data[:(scan + len(data)) // 2 if scan else len(data) // 3]
+        return T[COMPRESSED_IMAGE](header=header(stamp_ns, frame_id), format=image_format, data=data)
     height, width = frame.rgb.shape[:2]
     return T[IMAGE](header=header(stamp_ns, frame_id), height=height, width=width, encoding='rgb8',
                     is_bigendian=0, step=3 * width, data=frame.rgb.reshape(-1).copy())
@@ -102,9 +108,10 @@ RECEIVE_DELAY = 7_000_000
 def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', compressed: bool = False,
               topic: str = '/camera/image_raw', frame_id: str = 'camera_optical_frame',
               info_topic: str | None = '/camera/camera_info', info_delay: int = 0, corrupt: tuple[int, ...] = (),
-              extra: dict[str, str] | None = None) -> Path:
+              extra: dict[str, str] | None = None, image_format: str = 'png') -> Path:
     """A rosbag2 with one image per frame (stamp_of(i), received 7 ms later) and a camera_info per frame
-    stamped ``info_delay`` ns after its image; ``extra`` adds empty topics {name: msgtype}."""
+    stamped ``info_delay`` ns after its image; ``extra`` adds empty topics {name: msgtype}; compressed images
+    are ``image_format`` ('png' or 'jpeg') and those of the frames in ``corrupt`` truncated."""
     if compressed and not topic.endswith('/compressed'):
         topic += '/compressed'
     with Writer(path, version=8, storage_plugin=STORAGES[storage]) as writer:
@@ -114,7 +121,7 @@ def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', comp
             writer.add_connection(name, msgtype, typestore=TYPESTORE)
         for i, frame in enumerate(frames):
             stamp = stamp_of(i)
-            message = image_message(frame, stamp, frame_id, compressed, corrupt=i in corrupt)
+            message = image_message(frame, stamp, frame_id, compressed, corrupt=i in corrupt, image_format=image_format)
             writer.write(image_conn, stamp + RECEIVE_DELAY,
                          TYPESTORE.serialize_cdr(message, message.__msgtype__))
             if info_conn:
@@ -123,6 +130,16 @@ def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', comp
                 writer.write(info_conn, stamp + info_delay + RECEIVE_DELAY,
                              TYPESTORE.serialize_cdr(info, CAMERA_INFO))
     return path
+
+
+def read_bag(path: Path) -> tuple[dict[str, str], dict[str, list]]:
+    """({topic: msgtype}, {topic: [(receive time ns, message)]}) of a whole bag."""
+    with AnyReader([path], default_typestore=TYPESTORE) as reader:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        messages: dict[str, list] = {topic: [] for topic in types}
+        for connection, timestamp, raw in reader.messages():
+            messages[connection.topic].append((timestamp, reader.deserialize(raw, connection.msgtype)))
+    return types, messages
 
 
 def run(*argv, capsys=None) -> tuple[int, str, str]:

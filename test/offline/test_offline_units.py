@@ -10,7 +10,6 @@ import yaml
 from depth_kd_ros.bagio import COMPRESSED_IMAGE, IMAGE, output_topics
 from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
 from depth_kd_ros.offline import default_params_file, make_pipeline
-from depth_kd_ros.offline_images import depth_to_millimetres
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
 
@@ -23,8 +22,8 @@ from depth_kd_ros.synthetic_model import build_synthetic_onnx
 def test_outputs_live_in_the_image_namespace(topic, msgtype, namespace):
     """image_transport naming: outputs sit beside the base image topic, as the node's relative topics do."""
     assert output_topics(topic, msgtype) == {
-        'depth': f'{namespace}/depth', 'camera_info': f'{namespace}/depth/camera_info',
-        'points': f'{namespace}/points', 'uncertainty': f'{namespace}/depth/uncertainty'}
+        'depth': f'{namespace}/depth', 'depth/camera_info': f'{namespace}/depth/camera_info',
+        'points': f'{namespace}/points', 'depth/uncertainty': f'{namespace}/depth/uncertainty'}
 
 
 def calibration(**changes) -> dict:
@@ -59,12 +58,6 @@ def test_calibration_file_errors_name_the_key(tmp_path, changes, needle):
     path.write_text(yaml.safe_dump(calibration(**changes)))
     with pytest.raises(CameraFileError, match=needle):
         load_camera_yaml(path)
-
-
-def test_millimetres_zero_for_invalid_and_out_of_range():
-    """16-bit mm PNG: NaN, non-positive and > 65.535 m depths become 0 (invalid), others round to mm."""
-    depth = np.array([[np.nan, -1.0, 0.0, 1.2344, 65.535, 65.6]], np.float32)
-    np.testing.assert_array_equal(depth_to_millimetres(depth), [[0, 0, 0, 1234, 65535, 0]])
 
 
 def test_default_params_file_is_the_package_config():

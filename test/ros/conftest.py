@@ -1,5 +1,6 @@
-"""Fixtures of the node tests; the harness itself is in ros_harness.py (a unique module name: every test
-folder has a conftest.py, so `from conftest import` would pick whichever folder's came first)."""
+"""Fixtures of the node tests; the harness itself is test/ros_harness.py (shared with test/launch; test/ is on
+sys.path through test/conftest.py, and a unique module name, since `from conftest import` would pick whichever
+folder's conftest came first)."""
 from __future__ import annotations
 
 import pytest

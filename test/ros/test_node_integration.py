@@ -71,7 +71,7 @@ def _raw(stamp, *, encoding='bgr8', height=HEIGHT, width=WIDTH, step=None, data=
 
 
 BAD_FRAMES = {
-    'unsupported_encoding': lambda s: _raw(s, encoding='yuv422'),
+    'unsupported_encoding': lambda s: _raw(s, encoding='16UC1'),
     'data_too_short': lambda s: _raw(s, data=bytes(100)),
     'zero_size': lambda s: _raw(s, width=0),
     'bad_step': lambda s: _raw(s, step=WIDTH * 3 - 1),
@@ -219,14 +219,23 @@ def test_no_camera_info_yet_publishes_depth_only(harness_factory, model_path):
 
 
 def test_compressed_transport_and_corrupt_payload(harness_factory, model_path):
-    """input_transport=compressed reads image/compressed (PNG here); a corrupt one and one over max_input_pixels
-    (a 40 kB PNG of 4000x3000, refused on its header) are counted, then the next frame is served."""
+    """input_transport=compressed reads image/compressed (PNG here); a corrupt one, a truncated JPEG (no depth for
+    it: OpenCV 4.5/4.6 decode it to a partly grey image) and one over max_input_pixels (a 40 kB PNG of 4000x3000,
+    refused on its header) are counted, then the next frame is served."""
     harness = harness_factory(model_path, input_transport='compressed')
     harness.send_camera_info()
     _, rgb = make_image(1)
     corrupt = CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage')
     harness.wait(lambda: harness.pub_compressed.publish(corrupt)
                  or harness.node.stats.faults().get('corrupt_compressed', 0) > 0, 10.0, 'corrupt counted')
+    time.sleep(0.3)  # copies of it still in flight are counted before the next phase
+    counted = harness.node.stats.faults()['corrupt_compressed']
+    jpeg = cv2.imencode('.jpg', rgb[..., ::-1])[1].tobytes()
+    truncated = CompressedImage(format='jpeg', data=jpeg[:(jpeg.index(b'\xff\xda') + len(jpeg)) // 2])  # in the scan
+    truncated.header.stamp.sec = 3
+    harness.wait(lambda: harness.pub_compressed.publish(truncated) or harness.messages('depth', 3)
+                 or harness.node.stats.faults()['corrupt_compressed'] > counted, 10.0, 'truncated JPEG handled')
+    assert not harness.messages('depth', 3)
     huge = CompressedImage(format='png', data=cv2.imencode('.png', np.zeros((3000, 4000, 3), np.uint8))[1].tobytes())
     harness.wait(lambda: harness.pub_compressed.publish(huge)
                  or harness.node.stats.faults().get('image_too_large', 0) > 0, 10.0, 'too large counted')
@@ -276,7 +285,7 @@ def test_no_inference_while_nobody_subscribes(harness_factory, model_path):
         harness.client.destroy_subscription(subscription)
     harness.wait(lambda: harness.client.count_subscribers('depth') == 0, 10.0, 'unsubscribed')
     frames_in = harness.node.stats.frames_in
-    bad, _ = make_image(1, encoding='rgb16')
+    bad, _ = make_image(1, encoding='16UC1')
     for stamp in (1, 2, 3):
         harness.pub_image.publish(bad if stamp == 1 else make_image(stamp)[0])
         time.sleep(0.2)
@@ -287,3 +296,74 @@ def test_no_inference_while_nobody_subscribes(harness_factory, model_path):
     harness.client.create_subscription(Image, 'depth', lambda m: harness._store('depth', m),
                                        QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
     harness.request(make_image(4)[0], 4)
+
+
+def _diagnostics(harness, until, timeout: float = 10.0) -> list:
+    """DiagnosticStatus messages heard on /diagnostics by ``harness``'s client until ``until(statuses)``."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    arrays = []
+    subscription = harness.client.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 50)
+    try:
+        harness.wait(lambda: until([s for a in list(arrays) for s in a.status]), timeout, '/diagnostics')
+    finally:
+        harness.client.destroy_subscription(subscription)
+    return arrays
+
+
+def test_two_cameras_have_their_own_diagnostics_status_and_hardware_id(harness_factory, model_path):
+    """Nodes in /front and /rear publish /diagnostics under their fully qualified names, with a hardware_id
+    naming the camera: the parameter, or else the images' frame_id. Both used 'mono_depth_node: depth' and
+    the backend's name, so a monitor merged two cameras under one key.
+    """
+    front = harness_factory(model_path, namespace='/front', hardware_id='front_camera', diagnostics_period=0.2)
+    rear = harness_factory(model_path, namespace='/rear', diagnostics_period=0.2)
+    for harness in (front, rear):
+        harness.send_camera_info()
+    rear.request(make_image(1, frame_id='rear_camera_optical_frame')[0], 1)
+    front.request(make_image(1)[0], 1)
+
+    def latest(statuses):
+        return {s.name: s.hardware_id for s in statuses}
+
+    expected = {'/front/mono_depth_node: depth': 'front_camera',
+                '/rear/mono_depth_node: depth': 'rear_camera_optical_frame'}
+    arrays = _diagnostics(front, lambda statuses: expected.items() <= latest(statuses).items())
+    assert expected.items() <= latest([s for a in arrays for s in a.status]).items()
+
+
+def test_diagnostics_run_on_a_steady_clock_under_sim_time_without_clock(harness_factory, model_path):
+    """With use_sim_time and no /clock (a simulator not started yet) the node serves depth and /diagnostics
+    still comes, stamped with ROS time (still 0). The timer ran on the stopped ROS clock: /diagnostics was silent.
+    """
+    harness = harness_factory(model_path, use_sim_time=True, diagnostics_period=0.2)
+    harness.send_camera_info()
+    harness.request(make_image(5)[0], 5)
+    name = f'{harness.node.get_fully_qualified_name()}: depth'  # other tests' nodes publish on /diagnostics too
+    arrays = _diagnostics(harness, lambda statuses: sum(s.name == name for s in statuses) >= 2, timeout=5.0)
+    arrays = [a for a in arrays if a.status[0].name == name]
+    assert arrays[0].header.stamp.sec == 0 and arrays[0].header.stamp.nanosec == 0
+    assert {kv.key: kv.value for kv in arrays[-1].status[0].values}['frames_out'] == '1'
+
+
+def test_uncertainty_threshold_that_removes_every_point_is_one_warning(harness_factory, model_path, capfd):
+    """A threshold below every pixel's depth_std/depth publishes empty clouds: counted per frame in /diagnostics
+    and logged once (throttled like every fault), naming the frame's median ratio. It was silent: an empty
+    cloud looked like a broken camera.
+    """
+    harness = harness_factory(model_path, uncertainty_threshold=0.1, log_throttle=60.0)
+    harness.send_camera_info()
+    rgb = np.full((HEIGHT, WIDTH, 3), (200, 60, 60), np.uint8)  # the model's depth_std/depth = 0.5 * red = 0.39
+    for stamp in (1, 2, 3):
+        msg = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3, data=rgb.tobytes())
+        msg.header.stamp.sec, msg.header.frame_id = stamp, 'camera_optical_frame'
+        out = harness.request(msg, stamp, topics=('depth', 'points'))
+        assert np.isnan(_cloud_xyz(out['points'])).all()
+    assert harness.node.stats.faults()['uncertainty_removes_all'] == 3
+    warnings = [line for line in capfd.readouterr().err.splitlines() if 'removes every point' in line]
+    assert len(warnings) == 1 and 'median of 0.39' in warnings[0], warnings
+    assert harness.node.set_parameters([Parameter('uncertainty_threshold', value=0.45)])[0].successful
+    msg.header.stamp.sec = 4
+    out = harness.request(msg, 4, topics=('depth', 'points'))
+    assert not np.isnan(_cloud_xyz(out['points'])).all()
+    assert harness.node.stats.faults()['uncertainty_removes_all'] == 3  # a threshold that keeps points is fine

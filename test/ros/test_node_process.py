@@ -1,10 +1,13 @@
 """mono_depth_node as users start it (console script, --ros-args): start-up errors and a clean run."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +58,16 @@ def _lying_model(tmp_path, op):
     return str(path)
 
 
+def _pt2_archive(tmp_path):
+    """A .pt2 as torch.export writes it, as far as the runtime reads one: a zip with extra/metadata.json."""
+    metadata = {'input_height': 48, 'input_width': 64, 'min_depth': 0.1, 'max_depth': 10.0, 'focal_length': 50.0,
+                'model_name': 'synthetic', 'training_dataset': 'none', 'export_version': '1', 'outputs': ['depth']}
+    path = tmp_path / 'student.pt2'
+    with zipfile.ZipFile(path, 'w') as archive:
+        archive.writestr('student/extra/metadata.json', json.dumps(metadata))
+    return str(path)
+
+
 @pytest.mark.parametrize(('args', 'message'), [
     (lambda m, t: ['-p', 'model_path:=/nonexistent/model.onnx'], 'model file not found'),
     (lambda m, t: [], 'model_path is empty'),
@@ -67,9 +80,11 @@ def _lying_model(tmp_path, op):
     (lambda m, t: ['-p', f'model_path:={m}', '-p', 'colored_min_depth:=50.0'], 'colored_min_depth'),
     (lambda m, t: ['-p', f'model_path:={_lying_model(t, "pool")}'], 'when run'),
     (lambda m, t: ['-p', f'model_path:={_lying_model(t, "reshape")}'], 'fails on a test frame'),
+    (lambda m, t: ['-p', f'model_path:={_pt2_archive(t)}'], 'is a torch model (.pt2, torch.export): use backend torch'),
+    (lambda m, t: ['-p', f'model_path:={Path(m).parent}'], 'is a folder, not a model file'),
 ], ids=['missing', 'empty', 'contract', 'trt_unavailable', 'out_of_range', 'unknown_backend',
         'missing_params_file', 'malformed_ros_args', 'colormap_range_outside_model', 'computes_another_size',
-        'fails_when_run'])
+        'fails_when_run', 'pt2_on_onnxruntime', 'folder'])
 def test_startup_errors_exit_nonzero_with_one_clear_line(model_path, tmp_path, args, message):
     """An unusable model or configuration ends the process with exit code 2 and no traceback.
 
@@ -84,6 +99,21 @@ def test_startup_errors_exit_nonzero_with_one_clear_line(model_path, tmp_path, a
     assert process.returncode == 2, stderr
     assert message in stderr and 'Traceback' not in stderr
     assert 'mono_depth_node: cannot start:' in stderr
+
+
+def test_params_file_keyed_for_the_root_namespace_hints_at_the_keys_that_match(model_path, tmp_path):
+    """A params file keyed `mono_depth_node:` does not apply to a node in a namespace (rclpy matches only the
+    fully qualified name or `/**`): the start-up line says so, naming the namespace and both keys that would
+    match. It ended in "model_path is empty" alone, pointing at the wrong fix.
+    """
+    params = tmp_path / 'front.yaml'
+    params.write_text(f'mono_depth_node:\n  ros__parameters:\n    model_path: {model_path}\n')
+    process = _start('-r', '__ns:=/front', '--params-file', str(params))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2, stderr
+    line = next(line for line in stderr.splitlines() if 'cannot start:' in line)
+    assert 'model_path is empty' in line and 'hint:' in line and str(params) in line, stderr
+    assert 'namespace /front' in line and "'/**'" in line and "'/front/mono_depth_node'" in line, stderr
 
 
 def test_model_with_design_keys_only_starts_with_one_warning(tmp_path):
@@ -108,7 +138,8 @@ def test_model_with_design_keys_only_starts_with_one_warning(tmp_path):
 
 
 def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tmp_path):
-    """Started like `ros2 run` with the shipped params file layout: answers a frame, exits 0 on SIGINT."""
+    """Started like `ros2 run` with the shipped params file layout: answers a frame, exits 0 on SIGINT; with no
+    Fast DDS settings in the environment it runs on the package's profile, which Fast DDS parses silently."""
     params = tmp_path / 'params.yaml'
     params.write_text(f'mono_depth_node:\n  ros__parameters:\n    model_path: {model_path}\n    num_threads: 1\n')
     process = _start('--params-file', str(params))
@@ -125,3 +156,61 @@ def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tm
             client.close()
     assert process.returncode == 0, stderr
     assert 'Traceback' not in stderr
+    assert 'Fast DDS profile' in stderr and 'fastdds_large_outputs.xml' in stderr, stderr
+    assert 'XMLPARSER' not in stderr.upper() and 'XMLPROFILEMANAGER' not in stderr.upper(), stderr
+
+
+@pytest.mark.parametrize(('environment', 'applied'), [
+    ({}, True),
+    ({'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA'}, False),
+    ({'FASTRTPS_DEFAULT_PROFILES_FILE': '/robot/fastdds.xml'}, False),
+    ({'RMW_IMPLEMENTATION': 'rmw_cyclonedds_cpp'}, False),
+    ({'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp'}, True),
+])
+def test_large_output_profile_only_where_the_environment_configures_no_fast_dds(monkeypatch, tmp_path,
+                                                                                environment, applied):
+    """The node's Fast DDS profile (bigger shared-memory segment, 100 ms heartbeat: README) is a default: a
+    profile, builtin transports or another RMW in the environment is kept as it is."""
+    from depth_kd_ros.mono_depth_node import FASTDDS_SETTINGS, use_large_output_profile
+
+    monkeypatch.chdir(tmp_path)  # no DEFAULT_FASTRTPS_PROFILES.xml here
+    # a copy, so that what the function sets does not leak into the nodes this session starts later
+    unset = (*FASTDDS_SETTINGS, 'RMW_IMPLEMENTATION')
+    monkeypatch.setattr(os, 'environ', {**{k: v for k, v in os.environ.items() if k not in unset}, **environment})
+    profile = use_large_output_profile()
+    assert bool(profile) == applied
+    expected = profile if applied else environment.get('FASTRTPS_DEFAULT_PROFILES_FILE')
+    assert os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE') == expected
+    if applied:
+        assert Path(profile).is_file() and profile.endswith('config/fastdds_large_outputs.xml')
+
+
+def test_sigterm_while_inferring_stops_the_worker_before_the_context(tmp_path):
+    """SIGTERM (systemd, launch) mid-inference: exit 0 without an internal error from the worker.
+
+    rclpy's own SIGTERM handler used to shut the context down at once; the worker, still inferring, then
+    asked a publisher for its subscription count and logged `RCLError: failed to get subscription count:
+    publisher's context is invalid` as internal_error (3 of 6 runs). A slow model (about 0.1-0.3 s per frame)
+    fed at 20 Hz keeps the worker inferring nearly all the time, so the signal lands mid-frame.
+    """
+    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=512)
+    process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1')
+    client = None
+    try:
+        client = Harness(None, namespace='/')
+        client.send_camera_info(make_camera_info())
+        client.request(make_image(1)[0], 1, timeout=30.0)  # serving, and the worker has a subscriber
+        for stamp in range(2, 42):  # 2 s at 20 Hz; SIGTERM after 1.5 s, frames keep coming
+            client.pub_image.publish(make_image(stamp)[0])
+            if stamp == 32:
+                process.send_signal(signal.SIGTERM)
+            time.sleep(0.05)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        if client is not None:
+            client.close()
+    assert process.returncode == 0, stderr
+    assert 'internal_error' not in stderr and 'RCLError' not in stderr and 'Traceback' not in stderr, stderr

@@ -7,7 +7,7 @@ import torch
 from disdepth.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from disdepth.config import ModelConfig, TeacherConfig, config_to_dict
 from disdepth.distill.teacher import build_teacher
-from disdepth.schedule import build_scheduler
+from disdepth.optim import build_scheduler
 
 
 def _save_teacher(tmp_path, cfg):

@@ -8,8 +8,8 @@ import torch
 from tiny_teachers import write_tiny_teacher
 
 from disdepth.config import load_config
-from disdepth.distill.task import DistillationTask, SupervisedTask
-from disdepth.trainer import build_optimizer, build_task
+from disdepth.distill.task import DistillationTask, SupervisedTask, build_task
+from disdepth.optim import build_optimizer
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'config' / 'training').rglob('*.yaml'))
 

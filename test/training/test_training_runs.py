@@ -26,7 +26,7 @@ NO_TEACHER_CKPT = 'teacher.path=null'
 
 
 def _env() -> dict:
-    return {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT / 'training')}
+    return {**os.environ, 'OMP_NUM_THREADS': '1'}  # disdepth is installed (make setup): no path to add
 
 
 def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
@@ -117,7 +117,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     monkeypatch.setattr(DistillationTask, 'forward', nan_from_third_step)
     distill = _load_distill_module()
     out = tmp_path / 'nan'
-    with pytest.raises(distill.T.NonFiniteLossError, match='at step 3'):
+    with pytest.raises(distill.NonFiniteLossError, match='at step 3'):
         distill.main(['--config', str(DEMO), *tiny_overrides(out, trainer__max_steps=6), NO_TEACHER_CKPT])
     assert read_meta(out / 'checkpoints' / 'last.pt')['step'] == 2
     model, _ = load_model(out / 'checkpoints' / 'last.pt')
@@ -144,6 +144,17 @@ def test_resume_with_another_max_steps_is_refused_at_start(tmp_path, capsys):
     assert ((out / 'checkpoints' / 'last.pt').read_bytes(), (out / 'metrics.jsonl').read_text()) == before
     assert distill.cli(args + ['--resume']) == 0  # nothing left to do, and no complaint
     assert read_meta(out / 'checkpoints' / 'last.pt')['step'] == 4
+
+
+def test_missing_config_or_checkpoint_is_bad_input(tmp_path, capsys):
+    """A config file that does not exist and --resume without a checkpoint exit 2 with one line, as every bad
+    input does; they gave a FileNotFoundError traceback and exit 1."""
+    distill = _load_distill_module()
+    assert distill.cli(['--config', str(tmp_path / 'nope.yaml')]) == 2
+    assert capsys.readouterr().err == f'distill.py: error: config file not found: {tmp_path / "nope.yaml"}\n'
+    assert distill.cli(['--config', str(DEMO), f'output_dir={tmp_path / "new"}', '--resume']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('distill.py: error: --resume: no checkpoint at') and err.count('\n') == 1
 
 
 def test_config_errors_are_clear(tmp_path, capsys):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from disdepth.metrics import METRIC_KEYS, MetricAverager, compute_metrics, format_table
+from depth_kd_ros.metrics import METRIC_KEYS, MetricAverager, compute_metrics, format_table
 
 
 def test_metrics_equal_hand_computed_values():

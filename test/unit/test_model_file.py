@@ -101,6 +101,10 @@ def test_missing_empty_unknown_and_corrupt_files(tmp_path):
     (tmp_path / 'm.tflite').write_bytes(b'x')
     with pytest.raises(ModelFileError, match='unknown model file type'):
         read_model_info(str(tmp_path / 'm.tflite'))
+    (tmp_path / 'models').mkdir()
+    (tmp_path / 'models' / 'student.onnx').write_bytes(b'x')
+    with pytest.raises(ModelFileError, match=r"models is a folder, not a model file.*\['student.onnx'\]"):
+        read_model_info(str(tmp_path / 'models'))  # said 'model file not found' for a path that exists
     (tmp_path / 'junk.onnx').write_bytes(b'\x00\xffnot protobuf' * 10)
     with pytest.raises(ModelFileError, match='not a readable ONNX'):
         read_model_info(str(tmp_path / 'junk.onnx'))

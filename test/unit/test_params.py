@@ -10,7 +10,9 @@ from depth_kd_ros.params import (
     NodeParams,
     ParameterError,
     load_params_file,
+    params_files_in_args,
     params_from_dict,
+    unmatched_section_hint,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,3 +67,34 @@ def test_params_file_errors(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ParameterError, match='p.yaml'):
         load_params_file(str(path))
+
+
+def test_params_files_are_read_from_the_ros_args_sections_only():
+    """--params-file counts inside --ros-args ... [--], as rcl parses it; a program argument of that name does not."""
+    argv = ['node', '--params-file', 'app.yaml', '--ros-args', '-r', '__ns:=/a', '--params-file', 'a.yaml', '--',
+            'x', '--ros-args', '--params-file', 'b.yaml']
+    assert params_files_in_args(argv) == ['a.yaml', 'b.yaml']
+
+
+@pytest.mark.parametrize(('keys', 'fqn', 'hinted'), [
+    (['mono_depth_node'], '/front/mono_depth_node', True),
+    (['/mono_depth_node'], '/front/mono_depth_node', True),
+    (['/rear/mono_depth_node'], '/front/mono_depth_node', True),
+    (['mono_depth_node', '/**'], '/front/mono_depth_node', True),  # /** applies, the named section does not
+    (['mono_depth_node'], '/mono_depth_node', False),
+    (['/front/mono_depth_node'], '/front/mono_depth_node', False),
+    (['/front/mono_depth_node', '/rear/mono_depth_node'], '/front/mono_depth_node', False),
+    (['/**'], '/front/mono_depth_node', False),
+    (['camera_driver'], '/front/mono_depth_node', False),
+    (['mono_depth_node'], '/front/left_depth', True),  # renamed by -r __node:=left_depth
+])
+def test_unmatched_section_hint_follows_rclpys_matching(tmp_path, keys, fqn, hinted):
+    """rclpy applies a section keyed by the node's fully qualified name or /** (a key without a leading slash
+    is rooted); a section naming the node that does not apply gets a hint with the namespace and both keys."""
+    path = tmp_path / 'p.yaml'
+    path.write_text(''.join(f"'{key}':\n  ros__parameters:\n    points_stride: 3\n" for key in keys))
+    hint = unmatched_section_hint([str(path), str(tmp_path / 'absent.yaml')], fqn)
+    assert bool(hint) == hinted, hint
+    if hinted:
+        assert f"'{fqn}'" in hint and "'/**'" in hint and str(path) in hint
+        assert f'namespace {fqn.rpartition("/")[0]}' in hint

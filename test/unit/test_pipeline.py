@@ -6,7 +6,7 @@ import pytest
 
 from depth_kd_ros.backends import BackendError, DepthBackend
 from depth_kd_ros.model_file import ModelFileError, read_model_info
-from depth_kd_ros.params import NodeParams
+from depth_kd_ros.params import NodeParams, ParameterError
 from depth_kd_ros.pipeline import (
     CameraInfoError,
     CameraModel,
@@ -15,7 +15,7 @@ from depth_kd_ros.pipeline import (
     focal_scale,
     load_pipeline,
 )
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.synthetic_model import build_synthetic_onnx, ground_image
 
 
 @pytest.fixture(scope='module')
@@ -161,3 +161,42 @@ def test_start_up_check_runs_the_model_once(model_path, backend):
     (the node exits 2 with one line) instead of a fault on every frame; any exception type counts."""
     with pytest.raises(ModelFileError, match='test frame|when run'):
         check_model_runs(backend, read_model_info(model_path), model_path)
+
+
+def test_ground_plane_scale_correction_converges_to_the_true_depth(tmp_path):
+    """A model whose depth is 25 % too long on this camera sees a floor 1.0 m below the camera: with
+    scale_correction 'ground_plane' the depth (and depth_std, the cloud) is corrected to the true floor, first
+    to the measured factor at once, then, after the error changes, by at most scale_max_step per frame until
+    it converges; a camera_height change restarts the estimator. Without a camera no factor is applied."""
+    width, height, fy, cy = 128, 96, 100.0, 30.5
+    path = build_synthetic_onnx(str(tmp_path / 'ground.onnx'), height, width, base=0.0, gain=10.0,
+                                focal_length=fy, std_ratio=0.1)
+    camera = CameraModel.from_k([fy, 0, 63.5, 0, fy, cy, 0, 0, 1], width, height)
+    pipeline = _pipeline(path, scale_correction='ground_plane', camera_height=1.0)
+    true_floor = ground_image(width, height, fy, cy, 1.0, gain=10.0)
+    floor_rows = slice(50, height)  # depth 5.0 .. 1.5 m: inside the model range, quantisation < 1.3 %
+    truth = np.broadcast_to((fy / (np.arange(height) - cy))[floor_rows, None], (height - 50, width))
+
+    long_floor = ground_image(width, height, fy, cy, 1.25, gain=10.0)
+    result = pipeline.process(long_floor, camera)
+    assert result.ground.updated and result.ground.inlier_ratio > 0.5
+    assert result.ground.factor == pytest.approx(0.8, rel=0.01) and result.scale == pytest.approx(0.8, rel=0.01)
+    np.testing.assert_allclose(result.depth[floor_rows], truth, rtol=0.02)
+    np.testing.assert_allclose(result.cloud.xyz()[25:, :, 2], result.depth[50::2, ::2])  # the corrected depth's
+    red = long_floor[floor_rows, :, 0] / 255.0  # depth_std / depth = std_ratio * red: also corrected
+    np.testing.assert_allclose(result.depth_std[floor_rows], 0.1 * red * result.depth[floor_rows], rtol=1e-4)
+
+    factors = [pipeline.process(true_floor, camera).ground.factor for _ in range(25)]  # the error is gone
+    steps = np.diff([result.ground.factor] + factors) / ([result.ground.factor] + factors[:-1])
+    assert steps.max() <= 0.05 + 1e-9 and factors[0] < 0.85  # bounded per frame
+    assert factors[-1] == pytest.approx(1.0, rel=0.01)
+    np.testing.assert_allclose(pipeline.process(true_floor, camera).depth[floor_rows], truth, rtol=0.02)
+
+    pipeline.params = pipeline.params.replace(camera_height=0.5)  # restarted: the first frame sets the factor
+    assert pipeline.process(true_floor, camera).ground.factor == pytest.approx(0.5, rel=0.01)
+    assert pipeline.process(true_floor).ground is None
+
+
+def test_ground_plane_needs_camera_height():
+    with pytest.raises(ParameterError, match='^camera_height: .*ground_plane'):
+        NodeParams(scale_correction='ground_plane')

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_kd_ros.pointcloud import build_cloud, pack_rgb
+from depth_kd_ros.pointcloud import build_cloud, is_optical_frame, pack_rgb, write_ply
 
 CAMERA = SimpleNamespace(fx=40.0, fy=45.0, cx=13.3, cy=7.6)  # principal point deliberately off-centre
 
@@ -55,6 +55,18 @@ def test_uncertainty_filter_drops_relative_std_above_threshold():
     cloud = build_cloud(depth, CAMERA, depth_std=std, uncertainty_threshold=0.2)
     invalid = np.isnan(cloud.xyz()[..., 2])
     assert invalid[0].all() and not invalid[1:].any()
+    assert (cloud.num_valid, cloud.num_uncertain) == (12, 4)
+
+
+def test_cloud_counts_the_points_only_the_uncertainty_filter_removed():
+    """num_valid and num_uncertain tell 'the threshold removed everything' (the node warns) from
+    'nothing was in range' (a NaN or out-of-range point is not counted as uncertain)."""
+    depth = np.full((4, 4), 2.0, np.float32)
+    depth[0, 0], depth[0, 1] = np.nan, 50.0
+    std = np.full((4, 4), 3.0, np.float32)
+    cloud = build_cloud(depth, CAMERA, max_range=10.0, depth_std=std, uncertainty_threshold=0.5, organized=False)
+    assert (cloud.num_valid, cloud.num_uncertain, cloud.width) == (0, 14, 0)
+    assert build_cloud(depth, CAMERA, max_range=10.0).num_valid == 14
 
 
 def test_rgb_field_uses_pcl_packing():
@@ -75,3 +87,36 @@ def test_bad_stride_and_shapes_raise():
         build_cloud(_depth(), CAMERA, stride=0)
     with pytest.raises(ValueError, match='rgb'):
         build_cloud(_depth(), CAMERA, rgb=np.zeros((3, 3, 3), np.uint8))
+
+
+@pytest.mark.parametrize('points_rgb', [False, True])
+def test_ply_holds_the_valid_points_and_their_colours(tmp_path, points_rgb):
+    """write_ply(valid_points()) stores exactly the finite points (and their RGB) in binary little-endian PLY."""
+    depth = np.full((4, 6), 2.0, np.float32)
+    depth[1, 2] = np.nan
+    rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    cloud = build_cloud(depth, SimpleNamespace(fx=5.0, fy=5.0, cx=3.0, cy=2.0), rgb=rgb if points_rgb else None)
+    xyz, colours = cloud.valid_points()
+    assert xyz.shape == (23, 3) and (colours is not None) == points_rgb
+    write_ply(tmp_path / 'c.ply', xyz, colours)
+    head, body = (tmp_path / 'c.ply').read_bytes().split(b'end_header\n')
+    lines = head.decode('ascii').splitlines()
+    assert lines[:3] == ['ply', 'format binary_little_endian 1.0', 'element vertex 23']
+    assert ('property uchar red' in lines) == points_rgb
+    fields = [('xyz', '<f4', 3)] + ([('rgb', 'u1', 3)] if points_rgb else [])
+    vertex = np.frombuffer(body, dtype=fields)
+    np.testing.assert_array_equal(vertex['xyz'], xyz)
+    if points_rgb:
+        np.testing.assert_array_equal(vertex['rgb'], np.delete(rgb.reshape(-1, 3), 1 * 6 + 2, axis=0))
+
+
+@pytest.mark.parametrize(('frame_id', 'optical'), [
+    ('camera_optical_frame', True), ('camera_color_optical_frame', True), ('camera_link_optical', True),
+    ('/camera_rgb_optical_frame', True), ('robot1/head_camera_optical_frame', True), ('Camera_Optical_Frame', True),
+    ('camera_link', False), ('camera', False), ('base_link', False), ('', False), ('optical_flow_link', False),
+    ('camera_optical_frame/base_link', False),
+])
+def test_optical_frame_names_per_rep_103(frame_id, optical):
+    """'_optical' (REP 103's suffix) and '_optical_frame' (the usual tf name) are optical frames; body frames,
+    empty ids and names merely containing 'optical' are not."""
+    assert is_optical_frame(frame_id) is optical

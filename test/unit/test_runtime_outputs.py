@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.colorize import colorize
-from depth_kd_ros.diagnostics import ERROR, OK, WARN, FrameStats
+from depth_kd_ros.diagnostics import ERROR, OK, WARN, FrameStats, nearest_rank
 from depth_kd_ros.messages import fill_camera_info, fill_image, fill_pointcloud2
 from depth_kd_ros.pipeline import CameraModel
 from depth_kd_ros.pointcloud import build_cloud
@@ -51,6 +51,46 @@ def test_stats_rates_latency_drops_and_throttled_faults():
     assert stats.record_fault('bad_step')
     level, message, values = stats.summary()
     assert level == WARN and 'bad_step' in message and values['fault_bad_step'] == '4'
+
+
+def test_stats_input_loss_from_stamps_and_stalls():
+    """The stamps' period (10th percentile of their gaps) and span say how many frames were sent: fewer received
+    is a WARN with the hint; every frame received at a lower wall rate (a bag played slowly) is not. No image for
+    3 periods is a WARN."""
+    clock = _Clock()
+    stats = FrameStats(window=5.0, clock=clock, period=0.5, loss_hint='; hint')
+    for i in range(20):  # every 10 Hz frame, received at 5 Hz
+        clock.now = i * 0.2
+        stats.record_input(100.0 + i * 0.1)
+        stats.record_output(0.01)
+    level, message, values = stats.summary()
+    assert (level, message) == (OK, 'ok')
+    assert (values['input_stamp_rate_hz'], values['input_received_ratio']) == ('10.00', '1.00')
+    stats = FrameStats(window=5.0, clock=clock, period=0.5, loss_hint='; hint')
+    for i in range(0, 40, 2):
+        clock.now = 10.0 + i * 0.05
+        stats.record_input(200.0 + i * 0.1 + (0.1 if i % 8 == 0 else 0.0))  # half lost, some neighbours kept
+        stats.record_output(0.01)
+    level, message, _ = stats.summary()
+    assert level == WARN and message.startswith('receiving ') and message.endswith('; hint')
+    clock.now += 1.6
+    level, message, _ = stats.summary()
+    assert level == WARN and 'no image for 1.6 s' in message
+
+
+def test_latency_percentiles_are_nearest_rank_on_any_numpy():
+    """p of n samples is sorted[ceil(p/100 * n) - 1], a sample that was measured; numpy's percentile(method=
+    'nearest') rounds the index instead (p90 of 1..7 ms would be 6) and does not exist before numpy 1.22."""
+    np.testing.assert_array_equal(nearest_rank([7, 1, 6, 2, 5, 3, 4], (50, 90, 99, 100)), [4, 7, 7, 7])
+    np.testing.assert_array_equal(nearest_rank(np.arange(1, 101), (1, 50, 90, 99)), [1, 50, 90, 99])
+    assert nearest_rank([3.5], (50, 90)).tolist() == [3.5, 3.5]
+    with pytest.raises(ValueError, match='at least one sample'):
+        nearest_rank([], (50,))
+    stats = FrameStats()
+    for ms in range(1, 8):
+        stats.record_output(ms / 1e3)
+    values = stats.summary()[2]
+    assert (values['latency_p50_ms'], values['latency_p90_ms'], values['latency_p99_ms']) == ('4.00', '7.00', '7.00')
 
 
 def test_stats_error_when_inputs_but_no_outputs():

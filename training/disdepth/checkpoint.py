@@ -1,19 +1,18 @@
 """Checkpoints that load with ``weights_only=True`` and survive SIGKILL.
 
-Paper: DisDepth, arXiv 2404.16386 (training protocol, section 4.1); layout from docs/design.md section 3.
+Layout from docs/design.md section 3.
 
     output_dir/checkpoints/{last,best}.pt    tensors and plain containers: {'model', 'step', ...}
     output_dir/checkpoints/{last,best}.json  meta: config (resolved dict), task, step, epoch, metrics
 
-Every file is written to ``NAME.tmp``, fsync'ed, then ``os.replace``d over ``NAME`` (atomic on
-POSIX), so a kill at any moment leaves the previous file whole. Nothing pickled: the config goes to
+Every file is written atomically (``depth_kd_ros.atomic_file``: a temporary file beside it, fsync'ed, then
+``os.replace``d over it), so a kill at any moment leaves the previous file whole. Nothing pickled: the config goes to
 JSON beside the weights (nanochat's model_*.pt + meta_*.json), RNG states are stored as tensors.
 """
 from __future__ import annotations
 
 import io
 import json
-import os
 import random
 from pathlib import Path
 
@@ -21,26 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from depth_kd_ros.atomic_file import atomic_write_bytes
 from disdepth.config import Config, ConfigError, config_from_dict
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or holds a different task/architecture than expected."""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    # make the rename itself durable
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_checkpoint(ckpt_dir: str | Path, name: str, state: dict, meta: dict) -> Path:
@@ -50,13 +35,17 @@ def save_checkpoint(ckpt_dir: str | Path, name: str, state: dict, meta: dict) ->
     buf = io.BytesIO()
     torch.save(state, buf)
     path = ckpt_dir / f'{name}.pt'
-    _atomic_write(path, buf.getvalue())
-    _atomic_write(ckpt_dir / f'{name}.json', json.dumps(meta, indent=2).encode())
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(ckpt_dir / f'{name}.json', json.dumps(meta, indent=2).encode())
     return path
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = 'cpu') -> dict:
-    """``torch.load(weights_only=True)``. Raises CheckpointError if missing or unreadable."""
+    """``torch.load(weights_only=True)`` of a checkpoint.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or has no 'model' entry.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path}')
@@ -70,7 +59,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = 'cpu') 
 
 
 def read_meta(path: str | Path) -> dict:
-    """The JSON beside ``path`` (``last.pt`` -> ``last.json``). Raises CheckpointError."""
+    """The JSON beside ``path`` (``last.pt`` -> ``last.json``).
+
+    Raises:
+        CheckpointError: the JSON is missing or unreadable.
+    """
     meta_path = Path(path).with_suffix('.json')
     try:
         return json.loads(meta_path.read_text())
@@ -82,8 +75,9 @@ def load_model(checkpoint_path: str | Path, device: str | torch.device = 'cpu',
                expect_task: str | None = None) -> tuple[nn.Module, Config]:
     """Rebuild the trained model (student or teacher) from ``checkpoint_path`` and its meta JSON.
 
-    Returns (model in eval mode on ``device``, its Config). ``model(image [B,3,H,W] 0..1)`` returns a
-    dict with 'depth' [B,1,H,W] metres.
+    Returns:
+        (model in eval mode on ``device``, its Config); ``model(image [B,3,H,W] 0..1)`` returns a dict with
+        'depth' [B,1,H,W] metres.
     Raises:
         CheckpointError: missing/corrupt files, a task other than ``expect_task``, or weights that do
             not fit the architecture in the meta config.
@@ -180,7 +174,7 @@ def restore_training_state(path: str | Path, task: nn.Module, model: nn.Module, 
 
 
 def check_schedule_length(path: str | Path, state: dict, total_steps: int) -> None:
-    """Refuse to resume a one-cycle schedule (``disdepth.schedule``) over another number of steps.
+    """Refuse to resume a one-cycle schedule (``disdepth.optim``) over another number of steps.
 
     The schedule's warm-up and annealing are laid out over the run's total steps, so the steps already taken
     were taken on the old curve: no one-cycle schedule over the new total reproduces them, and stepping the

@@ -19,6 +19,11 @@ from typing import Any, Optional
 
 import yaml
 
+from disdepth.data import DATASETS
+from disdepth.distill.lam import ATTENTIONS
+from disdepth.models.heads import HEADS
+from disdepth.models.lgconv import DEPTHWISE_PROJ
+
 
 class ConfigError(ValueError):
     """A config file or override names an unknown key or gives a value of the wrong type."""
@@ -83,7 +88,7 @@ class DistillConfig:
 
     enabled: bool = True  # False: student-only supervised baseline
     ghost_decoder: bool = True  # False: plain feature KD (FAM trained by KD only, no teacher SILog)
-    attention: str = 'lam'  # 'lam' (loss attention module) or 'uniform' (A = 1 everywhere)
+    attention: str = 'lam'  # key of disdepth.distill.lam.ATTENTIONS: 'lam' (loss attention module), 'uniform' (A = 1)
     kd_weight: float = 1.0  # lambda of L_kd
     teacher_silog_weight: float = 1.0
     warmup_epochs: float = 1.0  # student-only epochs before the KD terms switch on
@@ -94,7 +99,7 @@ class DistillConfig:
 class DataConfig:
     """Dataset and protocol (docs/design.md section 2, 'Protocols')."""
 
-    dataset: str = 'synthetic_outdoor'  # kitti | nyu | synthetic_outdoor | synthetic_indoor
+    dataset: str = 'synthetic_outdoor'  # one of disdepth.data.DATASETS
     data_root: Optional[str] = None
     gt_root: Optional[str] = None
     train_split: Optional[str] = None
@@ -114,6 +119,19 @@ class DataConfig:
     augment: bool = True
     batch_size: int = 8
     num_workers: int = 0
+    # recordings (disdepth/data/recording_cache.py): rosbag2 folders/.db3/.mcap files and image folders
+    recordings: list[str] = field(default_factory=list)
+    image_topic: Optional[str] = None  # null: the bag's only image topic (besides depth_topic)
+    camera_info_topic: Optional[str] = None  # null: camera_info beside the image topic, else the only one
+    depth_topic: Optional[str] = None  # registered depth (16UC1 mm, 32FC1 m, compressedDepth); null: teacher
+    depth_tolerance_s: float = 0.02  # |stamp(depth) - stamp(image)| allowed when pairing, seconds
+    every_nth: int = 1  # keep every n-th image of a recording ...
+    min_gap_s: float = 0.0  # ... and at least this long after the last kept one (bags only)
+    test_fraction: float = 0.1  # held out: the last part of each recording (by time)
+    depth_png_scale: float = 1000.0  # image folders: metres = depth PNG value / scale (1000: mm)
+    cache_dir: Optional[str] = None  # decoded frames; null: ~/.cache/depth_kd_ros/recordings
+    # px at eval_width x eval_height of the training camera; null: the dataset's own (recordings: camera_info P)
+    focal_length: Optional[float] = None
 
 
 @dataclass
@@ -160,11 +178,11 @@ class Config:
 
 _CHOICES = {
     'task': ('student', 'teacher'),
-    'model.head': ('bins', 'plain'),
-    'model.lgconv.depthwise_proj': ('grouped', 'channelwise', 'dense'),
+    'model.head': tuple(HEADS),
+    'model.lgconv.depthwise_proj': DEPTHWISE_PROJ,
     'teacher.kind': ('small', 'hf'),
-    'distill.attention': ('lam', 'uniform'),
-    'data.dataset': ('kitti', 'nyu', 'synthetic_outdoor', 'synthetic_indoor'),
+    'distill.attention': tuple(ATTENTIONS),
+    'data.dataset': DATASETS,
     'trainer.device': ('auto', 'cpu', 'cuda'),
     'trainer.amp_dtype': ('bf16', 'fp16'),
 }

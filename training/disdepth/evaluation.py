@@ -1,4 +1,4 @@
-"""Evaluation loop shared by training/evaluate.py, the trainer's validation and the demo.
+"""Evaluation loop shared by training/evaluate.py, training's validation and the demo.
 
 Protocol of arXiv 2404.16386 section 4.1: metrics per image over the dataset's mask (valid depth,
 Garg/Eigen crop), averaged over images (``disdepth.metrics``). Optional flip averaging, as BTS's
@@ -6,7 +6,7 @@ Garg/Eigen crop), averaged over images (``disdepth.metrics``). Optional flip ave
 Previews: one PNG per image, a 2x2 grid [image | ground truth] over [prediction | error] (the 2x2 keeps
 KITTI's 352x1216 frames readable); depth in the perceptual Turbo colormap over the SAME fixed range
 [0, max_depth] for ground truth and prediction; error = |p - g| / g in Magma over [0, 0.5]; black =
-no ground truth.
+no ground truth (``depth_kd_ros.colorize``, the node's depth/colored colouring).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from depth_kd_ros.colorize import colorize
 from disdepth.metrics import MetricAverager, compute_metrics
 
 ERROR_RANGE = 0.5  # relative error shown as the top of the error colormap
@@ -32,7 +33,8 @@ def _to_numpy(depth) -> np.ndarray:
 def predict(predict_fn: Callable, image: torch.Tensor, flip_average: bool = False) -> np.ndarray:
     """Run ``predict_fn`` on image [B,3,H,W] (0..1) -> depth float32 numpy [B,1,H,W] metres.
 
-    Raises ValueError if the prediction is not [B,1,H,W].
+    Raises:
+        ValueError: the prediction is not [B,1,H,W].
     """
     depth = _to_numpy(predict_fn(image))
     if flip_average:
@@ -43,23 +45,13 @@ def predict(predict_fn: Callable, image: torch.Tensor, flip_average: bool = Fals
     return depth
 
 
-def colorize(depth: np.ndarray, vmax: float, colormap: int = cv2.COLORMAP_TURBO,
-             valid: Optional[np.ndarray] = None) -> np.ndarray:
-    """depth [H,W] in [0, vmax] -> BGR uint8 [H,W,3]; pixels outside ``valid`` are black."""
-    scaled = np.clip(np.nan_to_num(depth) / vmax, 0, 1)
-    out = cv2.applyColorMap((scaled * 255).astype(np.uint8), colormap)
-    if valid is not None:
-        out[~valid] = 0
-    return out
-
-
 def preview(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, mask: np.ndarray, max_depth: float) -> np.ndarray:
     """BGR uint8 [2H,2W,3]: image [3,H,W] 0..1, gt/pred [H,W] metres, mask [H,W] bool (see module doc)."""
     rgb = np.ascontiguousarray((np.clip(image.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)[..., ::-1])
     error = np.abs(pred - gt) / np.where(mask, gt, 1)
-    panels = [(rgb, 'image'), (colorize(gt, max_depth, valid=gt > 0), 'ground truth'),
-              (colorize(pred, max_depth), 'prediction'),
-              (colorize(error, ERROR_RANGE, cv2.COLORMAP_MAGMA, valid=mask), f'|p-g|/g, 0..{ERROR_RANGE}')]
+    panels = [(rgb, 'image'), (colorize(gt, 0.0, max_depth), 'ground truth'),
+              (colorize(pred, 0.0, max_depth), 'prediction'),
+              (colorize(error.astype(np.float32), 0.0, ERROR_RANGE, 'magma', valid=mask), f'|p-g|/g, 0..{ERROR_RANGE}')]
     font = float(np.clip(image.shape[2] / 800, 0.35, 1.0))  # readable from 320 to 1216 px wide
     for panel, label in panels:
         cv2.putText(panel, label, (4, int(24 * font) + 2), cv2.FONT_HERSHEY_SIMPLEX, font,
@@ -72,12 +64,16 @@ def evaluate(predict_fn: Callable, dataset, *, min_depth: Optional[float] = None
              progress: bool = False) -> dict:
     """Evaluate ``predict_fn`` on ``dataset`` (items as ``disdepth.data.build_dataset``).
 
-    predict_fn: image torch float32 [B,3,H,W] 0..1 on CPU -> depth [B,1,H,W] metres (torch or numpy);
-    it moves data to its device itself. Returns the averaged metrics (``disdepth.metrics.METRIC_KEYS``)
-    plus ``num_images``. Writes ``num_previews`` PNGs to ``preview_dir`` (created) if given.
-    min_depth/max_depth (metres, the clipping range of the predictions) default to the dataset's
-    ``cfg.min_depth``/``cfg.max_depth`` (every disdepth dataset has ``cfg``), else 1e-3 and 80.
-    Raises ValueError if an image has no valid pixel or the prediction has the wrong shape.
+    Writes ``num_previews`` PNGs to ``preview_dir`` (created) if given.
+    Args:
+        predict_fn: image torch float32 [B,3,H,W] 0..1 on CPU -> depth [B,1,H,W] metres (torch or numpy); it
+            moves data to its device itself.
+        min_depth, max_depth: metres, the clipping range of the predictions; default the dataset's
+            ``cfg.min_depth``/``cfg.max_depth`` (every disdepth dataset has ``cfg``), else 1e-3 and 80.
+    Returns:
+        The averaged metrics (``disdepth.metrics.METRIC_KEYS``) plus ``num_images``.
+    Raises:
+        ValueError: an image has no valid pixel or the prediction has the wrong shape.
     """
     data_cfg = getattr(dataset, 'cfg', None)
     if min_depth is None:
@@ -115,3 +111,21 @@ def evaluate(predict_fn: Callable, dataset, *, min_depth: Optional[float] = None
                     written += 1
             batch = []
     return averager.compute()
+
+
+def predictor(model: torch.nn.Module, device: torch.device) -> Callable:
+    """``predict_fn`` for ``evaluate`` over a torch model: image [B,3,H,W] 0..1 -> depth [B,1,H,W] metres."""
+    @torch.no_grad()
+    def predict(image):
+        return model(torch.as_tensor(image, dtype=torch.float32).to(device))['depth'].float().cpu()
+    return predict
+
+
+def validate(model: torch.nn.Module, dataset, device: torch.device, batch_size: int = 1) -> dict:
+    """Standard metrics (``disdepth.metrics`` keys) of ``model`` on ``dataset``; restores train mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        return evaluate(predictor(model, device), dataset, batch_size=batch_size)
+    finally:
+        model.train(was_training)

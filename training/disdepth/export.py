@@ -1,6 +1,6 @@
 """Export a trained student to the deployment contract: ONNX with metadata, and a torch.export (.pt2).
 
-Paper: DisDepth, arXiv 2404.16386, section 3 (only the student is deployed). Contract: docs/design.md section 3,
+Contract: docs/design.md section 3,
 read back by ``depth_kd_ros.model_file``; checked like timm's ``onnx_export(check_forward=True)``:
 
     image [1,3,H,W] RGB 0..1 -> student (ImageNet normalisation inside) -> depth [1,1,H,W] m[, depth_std]
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from depth_kd_ros.atomic_file import atomic_path
 from depth_kd_ros.model_file import EXPORT_VERSION, ModelFileError, read_model_info
 from disdepth.config import Config
 
@@ -75,8 +74,16 @@ def focal_length(cfg: Config, height: int, width: int) -> float:
 
     Every protocol keeps the field of view and scales the focal with the width: synthetic presets by
     construction (``disdepth.data.synthetic.PRESETS``), KITTI from ``KITTI_CAMERA``, NYU from its module.
+    ``data.focal_length`` (px at eval_width x eval_height; a recordings run sets it from camera_info P) comes
+    first, scaled as the node scales it: f * sqrt(W H / (W_eval H_eval)).
+    Raises ExportError: a recordings config without data.focal_length.
     """
     dataset = cfg.data.dataset
+    if cfg.data.focal_length is not None:
+        return cfg.data.focal_length * math.sqrt(height * width / (cfg.data.eval_height * cfg.data.eval_width))
+    if dataset == 'recordings':
+        raise ExportError('the checkpoint\'s config has no data.focal_length: the recordings run that wrote it '
+                          'sets it from the camera_info; set data.focal_length (px at eval size) by hand')
     if dataset.startswith('synthetic_'):
         from disdepth.data.synthetic import PRESETS
 
@@ -105,7 +112,7 @@ def sample_inputs(cfg: Config, height: int, width: int, count: int = 4) -> tuple
     try:
         from disdepth.data import build_dataset
 
-        dataset = build_dataset(cfg.data, 'test')
+        dataset = build_dataset(cfg.data, 'test', teacher=cfg.teacher)
         images = torch.stack([torch.as_tensor(dataset[i]['image']) for i in range(min(count, len(dataset)))])
         source = f'{len(images)} {cfg.data.dataset} test images'
     except (ImportError, OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:
@@ -150,10 +157,8 @@ def export_onnx(model: nn.Module, cfg: Config, output: str | Path, height: int, 
     _probe(wrapper, height, width)
     metadata = build_metadata(cfg, height, width, outputs)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{output.stem}.', suffix='.onnx', dir=output.parent)
-    os.close(fd)
-    try:
+    with atomic_path(output, suffix='.onnx') as tmp_path:  # renamed over ``output`` only if every check passes
+        tmp = str(tmp_path)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # TorchScript-exporter deprecation notice (see module docstring)
             torch.onnx.export(wrapper, (torch.zeros(1, 3, height, width),), tmp, input_names=['image'],
@@ -188,10 +193,7 @@ def export_onnx(model: nn.Module, cfg: Config, output: str | Path, height: int, 
         if not math.isfinite(report.max_abs_diff) or report.max_abs_diff > tolerance:
             raise ExportError(f'ONNX Runtime differs from PyTorch by {report.max_abs_diff:.3g} m (max) > '
                               f'tolerance {tolerance:g} m on {source}; the ONNX file was not written')
-        os.replace(tmp, output)
-        return report
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return report
 
 
 def export_pt2(model: nn.Module, path: str | Path, metadata: dict, *, tolerance: float = 1e-3) -> float:

@@ -1,6 +1,6 @@
 """Run logging on rank 0: ``metrics.jsonl``, TensorBoard scalars and depth previews, a tqdm bar.
 
-Paper: DisDepth, arXiv 2404.16386 (training curves of section 4); file contract from docs/design.md section 3.
+File contract from docs/design.md section 3.
 
     output_dir/metrics.jsonl   one JSON object per logged step: step, epoch, lr, loss terms by name
     output_dir/val.jsonl       one JSON object per validation: step and the standard metrics

@@ -35,7 +35,11 @@ GARG = (0.40810811, 0.99189189, 0.03594771, 0.96405229)  # top, bottom (x H), le
 
 @lru_cache(maxsize=64)
 def read_calib(path: Path) -> dict:
-    """``calib_cam_to_cam.txt`` -> {key: float64 array}. Raises DatasetError on a malformed file."""
+    """``calib_cam_to_cam.txt`` -> {key: float64 array}.
+
+    Raises:
+        DatasetError: a malformed file.
+    """
     values = {}
     for line in path.read_text().splitlines():
         key, _, rest = line.partition(':')
@@ -63,8 +67,9 @@ class KittiDataset(Dataset):
     """KITTI Eigen split. Items as ``disdepth.data.build_dataset`` documents; train (cfg.height x
     cfg.width crops of the KB crop) or test (KB crop 352x1216, Garg-cropped mask).
 
-    Raises DatasetError (before any training) for a missing root/split/file, a depth PNG that is not
-    16-bit or not the image's size, an image smaller than the KB crop, or an empty split.
+    Raises:
+        DatasetError: (before any training) a missing root/split/file, a depth PNG that is not 16-bit or not the
+            image's size, an image smaller than the KB crop, or an empty split.
     """
 
     def __init__(self, cfg, split: str):

@@ -41,7 +41,11 @@ def intrinsics(focal: float = FX) -> np.ndarray:
 
 class NyuDataset(Dataset):
     """NYU-Depth v2, sync layout (data_root = gt_root usually). Train: cfg.height x cfg.width crops;
-    test: 480x640 with the Eigen-crop mask. Raises DatasetError as ``KittiDataset`` does."""
+    test: 480x640 with the Eigen-crop mask.
+
+    Raises:
+        DatasetError: as ``KittiDataset`` does.
+    """
 
     def __init__(self, cfg, split: str):
         self.cfg, self.train = cfg, split == 'train'

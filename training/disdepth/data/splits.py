@@ -34,7 +34,11 @@ class SplitEntry:
 
 
 def read_split(path) -> list[SplitEntry]:
-    """Parse a split file. Raises DatasetError: missing/empty file, malformed line (names file:line)."""
+    """Parse a split file.
+
+    Raises:
+        DatasetError: a missing or empty file, or a malformed line (named as file:line).
+    """
     if path is None:
         raise DatasetError('no split file given (set data.train_split / data.test_split)')
     path = Path(path)
@@ -70,7 +74,11 @@ def require_dir(path, what: str) -> Path:
 
 
 def image_header(path: Path) -> tuple[int, int, int, int]:
-    """(width, height, bit depth, channels) from a PNG IHDR or JPEG SOF header. Raises DatasetError."""
+    """(width, height, bit depth, channels) from a PNG IHDR or JPEG SOF header.
+
+    Raises:
+        DatasetError: neither PNG nor JPEG, or a truncated header.
+    """
     with open(path, 'rb') as f:
         head = f.read(26)
         if head[:8] == b'\x89PNG\r\n\x1a\n':
@@ -125,7 +133,11 @@ def validate(entries: list[SplitEntry], data_root: Path, gt_root: Path, split_pa
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """RGB image float32 [H,W,3] in 0..1. Raises DatasetError if unreadable."""
+    """RGB image float32 [H,W,3] in 0..1.
+
+    Raises:
+        DatasetError: the file is unreadable.
+    """
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise DatasetError(f'cannot read image {path}')
@@ -135,7 +147,8 @@ def read_rgb(path: Path) -> np.ndarray:
 def read_depth_png(path: Path, scale: float) -> np.ndarray:
     """Depth float32 [H,W] metres = uint16 value / ``scale`` (256 KITTI, 1000 NYU); 0 = invalid.
 
-    Raises DatasetError if the file is not a single-channel 16-bit PNG.
+    Raises:
+        DatasetError: the file is not a single-channel 16-bit PNG.
     """
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:

@@ -147,7 +147,8 @@ class SyntheticScenes:
 
     ``SyntheticScenes('outdoor', 96, 320, seed=0).render(7)`` -> dict(image uint8 [H,W,3] RGB,
     depth float32 [H,W] metres (0 = invalid), K float32 [3,3] pixels). Same (seed, index), same output.
-    Raises ValueError for an unknown preset or a non-positive size.
+    Raises:
+        ValueError: an unknown preset or a non-positive size.
     """
 
     def __init__(self, preset: str, height: int, width: int, seed: int = 0):
@@ -161,13 +162,16 @@ class SyntheticScenes:
         f = p['fx_w'] * width
         self.K = np.array([[f, 0, p['cx_w'] * width], [0, f, p['cy_h'] * height], [0, 0, 1]], np.float32)
 
-    def render(self, index: int) -> dict:
+    def render(self, index: int, forward: float = 0.0) -> dict:
+        """Scene ``index`` seen from ``forward`` metres along the world z axis (a camera moving through it,
+        as in a recording; scripts/synthetic_recording.py)."""
         rng = np.random.default_rng((self.seed, index))
         scene, mats, cam = (outdoor_scene if self.preset == 'outdoor' else indoor_scene)(rng)
         if 'light' not in cam:  # sun: random azimuth, 25..70 degrees elevation (up is -y)
             az, el = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(25, 70))
             cam['light'] = np.array([np.cos(el) * np.cos(az), -np.sin(el), np.cos(el) * np.sin(az)])
-        hits = cast(scene, self.K, cam['R'], cam['origin'], height=self.height, width=self.width)
+        origin = (cam['origin'][0], cam['origin'][1], cam['origin'][2] + forward)
+        hits = cast(scene, self.K, cam['R'], origin, height=self.height, width=self.width)
         rgb = shade(hits, scene, mats, light=cam['light'], ambient=cam['ambient'], sky_top=cam['sky_top'],
                     sky_horizon=cam['sky_horizon'], fog_distance=cam['fog_distance'])
         depth = np.where(np.isfinite(hits.t) & (hits.t <= self.max_depth), hits.t, 0).astype(np.float32)

@@ -36,7 +36,11 @@ class Sample:
 
 
 def crop(s: Sample, top: int, left: int, height: int, width: int) -> Sample:
-    """Crop a window; raises ValueError if it does not fit inside the image."""
+    """Crop a window of height x width pixels at (top, left).
+
+    Raises:
+        ValueError: the window does not fit inside the image.
+    """
     h, w = s.depth.shape
     if top < 0 or left < 0 or top + height > h or left + width > w:
         raise ValueError(f'crop {height}x{width} at ({top}, {left}) does not fit a {h}x{w} image')

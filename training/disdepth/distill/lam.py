@@ -57,11 +57,16 @@ class UniformAttention(nn.Module):
         return x.new_ones((x.shape[0], 1, *x.shape[-2:]))
 
 
+#: ``distill.attention`` -> module class; the one list of attention kinds (disdepth.config validates against it)
 ATTENTIONS = {'lam': LossAttention, 'uniform': UniformAttention}
 
 
 def build_attention(kind: str, channels: list[int], dim: int = 32) -> nn.ModuleList:
-    """One attention module per scale. Raises ValueError for an unknown ``kind`` (lists the valid ones)."""
+    """One attention module per scale.
+
+    Raises:
+        ValueError: an unknown ``kind`` (the message lists the valid ones).
+    """
     if kind not in ATTENTIONS:
         raise ValueError(f'distill.attention={kind!r}; valid: {sorted(ATTENTIONS)}')
     return nn.ModuleList(ATTENTIONS[kind](c, dim) for c in channels)

@@ -22,11 +22,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from disdepth.config import DistillConfig
+from disdepth.config import Config, DistillConfig
 from disdepth.distill.fam import FeatureAcclimation
 from disdepth.distill.ghost_decoder import ghost_decode
 from disdepth.distill.lam import build_attention
+from disdepth.distill.teacher import build_teacher
 from disdepth.losses import attentive_kd, silog
+from disdepth.models.student import build_student
 
 
 class DistillationTask(nn.Module):
@@ -72,9 +74,13 @@ class DistillationTask(nn.Module):
             return self.teacher.forward_features(image)
 
     def forward(self, batch: dict, kd_active: bool = True) -> dict:
-        """batch: image [B,3,H,W] 0..1, depth [B,1,H,W] metres, mask [B,1,H,W] bool.
+        """The DisDepth loss terms of one batch.
 
-        Returns dict(loss, silog_student, silog_teacher, kd (scalars), depth [B,1,H,W] metres).
+        Args:
+            batch: image [B,3,H,W] 0..1, depth [B,1,H,W] metres, mask [B,1,H,W] bool.
+            kd_active: add the distillation terms (after the warm-up).
+        Returns:
+            dict(loss, silog_student, silog_teacher, kd (scalars), depth [B,1,H,W] metres).
         """
         image, gt, mask = batch['image'], batch['depth'], batch['mask']
         out = self.student(image)
@@ -115,3 +121,22 @@ class SupervisedTask(nn.Module):
         out = self.model(batch['image'])
         loss = silog(out['depth'], batch['depth'], batch['mask'])
         return {'loss': loss, 'silog_teacher': loss, 'depth': out['depth']}
+
+
+def build_task(cfg: Config, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """(task module to train and wrap in DDP, the model whose weights are the checkpoint's 'model').
+
+    ``task=teacher``: SupervisedTask over a teacher; otherwise DistillationTask over a student (and, with
+    ``distill.enabled``, a teacher; trainable when ``teacher.finetune_lr_scale > 0``).
+    Raises:
+        TeacherError: the teacher cannot be built (see ``build_teacher``).
+    """
+    if cfg.task == 'teacher':
+        teacher = build_teacher(cfg.teacher, cfg.model).to(device)
+        return SupervisedTask(teacher), teacher
+    student = build_student(cfg.model).to(device)
+    teacher = None
+    if cfg.distill.enabled:
+        teacher = build_teacher(cfg.teacher, cfg.model).to(device)
+    task = DistillationTask(student, teacher, cfg.distill, teacher_trainable=cfg.teacher.finetune_lr_scale > 0)
+    return task.to(device), student

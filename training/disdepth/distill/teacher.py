@@ -120,7 +120,11 @@ class HFDepthTeacher(nn.Module):
 
 @torch.no_grad()
 def _probe_feature_info(teacher: HFDepthTeacher) -> list[dict]:
-    """Measure channels and strides with one tiny forward. Raises TeacherError if they do not match."""
+    """Measure channels and strides with one tiny forward.
+
+    Raises:
+        TeacherError: the feature strides cannot be matched to the student's 4, 8, 16, 32.
+    """
     size = 4 * teacher.input_multiple
     was_training = teacher.training
     teacher.eval()
@@ -136,9 +140,9 @@ def _probe_feature_info(teacher: HFDepthTeacher) -> list[dict]:
             for i, (f, r, s) in enumerate(zip(feats, (4, 8, 16, 32), strides, strict=True))]
 
 
-def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
-    """``AutoModelForDepthEstimation`` from a local folder or hub id; weights skipped if ``random_init``."""
-    from transformers import AutoConfig, AutoModelForDepthEstimation
+def _load_hf_config(cfg: TeacherConfig):
+    """The transformers config at ``cfg.path``. Raises TeacherError: no path, unreadable, unsupported type."""
+    from transformers import AutoConfig
     if not cfg.path:
         raise TeacherError('teacher.kind=hf needs teacher.path (a local folder or hub id of a depth model)')
     try:
@@ -149,6 +153,13 @@ def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
     if hf_cfg.model_type not in SUPPORTED_HF:
         raise TeacherError(f'teacher.path={cfg.path!r} is a {hf_cfg.model_type!r} model; supported depth '
                            f'teachers: {SUPPORTED_HF}')
+    return hf_cfg
+
+
+def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
+    """``AutoModelForDepthEstimation`` from a local folder or hub id; weights skipped if ``random_init``."""
+    from transformers import AutoModelForDepthEstimation
+    hf_cfg = _load_hf_config(cfg)
     try:
         if cfg.random_init:
             return AutoModelForDepthEstimation.from_config(hf_cfg)
@@ -164,8 +175,9 @@ def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
     kind='small': :class:`SmallDepthTransformer` from the ``cfg`` fields; if ``cfg.path`` is set it is
     a checkpoint of a ``task=teacher`` run and its own architecture and weights are loaded.
 
-    Returns a module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
-    ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
+    Returns:
+        A module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
+        ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
     Raises:
         TeacherError: unsupported model type, unreadable path, unmatched strides.
         CheckpointError: ``kind='small'`` checkpoint that is corrupt or not a teacher.
@@ -183,6 +195,27 @@ def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
                                  num_layers=cfg.num_layers, num_heads=cfg.num_heads,
                                  neck_channels=cfg.neck_channels, min_depth=model_cfg.min_depth,
                                  max_depth=model_cfg.max_depth)
+
+
+def check_metric_teacher(cfg: TeacherConfig) -> None:
+    """Raise TeacherError unless the teacher's depth is metric and trained, so it can be a training target.
+
+    Metric: GLPN, Depth Anything with ``depth_estimation_type: metric`` (V2 Metric), a trained small
+    teacher (SILog in metres). DPT and relative Depth Anything predict relative inverse depth; a small
+    teacher without a checkpoint and ``random_init`` have no trained weights.
+    """
+    instead = 'give the recording\'s depth as ground truth (data.depth_topic) or use a metric teacher'
+    if cfg.kind == 'small':
+        if not cfg.path:
+            raise TeacherError(f'teacher.kind=small without teacher.path is untrained and cannot give depth '
+                               f'targets; {instead} (a task=teacher checkpoint, GLPN or Depth Anything V2 Metric)')
+        return
+    hf_cfg = _load_hf_config(cfg)
+    if hf_cfg.model_type != 'glpn' and getattr(hf_cfg, 'depth_estimation_type', None) != 'metric':
+        raise TeacherError(f'teacher.path={cfg.path!r} ({hf_cfg.model_type}) predicts relative depth, which '
+                           f'cannot be a metric target; {instead} (GLPN or Depth Anything V2 Metric)')
+    if cfg.random_init:
+        raise TeacherError(f'teacher.random_init=true has no trained weights to give depth targets; {instead}')
 
 
 def teacher_without_path(cfg: TeacherConfig) -> TeacherConfig:

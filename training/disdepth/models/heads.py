@@ -74,3 +74,23 @@ class BinsHead(nn.Module):
         # (B, h*w) is (B, 1, h, w) in memory: a reshape, no transpose back
         return {'depth': (mean_rel + shift).reshape(b, 1, height, width),
                 'depth_std': var.sqrt().reshape(b, 1, height, width)}
+
+
+#: ``model.head`` -> constructor(in_channels, min_depth, max_depth, num_bins); the one list of head kinds
+#: (disdepth.config validates ``model.head`` against its keys)
+HEADS = {
+    'bins': lambda in_channels, min_depth, max_depth, num_bins: BinsHead(in_channels, min_depth, max_depth,
+                                                                         num_bins=num_bins),
+    'plain': lambda in_channels, min_depth, max_depth, num_bins: PlainHead(in_channels, max_depth),
+}
+
+
+def build_head(kind: str, in_channels: int, min_depth: float, max_depth: float, num_bins: int) -> nn.Module:
+    """The depth head ``kind`` over ``in_channels`` decoder channels, for depths in [min_depth, max_depth] metres.
+
+    Raises:
+        ValueError: an unknown ``kind`` (the message lists the valid ones).
+    """
+    if kind not in HEADS:
+        raise ValueError(f'model.head={kind!r}; valid: {sorted(HEADS)}')
+    return HEADS[kind](in_channels, min_depth, max_depth, num_bins)

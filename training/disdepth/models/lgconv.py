@@ -22,11 +22,14 @@ Convs whose input channels are not divisible by ``heads`` (the RGB stem) are lef
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disdepth.config import LGConvConfig
+if TYPE_CHECKING:  # disdepth.config validates lgconv.depthwise_proj against DEPTHWISE_PROJ (imports this module)
+    from disdepth.config import LGConvConfig
 
 DEPTHWISE_PROJ = ('grouped', 'channelwise', 'dense')  # W_o beside a depthwise 3x3 conv, see LGConvConfig
 
@@ -108,8 +111,9 @@ def add_lgconv(backbone: nn.Module, cfg: LGConvConfig) -> int:
     ``backbone`` must offer ``stage_blocks() -> [(stage, block)]`` (disdepth.models.backbones). Eligible: a
     HF conv layer (``.convolution`` 3x3 ``nn.Conv2d`` + ``.normalization`` + ``.activation``) whose input
     channels divide by ``cfg.heads``. Its activation moves into the wrapper so the branch joins before it.
-    Returns the number of convs wrapped (0 when ``cfg.enabled`` is False).
 
+    Returns:
+        The number of convs wrapped (0 when ``cfg.enabled`` is False).
     Raises:
         ValueError: a stage outside 1..4, a negative ``per_stage`` or an unknown ``depthwise_proj``.
     """

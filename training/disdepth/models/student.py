@@ -21,7 +21,7 @@ from torch import nn
 from disdepth.config import ModelConfig
 from disdepth.models.backbones import build_backbone
 from disdepth.models.decoder import Decoder
-from disdepth.models.heads import BinsHead, PlainHead
+from disdepth.models.heads import build_head
 from disdepth.models.lgconv import add_lgconv
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -84,10 +84,5 @@ def build_student(cfg: ModelConfig) -> DepthStudent:
     backbone = build_backbone(cfg.backbone, cfg.pretrained)
     add_lgconv(backbone, cfg.lgconv)
     decoder = Decoder(backbone.feature_info, cfg.decoder_channels, cfg.decoder_separable_steps)
-    if cfg.head == 'bins':
-        head = BinsHead(decoder.out_channels, cfg.min_depth, cfg.max_depth, num_bins=cfg.num_bins)
-    elif cfg.head == 'plain':
-        head = PlainHead(decoder.out_channels, cfg.max_depth)
-    else:
-        raise ValueError(f"unknown head {cfg.head!r}; choose 'bins' or 'plain'")
+    head = build_head(cfg.head, decoder.out_channels, cfg.min_depth, cfg.max_depth, cfg.num_bins)
     return DepthStudent(backbone, decoder, head, cfg.min_depth, cfg.max_depth)

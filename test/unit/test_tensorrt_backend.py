@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.backends import BackendError, create_backend
-from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError, list_images
+from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError, calibration_files
 
 
 def _write_images(folder, count, size=(20, 30)):
@@ -46,7 +46,7 @@ def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'empty' / 'readme.md').write_text('x')
     with pytest.raises(CalibrationDataError, match='holds no images'):
-        list_images(tmp_path / 'empty')
+        calibration_files(tmp_path / 'empty')
     with pytest.raises(CalibrationDataError, match='does not exist'):
         CalibrationBatches(tmp_path / 'nope', 8, 8)
 
@@ -56,6 +56,16 @@ def test_undecodable_image_is_named(tmp_path):
     (tmp_path / 'calib').mkdir()
     (tmp_path / 'calib' / 'broken.png').write_bytes(b'not a png')
     with pytest.raises(CalibrationDataError, match='broken.png'):
+        list(CalibrationBatches(tmp_path / 'calib', 8, 8))
+
+
+def test_truncated_jpeg_is_refused_not_calibrated_on(tmp_path):
+    """A JPEG cut short is refused by name: OpenCV 4.5/4.6 would decode it to a partly grey image whose
+    ranges would end up in the int8 calibration."""
+    _write_images(tmp_path / 'calib', 2)
+    data = cv2.imencode('.jpg', np.full((20, 30, 3), 90, np.uint8))[1].tobytes()
+    (tmp_path / 'calib' / 'img_99.jpg').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CalibrationDataError, match='img_99.jpg.*JPEG end-of-image marker'):
         list(CalibrationBatches(tmp_path / 'calib', 8, 8))
 
 
@@ -78,11 +88,12 @@ def test_tensorrt_module_imports_without_tensorrt():
 @pytest.mark.skipif(importlib.util.find_spec('tensorrt') is not None, reason='TensorRT is installed here')
 @pytest.mark.parametrize('script', ['build_trt_engine.py', 'verify_trt.py'])
 def test_trt_scripts_fail_cleanly_without_tensorrt(tmp_path, script):
-    """The deployment scripts print one error line, no traceback, and exit 1 when something is missing."""
+    """The deployment scripts print one error line, no traceback, and exit 2 (bad input, as every entry point)
+    when something is missing."""
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, str(root / 'scripts' / script), '--onnx', str(tmp_path / 'm.onnx')],
                             capture_output=True, text=True, cwd=root, timeout=120, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith('error: ') and 'Traceback' not in result.stderr
 
 

@@ -10,8 +10,8 @@ import onnx
 import pytest
 import torch
 import yaml
-from onnx import TensorProto, helper
 
+from depth_kd_ros.synthetic_model import build_synthetic_onnx
 from disdepth.config import config_from_dict, config_to_dict
 from disdepth.data import build_dataset
 from disdepth.metrics import METRIC_KEYS, MetricAverager, compute_metrics
@@ -25,19 +25,8 @@ DATA = {'dataset': 'synthetic_outdoor', 'eval_height': 48, 'eval_width': 160, 'n
 
 
 def constant_model(path: Path, value: float, height: int, width: int) -> None:
-    """ONNX per the model-file contract whose depth is ``value`` metres everywhere: 0 * mean(image) + value."""
-    mean = helper.make_node('ReduceMean', ['image'], ['m'], axes=[1], keepdims=1)
-    zero = helper.make_node('Mul', ['m', 'zero'], ['z'])
-    depth = helper.make_node('Add', ['z', 'value'], ['depth'])
-    graph = helper.make_graph(
-        [mean, zero, depth], 'constant_depth',
-        [helper.make_tensor_value_info('image', TensorProto.FLOAT, [1, 3, height, width])],
-        [helper.make_tensor_value_info('depth', TensorProto.FLOAT, [1, 1, height, width])],
-        [helper.make_tensor('zero', TensorProto.FLOAT, [], [0.0]),
-         helper.make_tensor('value', TensorProto.FLOAT, [], [value])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)])
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    """A model file of the deployment contract (metadata included) whose depth is ``value`` metres everywhere."""
+    build_synthetic_onnx(str(path), height, width, base=value, gain=0.0, min_depth=1e-3, max_depth=80.0)
 
 
 def write_config(tmp_path: Path, **data) -> Path:
@@ -97,12 +86,19 @@ def test_frames_without_ground_truth_are_counted_and_named(tmp_path, capsys):
 
 
 def test_bad_onnx_and_config_give_one_line_errors(tmp_path, capsys):
-    """A missing model or an unknown config key exits 1 with a message, no traceback."""
+    """A missing model, a model without the deployment metadata, or an unknown config key exits 2 (bad input, as
+    every entry point) with a message, no traceback."""
     cfg = write_config(tmp_path)
-    assert evaluate_cli.main(['--config', str(cfg), '--onnx', str(tmp_path / 'missing.onnx')]) == 1
+    assert evaluate_cli.main(['--config', str(cfg), '--onnx', str(tmp_path / 'missing.onnx')]) == 2
     assert 'missing.onnx' in capsys.readouterr().err
-    assert evaluate_cli.main(['--config', str(cfg), '--onnx', 'x.onnx', 'data.nope=1']) == 1
+    assert evaluate_cli.main(['--config', str(cfg), '--onnx', 'x.onnx', 'data.nope=1']) == 2
     assert 'nope' in capsys.readouterr().err
+    bare = onnx.load(build_synthetic_onnx(str(tmp_path / 'bare.onnx')))
+    del bare.metadata_props[:]
+    onnx.save(bare, str(tmp_path / 'bare.onnx'))
+    assert evaluate_cli.main(['--config', str(cfg), '--onnx', str(tmp_path / 'bare.onnx')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'metadata lacks' in err and 'Traceback' not in err
 
 
 @pytest.fixture

@@ -63,8 +63,13 @@ class Harness:
 
     count = 0
 
-    def __init__(self, model_path: str | None, namespace: str | None = None, **overrides):
-        """model_path None: client only (the node runs elsewhere, e.g. as a subprocess in ``namespace``)."""
+    def __init__(self, model_path: str | None, namespace: str | None = None, image_topic: str = 'image',
+                 camera_info_topic: str = 'camera_info', **overrides):
+        """model_path None: client only (the node runs elsewhere, e.g. as a subprocess in ``namespace``).
+
+        image_topic, camera_info_topic: where the client publishes its inputs (relative to ``namespace``, or
+        absolute for a node whose inputs are remapped, e.g. by a launch file).
+        """
         Harness.count += 1
         namespace = namespace or f'/h{Harness.count}'
         self.context = Context()
@@ -81,9 +86,9 @@ class Harness:
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         for topic, kind in OUTPUTS.items():
             self.client.create_subscription(kind, topic, lambda m, t=topic: self._store(t, m), reliable)
-        self.pub_image = self.client.create_publisher(Image, 'image', 10)
-        self.pub_compressed = self.client.create_publisher(CompressedImage, 'image/compressed', 10)
-        self.pub_info = self.client.create_publisher(CameraInfo, 'camera_info', 10)
+        self.pub_image = self.client.create_publisher(Image, image_topic, 10)
+        self.pub_compressed = self.client.create_publisher(CompressedImage, image_topic + '/compressed', 10)
+        self.pub_info = self.client.create_publisher(CameraInfo, camera_info_topic, 10)
         self.executor = SingleThreadedExecutor(context=self.context)
         for node in (self.node, self.client):
             if node is not None:

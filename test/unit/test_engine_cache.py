@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from depth_kd_ros import engine_cache
-from depth_kd_ros.calibration_images import CalibrationDataError, list_images
+from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files
 
 BASE = dict(tensorrt_version='10.3.0', gpu_name='Orin', compute_capability='8.7', precision='fp16',
             input_shape=(1, 3, 96, 320))
@@ -123,7 +123,7 @@ def _images(folder, values, names=None):
 def test_calibration_images_hash_follows_names_and_contents(tmp_path):
     """The same images in another folder hash alike; a changed, added or renamed image changes the hash."""
     def digest(folder):
-        return engine_cache.images_sha256(list_images(folder))
+        return engine_cache.images_sha256(calibration_files(folder))
 
     a = digest(_images(tmp_path / 'a', [10, 20]))
     assert digest(_images(tmp_path / 'copy', [10, 20])) == a

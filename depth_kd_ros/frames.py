@@ -1,0 +1,167 @@
+"""One frame path for the node, the offline tool and evaluation: message in -> DepthPipeline -> messages out.
+
+    message in    sensor_msgs/Image (image_codec.ENCODINGS; any other encoding through cv_bridge when it is
+                  installed) or CompressedImage (PNG, JPEG, ...), refused above max_input_pixels before decoding
+                  -> uint8 [H,W,3] RGB                                                 (FramePath.decode)
+    rectify       with params.rectify: the frame undistorted and rectified from its CameraInfo (K, D, R, P) as
+                  image_proc does, maps cached per calibration                       (FramePath.rectify)
+    camera        sensor_msgs/CameraInfo -> CameraModel of the H x W image (P, else K) (camera_model)
+    pipeline      DepthPipeline.process for the outputs asked for -> FrameResult       (FramePath.run)
+    messages out  depth (32FC1 m or 16UC1 mm: params.depth_encoding), depth/camera_info (the rectified camera's
+                  after rectify: D zero, K from P), depth/colored (bgr8), depth/uncertainty (32FC1 m),
+                  points (PointCloud2), each with the input's header (REP 118, REP 103)  (FramePath.messages)
+
+The node publishes what ``messages`` returns, ``mono_depth_offline bag`` writes it to a bag, ``mono_depth_offline
+images`` and ``training/evaluate.py --onnx`` take ``run``'s arrays: one decoder, one pipeline call and one set of
+message fillers, so what is evaluated and recorded is what the node publishes. Message classes differ between
+the callers (rclpy's sensor_msgs in the node, rosbags' typestore classes in the offline bag), so each passes a
+``MessageFactory`` of its library; the fillers (messages.py) set plain attributes on either. What a caller does
+when a frame fails (count and log a fault, skip and name it) stays with the caller.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from depth_kd_ros.depth_encoding import encode_depth
+from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
+from depth_kd_ros.messages import copy_camera_info, fill_calibration, fill_image, fill_pointcloud2
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult
+from depth_kd_ros.rectify import Calibration, Rectifier, rectified_calibration
+
+try:  # robots have cv_bridge from apt; used only for encodings image_codec does not cover
+    from cv_bridge import CvBridge
+except ImportError:
+    CvBridge = None
+
+#: the output topics (relative names, so launch files remap them), in the node's publishing order
+OUTPUT_TOPICS = ('depth', 'depth/camera_info', 'depth/colored', 'depth/uncertainty', 'points')
+
+
+@dataclass(frozen=True)
+class MessageFactory:
+    """Empty output messages of one message library, each created with the header it carries."""
+
+    image: Callable[[Any], Any]  # header -> sensor_msgs/Image
+    camera_info: Callable[[Any], Any]  # header -> sensor_msgs/CameraInfo
+    point_cloud2: Callable[[Any], Any]  # header -> sensor_msgs/PointCloud2
+    point_field: Callable[..., Any]  # (name=, offset=, datatype=, count=) -> sensor_msgs/PointField
+
+
+def camera_model(camera_info, width: int, height: int) -> CameraModel:
+    """The intrinsics of a sensor_msgs/CameraInfo (either library) for an image of width x height pixels.
+
+    Raises:
+        CameraInfoError: unusable K/P or size, or a camera_info of another size than the image (its ``kind`` says
+            which, for diagnostics).
+    """
+    camera = CameraModel.from_camera_info(camera_info.k, camera_info.p, camera_info.width, camera_info.height)
+    camera.check_size(width, height)
+    return camera
+
+
+def decode_message(msg, max_pixels: int, bridge=None) -> np.ndarray:
+    """uint8 [H,W,3] RGB of a sensor_msgs/Image or CompressedImage (a message without ``encoding``), of rclpy's
+    or rosbags' classes.
+
+    Args:
+        max_pixels: frames with more pixels are refused (checked before decoding).
+        bridge: a cv_bridge ``CvBridge`` for encodings image_codec does not cover, or None (refused).
+    Raises:
+        ImageDecodeError: unsupported encoding, bad layout, corrupt or truncated compressed data, or more
+            than ``max_pixels`` pixels (its ``kind`` says which, for diagnostics).
+    """
+    if not hasattr(msg, 'encoding'):
+        return decode_compressed(msg.data, message_format=msg.format, max_pixels=max_pixels)
+    if msg.encoding not in ENCODINGS and bridge is not None and msg.height * msg.width > 0:
+        if msg.height * msg.width > max_pixels:  # decode_image's limit, before cv_bridge allocates
+            raise ImageDecodeError(f'image {msg.width}x{msg.height} exceeds max_input_pixels', 'image_too_large')
+        try:
+            return bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
+        except Exception as exc:  # noqa: BLE001 - cv_bridge raises CvBridgeError and others
+            raise ImageDecodeError(f'cv_bridge cannot convert {msg.encoding!r}: {exc}',
+                                   'unsupported_encoding') from exc
+    return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                        is_bigendian=bool(msg.is_bigendian), max_pixels=max_pixels)
+
+
+class FramePath:
+    """A loaded DepthPipeline with the message side around it.
+
+    Args:
+        pipeline: the model, backend and parameters (``pipeline.params`` may be swapped between frames).
+        messages: constructors of the caller's message library; needed only for ``messages``.
+        use_cv_bridge: decode encodings image_codec does not cover with cv_bridge, when it is installed
+            (without it they are refused as unsupported).
+    """
+
+    def __init__(self, pipeline: DepthPipeline, messages: MessageFactory | None = None, *,
+                 use_cv_bridge: bool = True):
+        self.pipeline = pipeline
+        self.factory = messages
+        self.bridge = CvBridge() if use_cv_bridge and CvBridge is not None else None
+        self.rectifier = Rectifier()
+
+    def decode(self, msg) -> np.ndarray:
+        """uint8 [H,W,3] RGB of a sensor_msgs/Image or CompressedImage (a message without ``encoding``).
+
+        Raises:
+            ImageDecodeError: unsupported encoding, bad layout, corrupt or truncated compressed data, or more
+                than ``max_input_pixels`` pixels (its ``kind`` says which, for diagnostics).
+        """
+        return decode_message(msg, self.pipeline.params.max_input_pixels, self.bridge)
+
+    def rectify(self, rgb: np.ndarray, camera_info) -> np.ndarray:
+        """``rgb`` rectified with ``camera_info`` when ``params.rectify`` is on (``rgb`` itself when it is off or
+        D is zero).
+
+        Raises:
+            CameraInfoError: rectify is on and there is no camera_info ('no_camera_info'), or it cannot rectify
+                this frame (rectify.Rectifier.rectify: 'unknown_distortion_model', 'bad_distortion_length',
+                'camera_size_mismatch', ...). A raw frame is never passed on as rectified.
+        """
+        if not self.pipeline.params.rectify:
+            return rgb
+        if camera_info is None:
+            raise CameraInfoError('rectify is on but the frame has no camera_info', 'no_camera_info')
+        return self.rectifier.rectify(rgb, camera_info)
+
+    def run(self, rgb: np.ndarray, camera: CameraModel | None, outputs: Collection[str]) -> FrameResult:
+        """The pipeline on one frame, computing what ``outputs`` (names of ``OUTPUT_TOPICS``) need.
+
+        'points' needs a camera (without one no cloud is built); depth_std is kept for 'depth/uncertainty' and
+        for the cloud's uncertainty filter. Depth is always computed.
+        Raises:
+            BackendError: inference failed.
+        """
+        want_cloud = 'points' in outputs
+        want_std = 'depth/uncertainty' in outputs or (want_cloud and self.pipeline.params.uncertainty_threshold > 0)
+        return self.pipeline.process(rgb, camera, want_cloud=want_cloud, want_colored='depth/colored' in outputs,
+                                     want_std=want_std)
+
+    def messages(self, result: FrameResult, header, camera_info, outputs: Collection[str] = OUTPUT_TOPICS, *,
+                 rectified: bool = False) -> dict[str, Any]:
+        """``{topic: message}`` for each of ``outputs`` (in their order) that ``result`` has, each with ``header``.
+
+        ``camera_info`` is the input's CameraInfo (copied but for the header) or None when the frame had no
+        usable one (no depth/camera_info then); ``rectified`` (the frame went through ``rectify``) publishes the
+        rectified camera instead (rectify.rectified_calibration: D zero, K from P, R identity).
+        """
+        new, out = self.factory, {}
+        images = {'depth': encode_depth(result.depth, self.pipeline.params.depth_encoding),
+                  'depth/colored': result.colored, 'depth/uncertainty': result.depth_std}
+        for topic in outputs:
+            if topic == 'depth/camera_info':
+                if camera_info is not None:
+                    out[topic] = copy_camera_info(new.camera_info(header), camera_info)
+                    if rectified:
+                        fill_calibration(out[topic], rectified_calibration(Calibration.from_camera_info(camera_info)))
+            elif topic == 'points':
+                if result.cloud is not None:
+                    out[topic] = fill_pointcloud2(new.point_cloud2(header), result.cloud, new.point_field)
+            elif images[topic] is not None:
+                out[topic] = fill_image(new.image(header), images[topic])
+        return out
