@@ -1,13 +1,22 @@
 """ONNX export of the student (static shapes) and ONNX Runtime parity with PyTorch (< 1e-3 m)."""
+import sys
+from pathlib import Path
+
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
 
-from disdepth.config import ModelConfig
+from disdepth.config import ModelConfig, load_config
 from disdepth.models.lgconv import LGConv
 from disdepth.models.student import build_student
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'bench'))
+
+from bench_models import VARIANTS  # noqa: E402  (the former student's keys, as benchmarked)
 
 
 class DepthOutputs(nn.Module):
@@ -44,3 +53,28 @@ def test_onnxruntime_matches_pytorch(tmp_path, backbone, head):
     for g, e in zip(got, expected, strict=True):
         assert g.shape == tuple(e.shape)
         assert np.abs(g - e.numpy()).max() < 1e-3  # metres
+
+
+def optimised_nodes(model: nn.Module, path) -> list:
+    """The nodes ONNX Runtime runs for ``model`` at 64x224 (hardware-independent fusions: ORT_ENABLE_EXTENDED)."""
+    torch.onnx.export(model, (torch.rand(1, 3, 64, 224),), path, input_names=['image'], opset_version=17, dynamo=False)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(path.with_suffix('.opt.onnx'))
+    ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
+    return list(onnx.load(options.optimized_model_filepath).graph.node)
+
+
+def test_deployed_student_graph_is_leaner_than_the_former_one(tmp_path):
+    """The deployed student (synthetic_demo.yaml, issue 16) runs one LGConv global branch and a third fewer ONNX
+    Runtime nodes than the same config with the former student's keys (bench_models.VARIANTS), whose four
+    LGConvs on stage 4 doubled the backbone's per-op overhead."""
+    config = ROOT / 'config' / 'training' / 'synthetic_demo.yaml'
+    nodes = {}
+    for name, overrides in (('deployed', []), ('former', VARIANTS['mobilenet_v2_lgconv_former'])):
+        cfg = load_config(config, ['model.pretrained=null', *overrides]).model
+        nodes[name] = optimised_nodes(DepthOutputs(build_student(cfg)).eval(), tmp_path / f'{name}.onnx')
+        softmaxes = sum(node.op_type == 'Softmax' for node in nodes[name])
+        assert softmaxes == (cfg.lgconv.per_stage or 4) + 1, name  # one per LGConv branch, one over the bins
+    counts = {name: len(n) for name, n in nodes.items()}
+    assert counts['deployed'] <= 0.75 * counts['former'], counts
