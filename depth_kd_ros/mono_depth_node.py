@@ -170,21 +170,30 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._activate()
+        self._log_transition('activated: serving')
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._deactivate()
+        self._log_transition('deactivated: inputs unsubscribed, not serving')
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._cleanup()
+        self._log_transition('cleaned up: model and publishers freed')
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._deactivate()
         self._cleanup()
         self.finalized = True
+        self._log_transition(f'shut down from {state.label}: exiting')
         return TransitionCallbackReturn.SUCCESS
+
+    def _log_transition(self, what: str) -> None:
+        """Managed, one line per transition, as Nav2's nodes log theirs (unmanaged the start-up line says it)."""
+        if self.managed:
+            self.get_logger().info(what)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """A transition raised (rclpy swallows the exception): tear everything down, back to unconfigured."""

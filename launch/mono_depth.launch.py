@@ -18,10 +18,11 @@ node's one error line; the node then stays up, unconfigured.
 from pathlib import Path
 
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState, matches_action
+from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
 from depth_kd_ros.params import SPECS, load_params_file
