@@ -52,7 +52,7 @@ class LifecycleClient:
                     if status.name.startswith(NODE) and
                     any(kv.key == 'lifecycle_state' and kv.value == state for kv in status.values)]
         del self.diagnostics[:]
-        self.harness.wait(lambda: found(), 30.0, f'/diagnostics saying {state}')
+        self.harness.wait(found, 30.0, f'/diagnostics saying {state}')
         return found()[0]
 
 
