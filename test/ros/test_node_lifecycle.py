@@ -2,6 +2,7 @@
 lifecycle_msgs ChangeState and GetState services /<node>/change_state and /<node>/get_state (REP 2006)."""
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import numpy as np
@@ -56,6 +57,21 @@ class LifecycleClient:
         return found()[0]
 
 
+@contextlib.contextmanager
+def _managed_node(*ros_args: str):
+    """(process, LifecycleClient): mono_depth_node with managed:=true and ``ros_args``, and a client; the process is
+    killed at the end if the test left it running."""
+    process = start_node_process('-p', 'managed:=true', *ros_args)
+    harness = Harness(None, namespace='/', discover=False)
+    try:
+        yield process, LifecycleClient(harness)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        harness.close()
+
+
 def _serves(harness: Harness, stamp: int) -> None:
     harness.wait_for_node()
     harness.send_camera_info(make_camera_info())
@@ -69,10 +85,8 @@ def test_managed_node_goes_through_its_lifecycle_and_serves_only_while_active(mo
     """unconfigured -> configure -> activate (depth) -> deactivate (inputs dropped, no depth, still alive) ->
     activate (depth again) -> deactivate -> cleanup -> shutdown: the process exits 0. /diagnostics says the
     state when not active."""
-    process = start_node_process('-p', 'managed:=true', '-p', f'model_path:={model_path}', '-p', 'num_threads:=1')
-    harness = Harness(None, namespace='/', discover=False)
-    try:
-        lifecycle = LifecycleClient(harness)
+    with _managed_node('-p', f'model_path:={model_path}', '-p', 'num_threads:=1') as (process, lifecycle):
+        harness = lifecycle.harness
         assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
         unconfigured = lifecycle.next_status('unconfigured')
         assert unconfigured.level == b'\x00' and 'not serving' in unconfigured.message
@@ -101,11 +115,6 @@ def test_managed_node_goes_through_its_lifecycle_and_serves_only_while_active(mo
         harness.wait(lambda: harness.client.count_publishers('depth') == 0, 30.0, 'cleanup to drop the publishers')
         assert lifecycle.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
         _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        harness.close()
     assert process.returncode == 0, stderr
     assert 'Traceback' not in stderr, stderr
 
@@ -113,10 +122,7 @@ def test_managed_node_goes_through_its_lifecycle_and_serves_only_while_active(mo
 def test_managed_node_with_a_bad_model_fails_configure_stays_up_and_configures_once_fixed(model_path):
     """A missing model: configure fails with one error line, the node stays unconfigured and says so in
     /diagnostics (ERROR); model_path set to a good model, configure succeeds; cleanup, then SIGINT exits 0."""
-    process = start_node_process('-p', 'managed:=true', '-p', 'model_path:=/nonexistent/student.onnx')
-    harness = Harness(None, namespace='/', discover=False)
-    try:
-        lifecycle = LifecycleClient(harness)
+    with _managed_node('-p', 'model_path:=/nonexistent/student.onnx') as (process, lifecycle):
         assert not lifecycle.transition(Transition.TRANSITION_CONFIGURE)
         assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED and process.poll() is None
         failed = lifecycle.next_status('unconfigured')
@@ -129,11 +135,6 @@ def test_managed_node_with_a_bad_model_fails_configure_stays_up_and_configures_o
         assert lifecycle.next_status('unconfigured').level == b'\x00'
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        harness.close()
     assert process.returncode == 0, stderr
     errors = [line for line in stderr.splitlines() if 'configure failed' in line]
     assert len(errors) == 1 and 'model file not found' in errors[0], stderr
