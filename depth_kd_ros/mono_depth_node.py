@@ -69,6 +69,8 @@ CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliabil
 #: a latched calibration (published once, before the node started) reaches only a transient_local reader
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: an unusable configuration or model: exit 2 unmanaged, a failed configure managed (one line, no traceback)
+CONFIGURATION_ERRORS = (ParameterError, ModelFileError, BackendError)
 #: seconds between looks at the camera_info publishers' durability (until a latched one is found)
 LATCHED_CHECK_PERIOD = 0.5
 
@@ -162,7 +164,8 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
             self._cleanup()
             self._configure_error = exc
             if self.managed:  # unmanaged, main() reports it as the reason the node cannot start
-                self.get_logger().error(f'configure failed: {exc} (still unconfigured: set the parameters and '
+                reason = exc if isinstance(exc, CONFIGURATION_ERRORS) else f'{type(exc).__name__}: {exc}'
+                self.get_logger().error(f'configure failed: {reason} (still unconfigured: set the parameters and '
                                         'configure again)')
             return TransitionCallbackReturn.FAILURE
         self._configure_error = None
@@ -533,7 +536,7 @@ def main(args=None) -> int:
             node.get_logger().warning(hint)
         executor.add_node(node)
         stop.spin(executor, finished=lambda: node.finalized)
-    except (ParameterError, ModelFileError, BackendError, ParameterException) as exc:
+    except (*CONFIGURATION_ERRORS, ParameterException) as exc:
         hint = _params_file_hint(argv, None)
         print(f'mono_depth_node: cannot start: {exc}' + (f'; hint: {hint}' if hint else ''), file=sys.stderr)
         return 2
