@@ -5,7 +5,8 @@ Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/
 ``camera_info``; publishes ``depth`` (32FC1 metres, REP 118), ``depth/camera_info``, ``depth/colored``
 (bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std), ``points`` (PointCloud2, REP 103
 optical frame) and ``/diagnostics``. Keep-latest (latest_frame.LatestFrameWorker): the callback hands only the
-newest frame to one worker thread, so a slow model drops frames, never queues.
+newest frame to one worker thread, so a slow model drops frames, never queues. With ``managed:=true`` a lifecycle
+node (REP 2006): MonoDepthNode says what each transition does.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +25,16 @@ from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera_info_buffer import CameraInfoBuffer, stamp_nanoseconds
-from depth_kd_ros.diagnostics import FrameStats
+from depth_kd_ros.diagnostics import ERROR, OK, FrameStats
 from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera_model
 from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.latest_frame import LatestFrameWorker
@@ -65,13 +69,15 @@ CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliabil
 #: a latched calibration (published once, before the node started) reaches only a transient_local reader
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: an unusable configuration or model: exit 2 unmanaged, a failed configure managed (one line, no traceback)
+CONFIGURATION_ERRORS = (ParameterError, ModelFileError, BackendError)
 #: seconds between looks at the camera_info publishers' durability (until a latched one is found)
 LATCHED_CHECK_PERIOD = 0.5
 
 
-def _descriptor(name: str) -> ParameterDescriptor:
+def _descriptor(name: str, read_only: bool) -> ParameterDescriptor:
     meta, kind = SPECS[name].metadata, type(SPECS[name].default)
-    descriptor = ParameterDescriptor(description=meta['description'], read_only=not meta['runtime'])
+    descriptor = ParameterDescriptor(description=meta['description'], read_only=read_only)
     if meta['choices']:
         descriptor.additional_constraints = 'one of: ' + ', '.join(meta['choices'])
     if meta['low'] is not None and kind is float:
@@ -82,34 +88,130 @@ def _descriptor(name: str) -> ParameterDescriptor:
     return descriptor
 
 
-class MonoDepthNode(Node):
+class MonoDepthNode(LifecycleNodeMixin, Node):
     """Declares parameters, loads the model, wires topics to the frame path on a worker thread.
+
+    Both modes run the same lifecycle transitions (REP 2006) and their same set-up and tear-down steps:
+    unmanaged (``managed`` false, the default) the constructor configures and activates, with no lifecycle
+    services, so the node serves from the start as before; managed, it starts unconfigured and a manager
+    (``ros2 lifecycle set``, Nav2's lifecycle manager, launch_ros) drives it through ``/<node>/change_state``:
+
+        configure   read the parameters, load the model and build the backend (engine), create the publishers;
+                    an unusable model or configuration fails the transition with one logged line and leaves
+                    the node unconfigured (set the parameters and configure again)
+        activate    subscribe the inputs and start the worker: depth is served
+        deactivate  unsubscribe and stop the worker (the frame in progress finishes): no input, no output
+        cleanup     drop the publishers and free the model and backend
+        shutdown    tear down whatever is up; the process then exits 0
+
+    /diagnostics publishes in every state; when not active it says the state (and a failed configure's error).
 
     Raises:
         ParameterError, ModelFileError, BackendError, rclpy ParameterException: (constructor) the configuration
-            or the model is unusable; main() turns them into a clear exit.
+            or the model is unusable; main() turns them into a clear exit. Managed, only a parameter of the
+            wrong type raises; the rest fails configure.
     """
 
     def __init__(self, **node_kwargs):
-        super().__init__(NODE_NAME, **node_kwargs)
+        Node.__init__(self, NODE_NAME, **node_kwargs)
         self._worker = None
         try:
-            self._setup()
+            self.managed: bool = self.declare_parameter('managed', SPECS['managed'].default,
+                                                        _descriptor('managed', read_only=True)).value
+            LifecycleNodeMixin.__init__(self, enable_communication_interface=self.managed)
+            self._declare()
+            if not self.managed:
+                if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                    raise self._configure_error
+                self.trigger_activate()
         except Exception:
             self.destroy_node()
             raise
 
-    def _setup(self) -> None:
-        values = {name: self.declare_parameter(name, spec.default, _descriptor(name)).value
-                  for name, spec in SPECS.items()}
-        self.params: NodeParams = params_from_dict(values)
-        self.pipeline = load_pipeline(self.params)
-        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period), throttle=self.params.log_throttle,
-                                period=self.params.diagnostics_period,
-                                loss_hint='' if self.params.input_reliable else
-                                '; with a reliable publisher, input_reliable:=true receives them all')
+    def _declare(self) -> None:
+        """Parameters, the parameter callback and /diagnostics: what every lifecycle state has. Managed, the
+        non-runtime parameters are writable (while unconfigured: the parameter callback), since configure reads
+        them; unmanaged they are read-only, read once."""
+        for name, spec in SPECS.items():
+            if name != 'managed':
+                self.declare_parameter(name, spec.default, _descriptor(
+                    name, read_only=not (spec.metadata['runtime'] or self.managed)))
+        # configured: the parameters, the model's pipeline and frame path, the publishers (None: unconfigured)
+        self.params: NodeParams | None = None
+        self.pipeline = self.frames = None
+        self.publishers_by_topic: dict = {}
+        self._configure_error: Exception | None = None  # why the last configure failed (until one succeeds)
+        # active: the inputs (subscriptions and the camera_info durability timer) and their statistics
+        self._inputs: list = []
+        self.stats: FrameStats | None = None
         self._frame_ids_warned: set[str] = set()  # frame_ids already warned about as not optical
+        self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
+        self.finalized = False  # the shutdown transition ran: main() ends the process
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
+        # timer on it would silence /diagnostics while depth is served
+        self._diagnostics_timer = self._steady_timer(self.get_parameter('diagnostics_period').value,
+                                                     self._publish_diagnostics)
+
+    def _steady_timer(self, period: float, callback):
+        return self.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the node unconfigured and says why
+            self._cleanup()
+            self._configure_error = exc
+            if self.managed:  # unmanaged, main() reports it as the reason the node cannot start
+                reason = exc if isinstance(exc, CONFIGURATION_ERRORS) else f'{type(exc).__name__}: {exc}'
+                self.get_logger().error(f'configure failed: {reason} (still unconfigured: set the parameters and '
+                                        'configure again)')
+            return TransitionCallbackReturn.FAILURE
+        self._configure_error = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._activate()
+        self._log_transition('activated: serving')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        self._log_transition('deactivated: inputs unsubscribed, not serving')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._cleanup()
+        self._log_transition('cleaned up: model and publishers freed')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        self._cleanup()
+        self.finalized = True
+        self._log_transition(f'shut down from {state.label}: exiting')
+        return TransitionCallbackReturn.SUCCESS
+
+    def _log_transition(self, what: str) -> None:
+        """Managed, one line per transition, as Nav2's nodes log theirs (unmanaged the start-up line says it)."""
+        if self.managed:
+            self.get_logger().info(what)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised (rclpy swallows the exception): tear everything down, back to unconfigured."""
+        self.get_logger().error(f'lifecycle transition from {state.label} failed; back to unconfigured')
+        self._deactivate()
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        values = {name: self.get_parameter(name).value for name in SPECS}
+        self.params = params_from_dict(values)
+        self.pipeline = load_pipeline(self.params)
+        if self._diagnostics_timer.timer_period_ns != round(self.params.diagnostics_period * 1e9):
+            self.destroy_timer(self._diagnostics_timer)  # managed: diagnostics_period set while unconfigured
+            self._diagnostics_timer = self._steady_timer(self.params.diagnostics_period, self._publish_diagnostics)
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.params.output_qos_depth,
                              reliability=ReliabilityPolicy.RELIABLE if self.params.output_reliable
                              else ReliabilityPolicy.BEST_EFFORT)
@@ -118,32 +220,59 @@ class MonoDepthNode(Node):
         self.publishers_by_topic = {topic: self.create_publisher(OUTPUT_TYPES[topic], topic, out_qos)
                                     for topic in OUTPUT_TOPICS
                                     if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
-        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._camera_infos = CameraInfoBuffer()  # recent CameraInfos, matched to each image by stamp
-        self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
-        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
-                               if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
-        compressed = self.params.input_transport == 'compressed'
-        self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
-                                 else 'image', self._on_image, image_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, CAMERA_INFO_QOS)
-        self._latched_camera_info = None
-        self._camera_info_topic = self.resolve_topic_name('camera_info')
-        self._camera_info_qos_timer = self.create_timer(LATCHED_CHECK_PERIOD, self._adapt_camera_info_durability,
-                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
-        # the process's own time: with use_sim_time and no /clock (yet) the ROS clock stands still, and a
-        # timer on it would silence /diagnostics while depth is served
-        self.create_timer(self.params.diagnostics_period, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self._worker = LatestFrameWorker(
-            self._process, name='mono_depth_worker',
-            on_error=lambda exc: self._fault('internal_error', f'{type(exc).__name__}: {exc}'))
-        self._worker.start()
         info = self.pipeline.info
         if info.metadata_warning:
             self.get_logger().warning(info.metadata_warning)
         self.get_logger().info(f'model {info.model_name} ({info.input_width}x{info.input_height}, outputs '
                                f'{list(info.outputs)}) on {self.params.backend}; input {self.params.input_transport}')
+
+    def _activate(self) -> None:
+        """Subscribe the inputs and start the worker; statistics start afresh (rates and stalls since now)."""
+        self.stats = FrameStats(window=max(5.0, self.params.diagnostics_period), throttle=self.params.log_throttle,
+                                period=self.params.diagnostics_period,
+                                loss_hint='' if self.params.input_reliable else
+                                '; with a reliable publisher, input_reliable:=true receives them all')
+        self._camera_infos = CameraInfoBuffer()  # recent CameraInfos, matched to each image by stamp
+        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
+                               if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
+        compressed = self.params.input_transport == 'compressed'
+        self._camera_info_topic = self.resolve_topic_name('camera_info')
+        self._camera_info_qos_timer = self._steady_timer(LATCHED_CHECK_PERIOD, self._adapt_camera_info_durability)
+        self._inputs = [
+            self.create_subscription(CompressedImage if compressed else Image, 'image/compressed' if compressed
+                                     else 'image', self._on_image, image_qos),
+            self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, CAMERA_INFO_QOS),
+            self._camera_info_qos_timer]
+        self._worker = LatestFrameWorker(
+            self._process, name='mono_depth_worker',
+            on_error=lambda exc: self._fault('internal_error', f'{type(exc).__name__}: {exc}'))
+        self._worker.start()
+
+    def _deactivate(self) -> None:
+        """Stop the worker (the frame in progress is published), then drop the inputs; nothing when inactive."""
+        if self._worker is not None:
+            self._worker.stop(timeout=5.0)
+            self._worker = None
+        for entity in self._inputs:
+            if isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._inputs = []
+
+    def _cleanup(self) -> None:
+        """Drop the publishers and free the model and backend; nothing when unconfigured."""
+        for publisher in self.publishers_by_topic.values():
+            self.destroy_publisher(publisher)
+        self.publishers_by_topic = {}
+        if self.pipeline is not None:
+            self.pipeline.backend.close()
+        self.params = self.pipeline = self.frames = None
+
+    @property
+    def lifecycle_state(self) -> str:
+        """'active', 'inactive' or 'unconfigured' (REP 2006 primary states), from what the node holds."""
+        return 'active' if self._worker is not None else 'inactive' if self.pipeline is not None else 'unconfigured'
 
     def _fault(self, kind: str, message: str) -> None:
         """Count a fault; log it the first time and then at most once per log_throttle seconds per kind."""
@@ -152,6 +281,12 @@ class MonoDepthNode(Node):
 
     def _on_set_parameters(self, changes) -> SetParametersResult:
         ours = {p.name: p.value for p in changes if p.name in SPECS}
+        if self.params is None:  # unconfigured (managed): configure reads and checks them
+            return SetParametersResult(successful=True)
+        fixed = [name for name in ours if not SPECS[name].metadata['runtime']]
+        if fixed:  # managed and configured (unmanaged, these are read-only)
+            return SetParametersResult(successful=False, reason=f'{fixed[0]}: applies at configure; set it while '
+                                       'unconfigured (deactivate and cleanup first)')
         try:
             params = self.params.replace(**ours)
             check_params_for_model(params, self.pipeline.info)
@@ -187,7 +322,7 @@ class MonoDepthNode(Node):
         qos = LATCHED_QOS if reliable else QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                                                       reliability=ReliabilityPolicy.BEST_EFFORT,
                                                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._latched_camera_info = self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos)
+        self._inputs.append(self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos))
         self._camera_info_qos_timer.cancel()
 
     def _camera_info_for(self, header, rectify: bool) -> CameraInfo | None:
@@ -278,14 +413,24 @@ class MonoDepthNode(Node):
                     "model's bins; README: uncertainty_threshold); raise it, or 0 turns the filter off")
 
     def _publish_diagnostics(self) -> None:
-        level, message, values = self.stats.summary()
-        info = self.pipeline.info
-        values.update(backend=self.params.backend, model=info.model_name,
-                      model_input=f'{info.input_width}x{info.input_height}')
+        state = self.lifecycle_state
+        if state == 'active':
+            level, message, values = self.stats.summary()
+        elif self._configure_error is not None:
+            level, message, values = ERROR, f'unconfigured: configure failed: {self._configure_error}', {}
+        else:  # a manager's choice, no fault
+            level, message, values = OK, f'{state} (managed node): not serving until activated', {}
+        if self.pipeline is not None:
+            info = self.pipeline.info
+            values.update(backend=self.params.backend, model=info.model_name,
+                          model_input=f'{info.input_width}x{info.input_height}')
+        if self.managed:
+            values['lifecycle_state'] = state
         # one status per node and camera, as camera drivers do: '/front/mono_depth_node: depth' and
         # /rear's are told apart by name (diagnostic_aggregator's key), the camera by hardware_id
         status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_fully_qualified_name()}: depth',
-                                  message=message, hardware_id=self.params.hardware_id or self._frame_id,
+                                  message=message,
+                                  hardware_id=self.get_parameter('hardware_id').value or self._frame_id,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()  # ROS time, as every stamp (0 until /clock)
@@ -327,10 +472,11 @@ class StopSignals:
         if self.interrupting:
             raise KeyboardInterrupt
 
-    def spin(self, executor: SingleThreadedExecutor) -> None:
-        """Run the executor's callbacks until the first SIGINT/SIGTERM or an external shutdown of its context."""
+    def spin(self, executor: SingleThreadedExecutor, finished: Callable[[], bool]) -> None:
+        """Run the executor's callbacks until the first SIGINT/SIGTERM, an external shutdown of its context, or
+        ``finished()`` (the node's lifecycle shutdown)."""
         self.interrupting = False
-        while self.received is None and executor.context.ok():
+        while self.received is None and executor.context.ok() and not finished():
             executor.spin_once(timeout_sec=self.POLL_S)
 
 
@@ -389,8 +535,8 @@ def main(args=None) -> int:
         if hint:
             node.get_logger().warning(hint)
         executor.add_node(node)
-        stop.spin(executor)
-    except (ParameterError, ModelFileError, BackendError, ParameterException) as exc:
+        stop.spin(executor, finished=lambda: node.finalized)
+    except (*CONFIGURATION_ERRORS, ParameterException) as exc:
         hint = _params_file_hint(argv, None)
         print(f'mono_depth_node: cannot start: {exc}' + (f'; hint: {hint}' if hint else ''), file=sys.stderr)
         return 2

@@ -94,6 +94,9 @@ class NodeParams:
                              "images' frame_id).")
     log_throttle: float = _spec(5.0, 'Seconds between repeated log messages of one fault kind.',
                                 low=0.0, high=3600.0)
+    managed: bool = _spec(False, 'Lifecycle (managed) node, REP 2006: starts unconfigured; configure loads the model, '
+                          'activate serves, deactivate stops, cleanup frees the model (ros2 lifecycle set, Nav2 '
+                          'lifecycle manager). The other non-runtime parameters can then be set while unconfigured.')
 
     def __post_init__(self):
         validate(self)

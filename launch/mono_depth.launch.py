@@ -9,12 +9,21 @@ The node is the launch's reason to exist: when it exits, the launch ends (rviz w
 not start (exit code 2: a missing or broken model, a bad parameter) `ros2 launch` exits non-zero, so a
 supervisor (systemd, a bring-up script) sees the failure. rviz:=true without rviz2 installed fails before
 anything starts.
+
+managed:=true starts it as a lifecycle node (launch_ros LifecycleNode: `ros2 launch` tooling and a Nav2 lifecycle
+manager drive its transitions); it stays unconfigured unless autostart:=true, which configures it and, once
+that succeeded, activates it once, as Nav2's lifecycle manager does with autostart. A failed configure is the
+node's one error line; the node then stays up, unconfigured.
 """
 from pathlib import Path
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 from depth_kd_ros.params import SPECS, load_params_file
 from launch import LaunchDescription
@@ -55,22 +64,39 @@ def _require_rviz2() -> None:
                            'or launch with rviz:=false') from None
 
 
+def _autostart(node: LifecycleNode) -> list:
+    """Configure ``node`` now (the request waits for its change_state service) and activate it when that
+    configure succeeded, once: a later deactivate, or a configure by a manager, is left alone."""
+    def change_state(transition_id: int) -> EmitEvent:
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition_id))
+
+    return [RegisterEventHandler(OnStateTransition(target_lifecycle_node=node, start_state='configuring',
+                                                   goal_state='inactive', handle_once=True,
+                                                   entities=[change_state(Transition.TRANSITION_ACTIVATE)])),
+            change_state(Transition.TRANSITION_CONFIGURE)]
+
+
 def _launch_setup(context, *args, **kwargs):
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
     params = load_params_file(arg('params_file'))
     overrides = {name: arg(name) for name in ('model_path', 'backend') if arg(name)}
-    params = params.replace(**overrides)  # validated: a bad value stops the launch with its name
+    managed = arg('managed') == 'true'
+    params = params.replace(**overrides, managed=managed)  # validated: a bad value stops the launch with its name
     rviz = arg('rviz').lower() in ('true', '1', 'yes')
     if rviz:
         _require_rviz2()
     image_topic, namespace = arg('image_topic'), arg('namespace')
-    actions = [Node(package='depth_kd_ros', executable='mono_depth_node', name='mono_depth_node',
-                    namespace=namespace, output='screen', parameters=[params.as_dict()],
-                    remappings=[('image', image_topic), ('image/compressed', image_topic + '/compressed'),
-                                ('camera_info', arg('camera_info_topic'))],
-                    on_exit=_end_launch_on_node_exit)]
+    node = (LifecycleNode if managed else Node)(
+        package='depth_kd_ros', executable='mono_depth_node', name='mono_depth_node', namespace=namespace,
+        output='screen', parameters=[params.as_dict()],
+        remappings=[('image', image_topic), ('image/compressed', image_topic + '/compressed'),
+                    ('camera_info', arg('camera_info_topic'))],
+        on_exit=_end_launch_on_node_exit)
+    actions = [node]
+    if managed and arg('autostart') == 'true':
+        actions += _autostart(node)
     if rviz:
         actions.append(Node(package='rviz2', executable='rviz2', name='mono_depth_rviz', namespace=namespace,
                             arguments=['-d', str(_share_dir() / 'config' / 'mono_depth.rviz')]))
@@ -78,7 +104,8 @@ def _launch_setup(context, *args, **kwargs):
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Arguments: model_path, backend, image_topic, camera_info_topic, namespace, params_file, rviz."""
+    """Arguments: model_path, backend, image_topic, camera_info_topic, namespace, params_file, rviz, managed,
+    autostart."""
     return LaunchDescription([
         DeclareLaunchArgument('model_path', default_value='',
                               description='Model file (.onnx, or .pt2 for torch); overrides the params file'),
@@ -92,5 +119,10 @@ def generate_launch_description() -> LaunchDescription:
                               description='ROS 2 params file with a mono_depth_node: ros__parameters: section'),
         DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
                               description='Start rviz2 with config/mono_depth.rviz'),
+        DeclareLaunchArgument('managed', default_value='false', choices=['true', 'false'],
+                              description='Lifecycle (managed) node: starts unconfigured (README: Managed node)'),
+        DeclareLaunchArgument('autostart', default_value='false', choices=['true', 'false'],
+                              description='With managed:=true, configure and then activate it at launch (else a '
+                              'lifecycle manager or `ros2 lifecycle set` does)'),
         OpaqueFunction(function=_launch_setup),
     ])

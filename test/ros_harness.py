@@ -7,8 +7,11 @@ also read its FrameStats. Images stay small (64x48) because Fast DDS loses large
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +38,21 @@ OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Ima
            'depth/uncertainty': Image}
 
 
+NODE_BIN = Path(sys.executable).parent / 'mono_depth_node'
+NODE_COMMAND = [str(NODE_BIN)] if NODE_BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
+
+
+def start_node_process(*ros_args: str) -> subprocess.Popen:
+    """mono_depth_node as `ros2 run` starts it, with ``--ros-args ros_args``, on this session's domain; text pipes.
+
+    Root namespace unless the arguments remap it: a params file keyed `mono_depth_node:` matches only
+    /mono_depth_node (harness nodes in this session live in /hN namespaces, so they do not hear this one).
+    """
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1')
+    return subprocess.Popen([*NODE_COMMAND, '--ros-args', *ros_args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def make_image(stamp: int, width: int = WIDTH, height: int = HEIGHT, encoding: str = 'bgr8',
                frame_id: str = 'camera_optical_frame') -> tuple[Image, np.ndarray]:
     """A bgr8 frame with a horizontal gradient, and the RGB it encodes."""
@@ -46,6 +64,11 @@ def make_image(stamp: int, width: int = WIDTH, height: int = HEIGHT, encoding: s
                 data=rgb[..., ::-1].tobytes())
     msg.header.stamp.sec, msg.header.frame_id = stamp, frame_id
     return msg, rgb
+
+
+def expected_depth(rgb: np.ndarray) -> np.ndarray:
+    """The depth of test/ros/conftest.py's model_path for ``rgb`` at the model size, focal scale 1 (metres)."""
+    return 2.0 + 4.0 * rgb.astype(np.float32).mean(axis=2) / 255.0
 
 
 def make_camera_info(width: int = WIDTH, height: int = HEIGHT, k=K) -> CameraInfo:
@@ -64,11 +87,13 @@ class Harness:
     count = 0
 
     def __init__(self, model_path: str | None, namespace: str | None = None, image_topic: str = 'image',
-                 camera_info_topic: str = 'camera_info', **overrides):
+                 camera_info_topic: str = 'camera_info', discover: bool = True, **overrides):
         """model_path None: client only (the node runs elsewhere, e.g. as a subprocess in ``namespace``).
 
         image_topic, camera_info_topic: where the client publishes its inputs (relative to ``namespace``, or
         absolute for a node whose inputs are remapped, e.g. by a launch file).
+        discover False: return without waiting for the node's topics (a managed node that is not active yet
+        has none: wait_for_node() once it is).
         """
         Harness.count += 1
         namespace = namespace or f'/h{Harness.count}'
@@ -95,6 +120,11 @@ class Harness:
                 self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
+        if discover:
+            self.wait_for_node()
+
+    def wait_for_node(self) -> None:
+        """Until the node subscribes the client's inputs and publishes depth (DDS discovery)."""
         self.wait(lambda: self.pub_image.get_subscription_count() + self.pub_compressed.get_subscription_count() > 0
                   and self.pub_info.get_subscription_count() > 0
                   and self.client.count_publishers('depth') > 0, 30.0, 'discovery')

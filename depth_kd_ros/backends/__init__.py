@@ -42,6 +42,10 @@ class DepthBackend(ABC):
             BackendError: the runtime failed on this input.
         """
 
+    def close(self) -> None:  # noqa: B027 - a meant default, not a forgotten abstract method
+        """Free what the runtime holds beyond Python references (device memory); the backend is unusable after.
+        Nothing to do for runtimes that Python's garbage collection frees (onnxruntime, torch)."""
+
 
 def create_backend(name: str, model_path: str, **options) -> DepthBackend:
     """Import and construct backend ``name`` (a key of ``BACKENDS``).

@@ -11,7 +11,8 @@ from depth_kd_ros.backends import BACKENDS
 from depth_kd_ros.params import SPECS
 
 EXECUTABLES = {'depth_kd_ros mono_depth_node', 'depth_kd_ros mono_depth_offline'}
-LAUNCH_ARGUMENTS = {'model_path', 'backend', 'image_topic', 'camera_info_topic', 'namespace', 'params_file', 'rviz'}
+LAUNCH_ARGUMENTS = {'model_path', 'backend', 'image_topic', 'camera_info_topic', 'namespace', 'params_file', 'rviz',
+                    'managed', 'autostart'}
 
 
 def _installed_share(env: dict[str, str]) -> Path:

@@ -45,6 +45,29 @@ def test_launch_serves_depth_in_its_namespace_and_ctrl_c_stops_it_cleanly(launch
     assert not running.group_alive()
 
 
+def test_managed_launch_with_autostart_configures_activates_and_serves(launch, tiny_model):
+    """managed:=true autostart:=true: launch_ros's LifecycleNode is configured, then activated, and serves depth;
+    Ctrl-C ends it all with exit 0."""
+    running = launch('depth_kd_ros', 'mono_depth.launch.py', f'model_path:={tiny_model}', 'managed:=true',
+                     'autostart:=true', 'namespace:=robot2')
+    try:
+        client = Harness(None, namespace='/robot2')  # waits until the node subscribes and publishes: active
+    except AssertionError as exc:
+        raise AssertionError(f'{exc}; ros2 launch printed:\n{running.log_path.read_text()}') from exc
+    try:
+        client.send_camera_info(make_camera_info())
+        out = client.request(make_image(3)[0], 3, timeout=30.0)
+    finally:
+        client.close()
+    assert out['depth'].header.stamp.sec == 3
+    running.signal_group(signal.SIGINT)
+    code, output = running.finish()
+    assert code == 0, output
+    assert 'activated: serving' in output, output
+    assert 'Traceback' not in output and 'process has died' not in output, output
+    assert not running.group_alive()
+
+
 def test_rviz_without_rviz2_fails_clearly_and_leaves_nothing_running(launch, tiny_model):
     """rviz:=true where rviz2 is not installed: one error naming rviz2, exit 1, no process started.
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -13,20 +11,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from ros_harness import DOMAIN_ID, Harness, make_camera_info, make_image
+from ros_harness import Harness, make_camera_info, make_image
+from ros_harness import start_node_process as _start
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
-
-BIN = Path(sys.executable).parent / 'mono_depth_node'
-COMMAND = [str(BIN)] if BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
-
-
-def _start(*ros_args: str) -> subprocess.Popen:
-    # root namespace: a params file keyed `mono_depth_node:` matches only /mono_depth_node (harness
-    # nodes in this session live in /hN namespaces, so they do not hear this one)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1')
-    return subprocess.Popen([*COMMAND, '--ros-args', *ros_args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _renamed_input_model(model_path, tmp_path):
