@@ -107,8 +107,8 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     forward = DistillationTask.forward
     calls = {'n': 0}
 
-    def nan_from_third_step(self, batch, kd_active=True):
-        out = forward(self, batch, kd_active)
+    def nan_from_third_step(self, batch, kd_active=True, diagnose=False):
+        out = forward(self, batch, kd_active, diagnose)
         calls['n'] += 1
         if calls['n'] >= 3:
             out['loss'] = out['loss'] * float('nan')
