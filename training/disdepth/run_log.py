@@ -2,8 +2,8 @@
 
 File contract from docs/design.md section 3.
 
-    output_dir/metrics.jsonl   one JSON object per logged step: step, epoch, lr, loss terms by name and the
-                               distillation diagnostics (disdepth.distill.diagnostics) by name
+    output_dir/metrics.jsonl   one JSON object per logged step: step, epoch, lr, loss terms by name, and
+                               'diagnostics': {name: value} (disdepth.distill.diagnostics) where there are any
     output_dir/val.jsonl       one JSON object per validation: step and the standard metrics
     output_dir/tensorboard/    the same scalars (train/, diagnostics/, val/) + preview images (input |
                                prediction | ground truth; input | LAM attention per scale)
@@ -56,13 +56,14 @@ class RunLogger:
             self.bar.update(1)
 
     def log(self, step: int, record: dict, diagnostics: dict | None = None) -> None:
-        """Append ``{'step': step, **record, **diagnostics}`` (floats) to metrics.jsonl; TensorBoard gets
-        ``record`` under train/ and ``diagnostics`` under diagnostics/."""
+        """Append ``{'step': step, **record, 'diagnostics': diagnostics}`` (floats; no 'diagnostics' key when
+        there are none) to metrics.jsonl; TensorBoard gets ``record`` under train/, diagnostics under diagnostics/."""
         if not self.is_main:
             return
         diagnostics = diagnostics or {}
         with open(self.metrics_path, 'a') as f:
-            f.write(json.dumps({'step': step, **record, **diagnostics}) + '\n')
+            f.write(json.dumps({'step': step, **record, **({'diagnostics': diagnostics} if diagnostics else {})})
+                    + '\n')
         for name, value in record.items():
             self.writer.add_scalar(f'train/{name}', value, step)
         for name, value in diagnostics.items():
