@@ -5,10 +5,9 @@ of two rows run with the same seeds (issue 18: can the ablation resolve 0.005 ab
     paired     d_i = b_i − a_i per seed i; mean(d) ± t_{0.975, n-1} · s_d / sqrt(n);
                resolved when that interval excludes 0
 
-Pairing by seed removes what the seed changes in both rows alike (data order, and the student's
-initialisation where both rows build the same network), so a paired interval is narrower than the two
-rows' own intervals suggest. Student's t quantile from its density (no SciPy in the environment):
-Simpson's rule on [0, t] and bisection, accurate to about 1e-6.
+Pairing by seed removes what the seed changes in both rows alike (data order, the student's initialisation),
+so a paired interval is narrower than the two rows' own intervals suggest. Student's t quantile from its
+density (no SciPy in the environment): Simpson's rule on [0, t] and bisection, accurate to about 1e-6.
 """
 from __future__ import annotations
 
