@@ -15,8 +15,9 @@ Paper: DisDepth, arXiv 2404.16386, section 4.3 (ablations: LGConv, KD, ghost dec
 Profiles: ``full`` (default) is sized so that the whole table (teacher once, 5 rows x 6 seeds) fits in about
 40-45 minutes on an idle 2-core CPU with ``--jobs 2`` (two single-threaded runs at a time), measured in issue
 18; ``--quick`` (2 seeds, 60 steps at 32x96) is a few-minute smoke test, far from converged. A seed fixes a
-run's data order and the student's initialisation (LGConv's branch is built last, so the rows with and
-without it share every other weight), so rows are compared seed by seed.
+run's data order, its augmentation (re-seeded after the modules are built) and the student's initialisation
+(LGConv's branch is built last, so rows with and without it share every other weight), so rows are compared
+seed by seed.
 Each row's exact commands are stored with its numbers. Students start from random weights (no
 ImageNet weights offline), so absolute numbers are far from the paper's; compare rows.
 """

@@ -137,7 +137,7 @@ def ablation_table(report: dict) -> str:
             + f'\n\nSynthetic outdoor, {h}x{w}, {report["student_steps"]} student steps, batch {report["batch_size"]}, '
             f'{report["held_out_images"]} held-out images, {len(seeds)} seeds {seeds} (mode `{report["mode"]}`). '
             'Intervals: mean ± t(0.975, n−1)·s/√n over seeds. Adjacent rows are compared seed by seed (same data '
-            'order and student initialisation, LGConv\'s branch aside): Δ = row − row above (negative: '
+            'order, augmentation and student initialisation, LGConv\'s branch aside): Δ = row − row above (negative: '
             'better), resolved when the 95 % interval of the paired differences excludes 0; its half-width is the '
             'smallest difference this run can resolve. Per-seed values and each run\'s exact command in '
             'bench/results/ablation.json.' + _diagnostics_table(report['rows']))
