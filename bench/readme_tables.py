@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+from seed_statistics import interval, paired
+
 METRICS = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'd1', 'd2', 'd3')
 
 
@@ -81,15 +83,64 @@ def models_table(report: dict) -> str:
             f'{report["cpu_count"]} cores (other processes share them: compare ratios, not milliseconds).')
 
 
+def _levels(values: dict, name: str, when: str) -> str:
+    """'a/b/c/d' of a per-scale diagnostic (scales 1..4), '-' when the row has none."""
+    found = [values[f'{name}_{level}'][when] for level in range(1, 5) if f'{name}_{level}' in values]
+    return '/'.join(f'{v:.2f}' for v in found) or '-'
+
+
+def _diagnostics_table(rows: dict) -> str:
+    """The distillation diagnostics (disdepth/distill/diagnostics.py) per row, mean over seeds."""
+    lines = []
+    for name, row in rows.items():
+        d = row.get('diagnostics')
+        if d is None:
+            continue
+        fam = (f'{_levels(d, "fam_cosine", "first")} → {_levels(d, "fam_cosine", "final")}'
+               if 'fam_cosine_1' in d else '-')
+        lgconv = (f'{d["lgconv_0_gamma_abs_mean"]["final"]:.3f} / {d["lgconv_0_gamma_abs_max"]["final"]:.3f} / '
+                  f'{d["lgconv_0_gate_mean"]["final"]:.2f} / {d["lgconv_0_branch_ratio"]["final"]:.3f}'
+                  if 'lgconv_0_gamma_abs_mean' in d else '-')
+        ghost = (f'{d["silog_teacher"]["first"]:.1f} → {d["silog_teacher"]["final"]:.1f}'
+                 if 'silog_teacher' in d else '-')
+        lines.append([name, fam, _levels(d, 'lam_entropy', 'final'), _levels(d, 'lam_edge_mass', 'final'),
+                      _levels(d, 'lam_far_mass', 'final'), lgconv, ghost, f'{d["silog_student"]["final"]:.1f}'])
+    if not lines:
+        return ''
+    header = ['row', 'FAM cosine, scales 1-4: first → final', 'LAM entropy', 'LAM edge share (uniform: 0.2)',
+              'LAM far share (uniform: 0.33)', 'LGConv abs(γ) mean / max, gate, branch ratio',
+              'ghost SILog first → final', 'student SILog']
+    return '\n\n' + _table(header, lines)
+
+
 def ablation_table(report: dict) -> str:
+    names = list(report['rows'])
     rows = []
-    for name, row in report['rows'].items():
-        cells = [f'{row["metrics"][k]["mean"]:.3f}' for k in METRICS]
-        rows.append([name, *cells])
+    for i, name in enumerate(names):
+        per_seed = report['rows'][name]['metrics']
+        stats = interval(per_seed['abs_rel']['per_seed'])
+        ci = f' ± {stats["ci95"]:.3f}' if stats['ci95'] is not None else ''
+        std = f'{stats["std"]:.3f}' if stats['std'] is not None else '-'
+        verdict = ['', '']
+        above = report['rows'][names[i - 1]]['metrics']['abs_rel']['per_seed'] if i else []
+        if stats['n'] > 1 and len(above) > 1:  # the teacher (one run) is compared with nothing
+            diff = paired(above, per_seed['abs_rel']['per_seed'])
+            verdict = [f'{diff["mean_diff"]:+.4f} ± {diff["ci95"]:.4f}',
+                       ('**resolved: better**' if diff['mean_diff'] < 0 else '**resolved: worse**')
+                       if diff['resolved'] else 'not resolved']
+        rows.append([name, f'{stats["mean"]:.3f}{ci}', std,
+                     *(f'{interval(per_seed[k]["per_seed"])["mean"]:.3f}' for k in ('rmse', 'd1')), *verdict])
     h, w = report['image_size']
-    return (_table(['row', *METRICS], rows) + f'\n\nSynthetic outdoor, {h}x{w}, {report["student_steps"]} student '
-            f'steps, batch {report["batch_size"]}, {report["held_out_images"]} held-out images, mean of seeds '
-            f'{report["seeds"]} (per-seed values and each row\'s exact command in bench/results/ablation.json).')
+    seeds = report['seeds']
+    return (_table(['row', 'abs_rel, mean ± 95 % CI', 'std', 'rmse', 'd1', 'Δ abs_rel vs row above ± 95 % CI (paired)',
+                    'verdict'], rows)
+            + f'\n\nSynthetic outdoor, {h}x{w}, {report["student_steps"]} student steps, batch {report["batch_size"]}, '
+            f'{report["held_out_images"]} held-out images, {len(seeds)} seeds {seeds} (mode `{report["mode"]}`). '
+            'Intervals: mean ± t(0.975, n−1)·s/√n over seeds. Adjacent rows are compared seed by seed (same data '
+            'order, augmentation and student initialisation, LGConv\'s branch aside): Δ = row − row above (negative: '
+            'better), resolved when the 95 % interval of the paired differences excludes 0; its half-width is the '
+            'smallest difference this run can resolve. Per-seed values and each run\'s exact command in '
+            'bench/results/ablation.json.' + _diagnostics_table(report['rows']))
 
 
 def step_time_table(report: dict) -> str:

@@ -50,6 +50,8 @@ from disdepth.mixed_precision import amp_context, make_scaler
 from disdepth.optim import build_optimizer, build_scheduler
 from disdepth.run_log import RunLogger
 
+AUGMENTATION_SEED_OFFSET = 1_000_003
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
@@ -85,6 +87,10 @@ def main(argv=None) -> int:
     seed_everything(cfg.trainer.seed + rt.rank)
 
     task, model = build_task(cfg, rt.device)
+    # re-seeded after the modules: the data's augmentation draws from torch's RNG, and must not depend on how
+    # many numbers the configured modules' initialisation took, so ablation rows with one seed see the same
+    # batches (offset: a stream apart from the initialisation's)
+    seed_everything(cfg.trainer.seed + rt.rank + AUGMENTATION_SEED_OFFSET)
     optimizer = build_optimizer(task, cfg)
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.trainer.max_steps)
     scaler = make_scaler(cfg, rt.device)
@@ -115,8 +121,11 @@ def main(argv=None) -> int:
         epoch = step / steps_per_epoch
         # warm-up switch: the student learns alone for distill.warmup_epochs before the KD terms join
         kd_active = epoch >= cfg.distill.warmup_epochs
+        logs = (step + 1) % cfg.trainer.log_every == 0 or step + 1 == cfg.trainer.max_steps
+        previews = rt.is_main and (step + 1) % cfg.trainer.preview_every == 0
         with amp_context(cfg, rt.device):
-            out = ddp_task(batch, kd_active=kd_active)
+            # diagnostics only on the steps that log them: they read tensors this step computes anyway
+            out = ddp_task(batch, kd_active=kd_active, diagnose=logs or previews)
         # sync point: NaN on any rank stops every rank before the update, so last.pt stays good
         check_finite(out['loss'], step, rt)
         optimizer.zero_grad(set_to_none=True)
@@ -131,14 +140,17 @@ def main(argv=None) -> int:
         step += 1
         log.step()
 
-        if step % cfg.trainer.log_every == 0 or step == cfg.trainer.max_steps:
+        if logs:
             terms = mean_terms(out, rt)  # collective: every rank logs the same steps
+            diagnostics = mean_terms(out['diagnostics'], rt) if out.get('diagnostics') else {}
             now = time.perf_counter()
             log.log(step, {'epoch': round(epoch, 4), 'lr': lr, **terms,
-                           'sec_per_step': (now - t_last) / (step - step_last)})
+                           'sec_per_step': (now - t_last) / (step - step_last)}, diagnostics)
             t_last, step_last = now, step
-        if rt.is_main and step % cfg.trainer.preview_every == 0:
+        if previews:
             log.preview(step, batch['image'], out['depth'], batch['depth'], cfg.model.max_depth)
+            if 'attention' in out:
+                log.preview_attention(step, batch['image'], out['attention'])
         is_last = step == cfg.trainer.max_steps
         validated = step % cfg.trainer.val_every == 0 or is_last
         if validated:

@@ -1,9 +1,11 @@
 """README numbers come from bench/results/*.json (issue 7: every number has a script and a file behind it)."""
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'bench'))  # readme_tables imports its sibling seed_statistics, as run_all does
 # bench/ holds scripts, not a package: load the module from its file
 _spec = importlib.util.spec_from_file_location('readme_tables', ROOT / 'bench' / 'readme_tables.py')
 readme_tables = importlib.util.module_from_spec(_spec)

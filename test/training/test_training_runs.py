@@ -107,8 +107,8 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     forward = DistillationTask.forward
     calls = {'n': 0}
 
-    def nan_from_third_step(self, batch, kd_active=True):
-        out = forward(self, batch, kd_active)
+    def nan_from_third_step(self, batch, kd_active=True, diagnose=False):
+        out = forward(self, batch, kd_active, diagnose)
         calls['n'] += 1
         if calls['n'] >= 3:
             out['loss'] = out['loss'] * float('nan')
@@ -172,3 +172,26 @@ def test_config_errors_are_clear(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith('distill.py: error: teacher.path=') and "'vit' model; supported" in err
+
+
+def test_augmentation_does_not_depend_on_which_modules_the_config_builds(tmp_path, monkeypatch):
+    """Issue 18: ablation rows with one seed are compared seed by seed, so a row that builds more modules
+    (here LGConv and the KD parts) must still draw the same augmentations: the same first item RNG state."""
+    from disdepth.data import synthetic
+    draws = []
+    item_rng = synthetic.item_rng
+
+    def recording_item_rng():
+        draws.append(torch.random.get_rng_state())
+        return item_rng()
+
+    monkeypatch.setattr(synthetic, 'item_rng', recording_item_rng)
+    distill = _load_distill_module()
+    first = {}
+    for name, extra in {'plain': {'model__lgconv__enabled': 'false', 'distill__enabled': 'false'},
+                        'full': {'model__lgconv__enabled': 'true'}}.items():
+        draws.clear()
+        assert distill.main(['--config', str(DEMO), NO_TEACHER_CKPT, *tiny_overrides(
+            tmp_path / name, trainer__max_steps=1, data__augment='true', **extra)]) == 0
+        first[name] = draws[0]
+    assert torch.equal(first['plain'], first['full'])

@@ -2,9 +2,11 @@
 
 File contract from docs/design.md section 3.
 
-    output_dir/metrics.jsonl   one JSON object per logged step: step, epoch, lr, loss terms by name
+    output_dir/metrics.jsonl   one JSON object per logged step: step, epoch, lr, loss terms by name, and
+                               'diagnostics': {name: value} (disdepth.distill.diagnostics) where there are any
     output_dir/val.jsonl       one JSON object per validation: step and the standard metrics
-    output_dir/tensorboard/    the same scalars + preview images (input | prediction | ground truth)
+    output_dir/tensorboard/    the same scalars (train/, diagnostics/, val/) + preview images (input |
+                               prediction | ground truth; input | LAM attention per scale)
 
 On ``--resume`` the JSONL files are cut back to the checkpoint's step, so the curve continues
 without the steps a killed run logged after its last checkpoint.
@@ -53,14 +55,19 @@ class RunLogger:
         if self.is_main:
             self.bar.update(1)
 
-    def log(self, step: int, record: dict) -> None:
-        """Append ``{'step': step, **record}`` (floats) to metrics.jsonl and TensorBoard."""
+    def log(self, step: int, record: dict, diagnostics: dict | None = None) -> None:
+        """Append ``{'step': step, **record, 'diagnostics': diagnostics}`` (floats; no 'diagnostics' key when
+        there are none) to metrics.jsonl; TensorBoard gets ``record`` under train/, diagnostics under diagnostics/."""
         if not self.is_main:
             return
+        diagnostics = diagnostics or {}
         with open(self.metrics_path, 'a') as f:
-            f.write(json.dumps({'step': step, **record}) + '\n')
+            f.write(json.dumps({'step': step, **record, **({'diagnostics': diagnostics} if diagnostics else {})})
+                    + '\n')
         for name, value in record.items():
             self.writer.add_scalar(f'train/{name}', value, step)
+        for name, value in diagnostics.items():
+            self.writer.add_scalar(f'diagnostics/{name}', value, step)
         self.bar.set_postfix(loss=f"{record.get('loss', float('nan')):.3f}", refresh=False)
 
     def log_val(self, step: int, metrics: dict) -> None:
@@ -81,6 +88,18 @@ class RunLogger:
         rows = [image[:n].float(), _inverse_depth_image(pred[:n].detach().float(), max_depth).expand(-1, 3, -1, -1),
                 _inverse_depth_image(gt[:n].float(), max_depth).expand(-1, 3, -1, -1)]
         self.writer.add_images('preview/image_pred_gt', torch.cat(rows, dim=2).cpu(), step)
+
+    def preview_attention(self, step: int, image: torch.Tensor, attention: list[torch.Tensor]) -> None:
+        """image [B,3,H,W] 0..1 above LAM's A_l [B,1,H_l,W_l] per scale (nearest-upsampled, each divided by
+        its image's max, so bright = where the scale's attention peaks): the first two samples."""
+        if not self.is_main:
+            return
+        n = min(2, image.shape[0])
+        rows = [image[:n].float()]
+        for a in attention:
+            a = torch.nn.functional.interpolate(a[:n].float(), size=image.shape[-2:], mode='nearest')
+            rows.append((a / a.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)).expand(-1, 3, -1, -1))
+        self.writer.add_images('preview/image_lam_attention', torch.cat(rows, dim=2).cpu(), step)
 
     def close(self) -> None:
         if self.is_main:

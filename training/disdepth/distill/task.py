@@ -12,6 +12,8 @@ Paper: DisDepth, arXiv 2404.16386, section 3.4 (objective); docs/design.md secti
 Ablation switches (config keys): ``distill.enabled`` (False: student only), ``distill.ghost_decoder``
 (False: plain feature KD, FAM trained by the KD term alone, no teacher SILog), ``distill.attention``
 (lam | uniform). The KD terms run only when the caller says ``kd_active`` (after the warm-up).
+With ``diagnose=True`` (the steps the trainer logs) the step also returns ``disdepth.distill.diagnostics``'
+scalars of FAM, LAM and LGConv, from the tensors it computed anyway.
 
 Only the trainable parts (student, FAM, LAM) are registered submodules, so DDP wraps and syncs just
 those; a frozen teacher is held as a plain attribute and runs under ``no_grad``. With
@@ -19,10 +21,13 @@ those; a frozen teacher is held as a plain attribute and runs under ``no_grad``.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from torch import nn
 
 from disdepth.config import Config, DistillConfig
+from disdepth.distill.diagnostics import feature_cosine, lam_diagnostics, lgconv_activations, lgconv_parameters
 from disdepth.distill.fam import FeatureAcclimation
 from disdepth.distill.ghost_decoder import ghost_decode
 from disdepth.distill.lam import build_attention
@@ -73,51 +78,74 @@ class DistillationTask(nn.Module):
         with torch.no_grad():
             return self.teacher.forward_features(image)
 
-    def forward(self, batch: dict, kd_active: bool = True) -> dict:
+    def forward(self, batch: dict, kd_active: bool = True, diagnose: bool = False) -> dict:
         """The DisDepth loss terms of one batch.
 
         Args:
             batch: image [B,3,H,W] 0..1, depth [B,1,H,W] metres, mask [B,1,H,W] bool.
             kd_active: add the distillation terms (after the warm-up).
+            diagnose: also return the diagnostics (see ``disdepth.distill.diagnostics``).
         Returns:
-            dict(loss, silog_student, silog_teacher, kd (scalars), depth [B,1,H,W] metres).
+            dict(loss, silog_student, silog_teacher, kd (scalars), depth [B,1,H,W] metres); with
+            ``diagnose``: diagnostics {name: scalar} (FAM and LAM ones only while the KD terms run) and,
+            with LAM active, attention [A_l [B,1,H_l,W_l] detached, l = 1..4].
         """
         image, gt, mask = batch['image'], batch['depth'], batch['mask']
-        out = self.student(image)
+        with lgconv_activations(self.student) if diagnose else nullcontext({}) as lgconv_values:
+            out = self.student(image)
         loss_s = silog(out['depth'], gt, mask)
         zero = loss_s.detach() * 0.0
         terms = {'silog_student': loss_s, 'silog_teacher': zero, 'kd': zero}
+        result = {}
+        if diagnose:
+            result['diagnostics'] = {**lgconv_parameters(self.student), **lgconv_values}
         if self.cfg.enabled and kd_active:
-            terms.update(self._distill_terms(image, gt, mask, out['features']))
+            distill_terms, acclimated, attention = self._distill_terms(image, gt, mask, out['features'])
+            terms.update(distill_terms)
+            if diagnose:
+                result['diagnostics'].update(self._diagnose(out['features'], acclimated, attention, gt, mask))
+                if self.cfg.attention == 'lam':
+                    result['attention'] = [a.detach() for a in attention]
         loss = (terms['silog_student'] + self.cfg.teacher_silog_weight * terms['silog_teacher']
                 + self.cfg.kd_weight * terms['kd'])
-        return {'loss': loss, **terms, 'depth': out['depth']}
+        return {'loss': loss, **terms, 'depth': out['depth'], **result}
 
-    def _distill_terms(self, image, gt, mask, student_feats) -> dict:
+    def _distill_terms(self, image, gt, mask, student_feats) -> tuple[dict, list, list]:
+        """(loss terms, acclimated teacher features F_t,l, attention A_l)."""
         acclimated = self.fam(self.teacher_features(image), [f.shape[-2:] for f in student_feats])
         attention = [att(f) for att, f in zip(self.lam, acclimated, strict=True)]
         if not self.cfg.ghost_decoder:
             # plain feature KD: F_t keeps its graph, so FAM learns only from matching the student
-            return {'kd': attentive_kd(student_feats, acclimated, attention)}
+            return {'kd': attentive_kd(student_feats, acclimated, attention)}, acclimated, attention
         weighted = [a * f for a, f in zip(attention, acclimated, strict=True)]
         ghost = ghost_decode(self.student, weighted, image.shape[-2:])
         return {'silog_teacher': silog(ghost['depth'], gt, mask),
                 # detached: the KD term moves the student towards the teacher, never the reverse
                 'kd': attentive_kd(student_feats, [f.detach() for f in acclimated],
-                                   [a.detach() for a in attention])}
+                                   [a.detach() for a in attention])}, acclimated, attention
+
+    @torch.no_grad()
+    def _diagnose(self, student_feats, acclimated, attention, gt, mask) -> dict:
+        """FAM cosine per scale and, with LAM, its attention statistics: {name: scalar}."""
+        values = {f'fam_cosine_{level}': feature_cosine(s, t)
+                  for level, (s, t) in enumerate(zip(student_feats, acclimated, strict=True), start=1)}
+        if self.cfg.attention == 'lam':
+            values.update(lam_diagnostics(attention, gt, mask))
+        return values
 
 
 class SupervisedTask(nn.Module):
     """``task=teacher``: train a depth model (the small teacher) with SILog alone.
 
-    ``forward(batch, kd_active)`` -> dict(loss, silog_teacher, depth); ``kd_active`` is ignored.
+    ``forward(batch, kd_active, diagnose)`` -> dict(loss, silog_teacher, depth); the flags are ignored
+    (a supervised teacher has no distillation components to diagnose).
     """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict, kd_active: bool = False) -> dict:
+    def forward(self, batch: dict, kd_active: bool = False, diagnose: bool = False) -> dict:
         out = self.model(batch['image'])
         loss = silog(out['depth'], batch['depth'], batch['mask'])
         return {'loss': loss, 'silog_teacher': loss, 'depth': out['depth']}

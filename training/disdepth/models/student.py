@@ -82,7 +82,9 @@ def build_student(cfg: ModelConfig) -> DepthStudent:
         raise ValueError(f'model depth range must satisfy 0 < min_depth < max_depth, got '
                          f'{cfg.min_depth}..{cfg.max_depth}')
     backbone = build_backbone(cfg.backbone, cfg.pretrained)
-    add_lgconv(backbone, cfg.lgconv)
     decoder = Decoder(backbone.feature_info, cfg.decoder_channels, cfg.decoder_separable_steps)
     head = build_head(cfg.head, decoder.out_channels, cfg.min_depth, cfg.max_depth, cfg.num_bins)
+    # LGConv last (it keeps the channels, so feature_info holds): under one seed a student with and without it
+    # then starts from the same backbone, decoder and head weights, and the ablation compares them seed by seed
+    add_lgconv(backbone, cfg.lgconv)
     return DepthStudent(backbone, decoder, head, cfg.min_depth, cfg.max_depth)
