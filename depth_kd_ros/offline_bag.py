@@ -46,7 +46,7 @@ from depth_kd_ros.frames import FramePath, MessageFactory, camera_model
 from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
 from depth_kd_ros.overlapped import Overlapped
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, FrameResult
+from depth_kd_ros.pipeline import CameraInfoError, FrameResult, PendingFrame
 
 _TYPES = TYPESTORE.types
 
@@ -80,9 +80,9 @@ def _frame_name(index: int, message) -> str:
 class BagFrame:
     """One message of the bag on its way through read -> infer -> write (overlapped.Overlapped's stages).
 
-    ``message`` is None for a message that is only copied (``--copy-inputs``). For an image, ``outcome`` is why
-    it is skipped (a str) once a stage fails, else the pipeline's FrameResult after inference; ``rgb`` and
-    ``camera`` (uint8 [H,W,3] RGB, decoded and rectified; intrinsics or None) are dropped after inference.
+    ``message`` is None for a message that is only copied (``--copy-inputs``). For an image, ``pending`` is the
+    frame between the pipeline's steps (prepared: decoded, rectified, resized to the model; then inferred), and
+    ``outcome`` why it is skipped (a str) once a step fails, else the pipeline's FrameResult once finished.
     """
 
     connection: Connection
@@ -90,50 +90,57 @@ class BagFrame:
     raw: bytes
     message: Any = None
     camera_info: Any = None  # the paired CameraInfo, or None
-    rgb: np.ndarray | None = None
-    camera: CameraModel | None = None
+    pending: PendingFrame | None = None
     outcome: FrameResult | str | None = None
 
 
 def prepare_frame(frames: FramePath, frame: BagFrame, *, paired: bool) -> BagFrame:
-    """Decode (and with params.rectify rectify) ``frame.message`` and build its camera; ``paired`` says whether
-    the bag has camera_info at all. Sets ``outcome`` to why it is skipped when that fails."""
+    """Decode (and with params.rectify rectify) ``frame.message``, build its camera and the model input (the
+    reader thread); ``paired`` says whether the bag has camera_info at all. Sets ``outcome`` to why the frame is
+    skipped when that fails."""
     try:
         rgb = frames.decode(frame.message)
     except ImageDecodeError as exc:
         frame.outcome = f'undecodable image ({exc.kind})'
         return frame
+    camera = None
     if paired:
         if frame.camera_info is None:
             frame.outcome = 'no camera_info at or before the image stamp'
             return frame
         try:
-            frame.camera = camera_model(frame.camera_info, rgb.shape[1], rgb.shape[0])
+            camera = camera_model(frame.camera_info, rgb.shape[1], rgb.shape[0])
         except CameraInfoError as exc:
             frame.outcome = f'unusable camera_info ({exc.kind})'
             return frame
     try:
-        frame.rgb = frames.rectify(rgb, frame.camera_info)
+        frame.pending = frames.pipeline.prepare(frames.rectify(rgb, frame.camera_info), camera)
     except CameraInfoError as exc:
         frame.outcome = f'cannot rectify ({exc.kind})'
     return frame
 
 
-def infer_frame(frames: FramePath, frame: BagFrame, outputs: list[str]) -> BagFrame:
-    """Run the pipeline on a prepared image (others pass through); ``outcome`` is its result or why it failed."""
-    if frame.rgb is not None:
+def infer_frame(frames: FramePath, frame: BagFrame) -> BagFrame:
+    """Run the model on a prepared image (the inference thread); other messages pass through."""
+    if frame.pending is not None:
         try:
-            frame.outcome = frames.run(frame.rgb, frame.camera, outputs)
+            frames.pipeline.infer(frame.pending)
         except BackendError as exc:
-            frame.outcome = f'inference failed: {exc}'
-        frame.rgb = None  # the frame's memory goes as soon as its depth exists
+            frame.pending, frame.outcome = None, f'inference failed: {exc}'
     return frame
 
 
 def write_frame(frames: FramePath, frame: BagFrame, outputs: list[str], topics: dict[str, str],
                 writer: BagWriter) -> None:
-    """Write the output messages of an inferred image, each with its header and receive time; ``topics`` maps the
-    node's output topics to the bag's (bagio.output_topics)."""
+    """Finish an inferred image (depth at its size, cloud) and write its output messages, each with its header and
+    receive time; ``topics`` maps the node's output topics to the bag's (bagio.output_topics). Sets ``outcome``
+    to the FrameResult, or to why the frame is skipped."""
+    try:
+        frame.outcome = frames.finish(frame.pending, outputs)
+    except BackendError as exc:
+        frame.outcome = f'inference failed: {exc}'
+        return
+    frame.pending = None
     for topic, output in frames.messages(frame.outcome, frame.message.header, frame.camera_info, outputs,
                                          rectified=frames.pipeline.params.rectify).items():
         writer.write(topics[topic], output, frame.timestamp)
@@ -178,7 +185,7 @@ def run_bag(args) -> Summary:
             total = sum(c.msgcount for c in reader.connections if c.topic in read)
             summary.begin()
             with tqdm(total=total, unit='msg', disable=args.quiet, leave=False) as progress, \
-                    Overlapped(prepared(), lambda frame: infer_frame(frames, frame, outputs)) as inferred:
+                    Overlapped(prepared(), lambda frame: infer_frame(frames, frame)) as inferred:
                 for frame in inferred:  # this thread writes: the sqlite3 writer stays on the thread that opened it
                     progress.update()
                     if args.copy_inputs:
@@ -186,10 +193,11 @@ def run_bag(args) -> Summary:
                     if frame.message is None:
                         continue
                     summary.frames_in += 1
+                    if frame.pending is not None:
+                        write_frame(frames, frame, outputs, topics, writer)
                     if isinstance(frame.outcome, str):
                         summary.skip(frame.outcome, _frame_name(summary.frames_in - 1, frame.message))
                     else:
-                        write_frame(frames, frame, outputs, topics, writer)
                         summary.add(frame.outcome)
             summary.end()
             if summary.written == 0:

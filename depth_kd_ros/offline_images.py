@@ -34,7 +34,7 @@ from depth_kd_ros.image_files import list_images, read_image
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
 from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
 from depth_kd_ros.overlapped import Overlapped
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, FrameResult
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, PendingFrame
 from depth_kd_ros.pointcloud import write_ply
 
 #: ground-truth depth maps are 16-bit PNGs (KITTI, NYU's sync layout, TUM, RealSense recorders)
@@ -87,31 +87,31 @@ def write_outputs(folder: Path, stem: str, result, ply: bool) -> None:
         write_ply(folder / 'points' / f'{stem}.ply', *result.cloud.valid_points())
 
 
-def read_frame(path: Path, width: int, height: int) -> tuple[Path, np.ndarray | str]:
-    """``(path, uint8 [H,W,3] RGB)`` of an image, or ``(path, why it is skipped)`` when it cannot be decoded.
+def read_frame(frames: FramePath, path: Path, camera: CameraModel) -> tuple[Path, PendingFrame | str]:
+    """``(path, the frame prepared for the model)`` (the reader thread), or ``(path, why it is skipped)`` when the
+    image cannot be decoded.
 
     Raises:
-        OfflineError: the image is not width x height (the calibration's size): the run stops, as one folder
-            must hold one camera's images of one size.
+        OfflineError: the image is not of the calibration's size: the run stops, as one folder must hold one
+            camera's images of one size.
     """
     try:
         rgb = read_image(path)
     except ImageDecodeError as exc:
         return path, f'corrupt image ({exc.kind})'
-    if rgb.shape[:2] != (height, width):
+    if rgb.shape[:2] != (camera.height, camera.width):
         raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
-                           f'{width}x{height}; one folder must hold one camera\'s images of one size')
-    return path, rgb
+                           f'{camera.width}x{camera.height}; one folder must hold one camera\'s images of one size')
+    return path, frames.pipeline.prepare(rgb, camera)
 
 
-def infer_frame(frames: FramePath, frame: tuple[Path, np.ndarray | str], camera: CameraModel,
-                outputs: tuple[str, ...]) -> tuple[Path, FrameResult | str]:
-    """``(path, the pipeline's FrameResult)`` of a ``read_frame`` result, or ``(path, why it is skipped)``."""
-    path, rgb = frame
-    if isinstance(rgb, str):
+def infer_frame(frames: FramePath, frame: tuple[Path, PendingFrame | str]) -> tuple[Path, PendingFrame | str]:
+    """The model on a ``read_frame`` result (the inference thread), or ``(path, why it is skipped)``."""
+    path, pending = frame
+    if isinstance(pending, str):
         return frame
     try:
-        return path, frames.run(rgb, camera, outputs)
+        return path, frames.pipeline.infer(pending)
     except BackendError as exc:
         return path, f'inference failed: {exc}'
 
@@ -144,11 +144,15 @@ def run_images(args) -> Summary:
             (output.path / name).mkdir(parents=True)
         summary.begin()
         with tqdm(total=len(files), unit='frame', disable=args.quiet, leave=False) as progress, \
-                Overlapped((read_frame(path, calibration.width, calibration.height) for path in files),
-                           lambda frame: infer_frame(frames, frame, camera, outputs)) as inferred:
-            for path, result in inferred:  # this thread encodes and writes
+                Overlapped((read_frame(frames, path, camera) for path in files),
+                           lambda frame: infer_frame(frames, frame)) as inferred:
+            for path, pending in inferred:  # this thread finishes, encodes and writes
                 progress.update()
                 summary.frames_in += 1
+                try:
+                    result = pending if isinstance(pending, str) else frames.finish(pending, outputs)
+                except BackendError as exc:
+                    result = f'inference failed: {exc}'
                 if isinstance(result, str):
                     summary.skip(result, path.name)
                     continue

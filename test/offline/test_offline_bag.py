@@ -21,10 +21,9 @@ from offline_helpers import (
 )
 
 from depth_kd_ros.bagio import BagWriter
-from depth_kd_ros.frames import FramePath
 from depth_kd_ros.offline import default_params_file
 from depth_kd_ros.params import load_params_file
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.pipeline import CameraModel, DepthPipeline, load_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {'/camera/depth': 'sensor_msgs/msg/Image', '/camera/depth/camera_info': 'sensor_msgs/msg/CameraInfo',
@@ -280,8 +279,8 @@ def test_a_failure_in_the_inference_thread_reaches_the_caller_and_leaves_no_outp
     """An unexpected exception on the inference thread (a bug, not bad input) is raised by the command itself,
     with its own type and message, instead of hanging or being lost; no output, no thread left behind."""
     bag = write_bag(tmp_path / 'in', synthetic_frames(4))
-    monkeypatch.setattr(FramePath, 'run', _fail_on_call(FramePath.run, 3, RuntimeError('pipeline bug on frame 3')))
-    with pytest.raises(RuntimeError, match='pipeline bug on frame 3'):
+    monkeypatch.setattr(DepthPipeline, 'infer', _fail_on_call(DepthPipeline.infer, 3, RuntimeError('bug on frame 3')))
+    with pytest.raises(RuntimeError, match='bug on frame 3'):
         run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
     assert not [t for t in threading.enumerate() if t.name.startswith('overlapped-')]
