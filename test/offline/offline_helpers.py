@@ -5,6 +5,7 @@ frames come from ../shared/data/real (downscaled 4x to keep the tests fast) and 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,10 +109,12 @@ RECEIVE_DELAY = 7_000_000
 def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', compressed: bool = False,
               topic: str = '/camera/image_raw', frame_id: str = 'camera_optical_frame',
               info_topic: str | None = '/camera/camera_info', info_delay: int = 0, corrupt: tuple[int, ...] = (),
-              extra: dict[str, str] | None = None, image_format: str = 'png') -> Path:
+              extra: dict[str, str] | None = None, image_format: str = 'png',
+              calibration: Callable[[int], dict] | None = None) -> Path:
     """A rosbag2 with one image per frame (stamp_of(i), received 7 ms later) and a camera_info per frame
     stamped ``info_delay`` ns after its image; ``extra`` adds empty topics {name: msgtype}; compressed images
-    are ``image_format`` ('png' or 'jpeg') and those of the frames in ``corrupt`` truncated."""
+    are ``image_format`` ('png' or 'jpeg') and those of the frames in ``corrupt`` truncated; ``calibration(i)``
+    gives fields to set on frame i's camera_info (a distorted camera: distortion_model, d, p)."""
     if compressed and not topic.endswith('/compressed'):
         topic += '/compressed'
     with Writer(path, version=8, storage_plugin=STORAGES[storage]) as writer:
@@ -127,6 +130,8 @@ def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', comp
             if info_conn:
                 height, width = frame.rgb.shape[:2]
                 info = camera_info_message(frame.k, width, height, stamp + info_delay, frame_id)
+                for name, value in (calibration(i) if calibration else {}).items():
+                    setattr(info, name, value)
                 writer.write(info_conn, stamp + info_delay + RECEIVE_DELAY,
                              TYPESTORE.serialize_cdr(info, CAMERA_INFO))
     return path
