@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -160,7 +161,12 @@ def run(args) -> dict:
         folder = Path(tmp)
         model, model_source = (Path(args.model), 'given with --model') if args.model else student_model(folder)
         write_inputs(folder, frames)
-        params = load_params_file(str(default_params_file())).replace(model_path=str(model))
+        params_file = default_params_file()
+        if args.num_threads is not None:  # the model's threads for both sides (default: the package's params)
+            params_file = folder / 'params.yaml'
+            text = default_params_file().read_text()
+            params_file.write_text(re.sub(r'(?m)^(\s*num_threads:) *\d+', rf'\g<1> {args.num_threads}', text))
+        params = load_params_file(str(params_file)).replace(model_path=str(model))
         pipeline = load_pipeline(params)
         camera = CameraModel.from_k(NYU_K, 640, 480)
         blobs = [pipeline.preprocess(rgb) for rgb in frames]
@@ -170,7 +176,7 @@ def run(args) -> dict:
             start = time.perf_counter()
             pipeline.process(rgb, camera)
             per_frame.append(time.perf_counter() - start)
-        common = ['--model', str(model)]
+        common = ['--model', str(model), '--params-file', str(params_file)]
         modes = {
             'bag_compressed_mcap': ['bag', str(folder / 'compressed_mcap'), *common],
             'bag_raw_sqlite3': ['bag', str(folder / 'raw_sqlite3'), *common],
@@ -232,6 +238,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--frames', type=int, default=40)
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--num-threads', type=int, help='the model\'s intra-op threads, for the model alone and '
+                        'the tool (default: num_threads of config/mono_depth.yaml)')
     parser.add_argument('--model', help='an exported student .onnx (default: export the default student)')
     parser.add_argument('--output', type=Path, default=ROOT / 'bench' / 'results' / 'offline.json')
     args = parser.parse_args(argv)
