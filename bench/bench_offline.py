@@ -40,6 +40,7 @@ from depth_kd_ros import offline_bag, offline_images
 from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
 from depth_kd_ros.messages import fill_image
 from depth_kd_ros.offline import build_parser, default_params_file
+from depth_kd_ros.overlapped import Sequential
 from depth_kd_ros.params import load_params_file
 from depth_kd_ros.pipeline import CameraModel, load_pipeline
 
@@ -127,23 +128,9 @@ def model_frames_per_s(pipeline, blobs: list[np.ndarray]) -> float:
     return len(blobs) / (time.perf_counter() - start)
 
 
-class Sequential:
-    """The tool as it was before its stages overlapped: ``overlapped.Overlapped``'s interface, the same stages
-    (read and decode, infer, finish and write) one after another on one thread; the comparison's baseline."""
-
-    def __init__(self, items, compute, **_):
-        self._results = map(compute, items)
-
-    def __enter__(self):
-        return self._results
-
-    def __exit__(self, *exc_info):
-        return None
-
-
 def timed(argv: list[str], output: Path, sequential: bool = False) -> tuple[float, float]:
     """(wall seconds, processing seconds after start-up) of one ``mono_depth_offline argv OUTPUT`` run from
-    scratch; ``sequential`` runs its stages one after another (``Sequential``)."""
+    scratch; ``sequential`` runs its stages one after another (``overlapped.Sequential``, as before they overlapped)."""
     shutil.rmtree(output, ignore_errors=True)
     args = build_parser().parse_args([*argv, str(output), '--quiet'])
     with ExitStack() as stack:

@@ -118,3 +118,17 @@ class Overlapped:
             if isinstance(entry, _Failed):
                 raise entry.error
             yield entry
+
+
+class Sequential:
+    """``Overlapped``'s interface with the stages one after another on the caller's thread: the reference the
+    overlapped tool is compared with (same bytes in test/offline, frames/s in bench/bench_offline.py)."""
+
+    def __init__(self, items: Iterable[Any], compute: Callable[[Any], Any], **_):
+        self._results = map(compute, items)
+
+    def __enter__(self) -> Iterator[Any]:
+        return self._results
+
+    def __exit__(self, *exc_info) -> None:
+        return None

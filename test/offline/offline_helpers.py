@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -96,6 +97,21 @@ def camera_info_message(k, width: int, height: int, stamp_ns: int, frame_id: str
                           distortion_model='plumb_bob', d=np.zeros(5), k=np.asarray(k, np.float64),
                           r=np.eye(3).reshape(-1), p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0.0]),
                           binning_x=0, binning_y=0, roi=roi)
+
+
+def camera_yaml(path: Path, width: int = 640, height: int = 480, drop: str | None = None) -> Path:
+    """A calibration file as ROS camera_calibration writes it (NYU intrinsics); ``drop`` omits a key."""
+    fx, fy, cx, cy = NYU_K
+    document = {
+        'image_width': width, 'image_height': height, 'camera_name': 'kinect_rgb',
+        'camera_matrix': {'rows': 3, 'cols': 3, 'data': [fx, 0, cx, 0, fy, cy, 0, 0, 1]},
+        'distortion_model': 'plumb_bob',
+        'distortion_coefficients': {'rows': 1, 'cols': 5, 'data': [0.0] * 5},
+        'rectification_matrix': {'rows': 3, 'cols': 3, 'data': [1, 0, 0, 0, 1, 0, 0, 0, 1]},
+        'projection_matrix': {'rows': 3, 'cols': 4, 'data': [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0]}}
+    document.pop(drop, None)
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 def stamp_of(index: int) -> int:
