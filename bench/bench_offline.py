@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Offline tool throughput next to the model's own frame rate (ONNX Runtime CPU, one process), issue 16 goal 3.
 
-    python bench/bench_offline.py [--frames 40] [--repeats 3] [--model student.onnx]  -> bench/results/offline.json
+    python bench/bench_offline.py [--frames 40] [--repeats 3] [--model student.onnx] [--num-threads N]
+                                                              -> bench/results/offline.json
 
 Input: 640x480 frames (the real NYU frames of ../shared/data/real, cycled; a synthetic pattern when absent),
 as a CompressedImage (JPEG) MCAP bag, a raw Image sqlite3 bag, and a JPEG folder. Model: ``--model``, else
