@@ -6,7 +6,8 @@
     rectify       with params.rectify: the frame undistorted and rectified from its CameraInfo (K, D, R, P) as
                   image_proc does, maps cached per calibration                       (FramePath.rectify)
     camera        sensor_msgs/CameraInfo -> CameraModel of the H x W image (P, else K) (camera_model)
-    pipeline      DepthPipeline.process for the outputs asked for -> FrameResult       (FramePath.run)
+    pipeline      DepthPipeline.process for the outputs asked for -> FrameResult       (FramePath.run; or its
+                  steps prepare -> infer -> FramePath.finish, which the offline tool overlaps across frames)
     messages out  depth (32FC1 m or 16UC1 mm: params.depth_encoding), depth/camera_info (the rectified camera's
                   after rectify: D zero, K from P), depth/colored (bgr8), depth/uncertainty (32FC1 m),
                   points (PointCloud2), each with the input's header (REP 118, REP 103)  (FramePath.messages)
@@ -29,7 +30,7 @@ import numpy as np
 from depth_kd_ros.depth_encoding import encode_depth
 from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
 from depth_kd_ros.messages import copy_camera_info, fill_calibration, fill_image, fill_pointcloud2
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult, PendingFrame
 from depth_kd_ros.rectify import Calibration, Rectifier, rectified_calibration
 
 try:  # robots have cv_bridge from apt; used only for encodings image_codec does not cover
@@ -137,10 +138,19 @@ class FramePath:
         Raises:
             BackendError: inference failed.
         """
+        return self.finish(self.pipeline.infer(self.pipeline.prepare(rgb, camera)), outputs)
+
+    def finish(self, frame: PendingFrame, outputs: Collection[str]) -> FrameResult:
+        """``run``'s last step on a frame that went through the pipeline's ``prepare`` and ``infer`` (the offline
+        tool overlaps them across frames).
+
+        Raises:
+            BackendError: an output of the wrong shape.
+        """
         want_cloud = 'points' in outputs
         want_std = 'depth/uncertainty' in outputs or (want_cloud and self.pipeline.params.uncertainty_threshold > 0)
-        return self.pipeline.process(rgb, camera, want_cloud=want_cloud, want_colored='depth/colored' in outputs,
-                                     want_std=want_std)
+        return self.pipeline.finish(frame, want_cloud=want_cloud, want_colored='depth/colored' in outputs,
+                                    want_std=want_std)
 
     def messages(self, result: FrameResult, header, camera_info, outputs: Collection[str] = OUTPUT_TOPICS, *,
                  rectified: bool = False) -> dict[str, Any]:

@@ -17,7 +17,11 @@ one or whose camera_info is unusable. A bag without camera_info gets depth only 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+from rosbags.interfaces import Connection
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
@@ -41,7 +45,8 @@ from depth_kd_ros.bagio import (
 from depth_kd_ros.frames import FramePath, MessageFactory, camera_model
 from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.pipeline import CameraInfoError, FrameResult
+from depth_kd_ros.overlapped import Overlapped
+from depth_kd_ros.pipeline import CameraInfoError, FrameResult, PendingFrame
 
 _TYPES = TYPESTORE.types
 
@@ -71,39 +76,74 @@ def _frame_name(index: int, message) -> str:
     return f'#{index} (stamp {message.header.stamp.sec}.{message.header.stamp.nanosec:09d})'
 
 
-def process_frame(frames: FramePath, message, *, camera_info, paired: bool, topics: dict[str, str],
-                  writer: BagWriter, timestamp: int) -> FrameResult | str:
-    """Write the outputs of one image message; returns the pipeline's result, or why it was skipped.
+@dataclass
+class BagFrame:
+    """One message of the bag on its way through read -> infer -> write (overlapped.Overlapped's stages).
 
-    ``camera_info`` is the paired message or None; ``paired`` says whether the bag has camera_info at all;
-    ``topics`` maps the node's output topics to the bag's (bagio.output_topics).
+    ``message`` is None for a message that is only copied (``--copy-inputs``). For an image, ``pending`` is the
+    frame between the pipeline's steps (prepared: decoded, rectified, resized to the model; then inferred), and
+    ``outcome`` why it is skipped (a str) once a step fails, else the pipeline's FrameResult once finished.
     """
+
+    connection: Connection
+    timestamp: int  # receive time, ns
+    raw: bytes
+    message: Any = None
+    camera_info: Any = None  # the paired CameraInfo, or None
+    pending: PendingFrame | None = None
+    outcome: FrameResult | str | None = None
+
+
+def prepare_frame(frames: FramePath, frame: BagFrame, *, paired: bool) -> BagFrame:
+    """Decode (and with params.rectify rectify) ``frame.message``, build its camera and the model input (the
+    reader thread); ``paired`` says whether the bag has camera_info at all. Sets ``outcome`` to why the frame is
+    skipped when that fails."""
     try:
-        rgb = frames.decode(message)
+        rgb = frames.decode(frame.message)
     except ImageDecodeError as exc:
-        return f'undecodable image ({exc.kind})'
+        frame.outcome = f'undecodable image ({exc.kind})'
+        return frame
     camera = None
     if paired:
-        if camera_info is None:
-            return 'no camera_info at or before the image stamp'
+        if frame.camera_info is None:
+            frame.outcome = 'no camera_info at or before the image stamp'
+            return frame
         try:
-            camera = camera_model(camera_info, rgb.shape[1], rgb.shape[0])
+            camera = camera_model(frame.camera_info, rgb.shape[1], rgb.shape[0])
         except CameraInfoError as exc:
-            return f'unusable camera_info ({exc.kind})'
+            frame.outcome = f'unusable camera_info ({exc.kind})'
+            return frame
     try:
-        rgb = frames.rectify(rgb, camera_info)
+        frame.pending = frames.pipeline.prepare(frames.rectify(rgb, frame.camera_info), camera)
     except CameraInfoError as exc:
-        return f'cannot rectify ({exc.kind})'
-    params = frames.pipeline.params
-    outputs = [t for t in OUTPUTS if t != 'points' or params.publish_points]
+        frame.outcome = f'cannot rectify ({exc.kind})'
+    return frame
+
+
+def infer_frame(frames: FramePath, frame: BagFrame) -> BagFrame:
+    """Run the model on a prepared image (the inference thread); other messages pass through."""
+    if frame.pending is not None:
+        try:
+            frames.pipeline.infer(frame.pending)
+        except BackendError as exc:
+            frame.pending, frame.outcome = None, f'inference failed: {exc}'
+    return frame
+
+
+def write_frame(frames: FramePath, frame: BagFrame, outputs: list[str], topics: dict[str, str],
+                writer: BagWriter) -> None:
+    """Finish an inferred image (depth at its size, cloud) and write its output messages, each with its header and
+    receive time; ``topics`` maps the node's output topics to the bag's (bagio.output_topics). Sets ``outcome``
+    to the FrameResult, or to why the frame is skipped."""
     try:
-        result = frames.run(rgb, camera, outputs)
+        frame.outcome = frames.finish(frame.pending, outputs)
     except BackendError as exc:
-        return f'inference failed: {exc}'
-    for topic, output in frames.messages(result, message.header, camera_info, outputs,
-                                         rectified=params.rectify).items():
-        writer.write(topics[topic], output, timestamp)
-    return result
+        frame.outcome = f'inference failed: {exc}'
+        return
+    frame.pending = None
+    for topic, output in frames.messages(frame.outcome, frame.message.header, frame.camera_info, outputs,
+                                         rectified=frames.pipeline.params.rectify).items():
+        writer.write(topics[topic], output, frame.timestamp)
 
 
 def run_bag(args) -> Summary:
@@ -127,28 +167,38 @@ def run_bag(args) -> Summary:
                                  f'{topic}); pass --camera-info-topic if it belongs to another camera')
         topics = output_topics(topic, msgtype)
         frames = FramePath(make_pipeline(args), TYPESTORE_MESSAGES)
+        outputs = [t for t in OUTPUTS if t != 'points' or frames.pipeline.params.publish_points]
         read = [topic, info_topic] if args.copy_inputs and info_topic else [topic]
+
+        def prepared():  # the reader thread: read, deserialize, pair, decode, rectify
+            for connection, timestamp, raw, message in read_messages(reader, read):
+                if connection.topic != topic:
+                    yield BagFrame(connection, timestamp, raw)
+                    continue
+                frame = BagFrame(connection, timestamp, raw, message, infos.latest_at(stamp_ns(message.header)))
+                yield prepare_frame(frames, frame, paired=bool(infos))
+
         output = AtomicOutput(args.output, args.overwrite, args.input, keep=(frames.pipeline.params.model_path,))
         writer = None
         try:
             writer = BagWriter(output.path, storage_of(args.input))
             total = sum(c.msgcount for c in reader.connections if c.topic in read)
             summary.begin()
-            with tqdm(total=total, unit='msg', disable=args.quiet, leave=False) as progress:
-                for connection, timestamp, raw, message in read_messages(reader, read):
+            with tqdm(total=total, unit='msg', disable=args.quiet, leave=False) as progress, \
+                    Overlapped(prepared(), lambda frame: infer_frame(frames, frame)) as inferred:
+                for frame in inferred:  # this thread writes: the sqlite3 writer stays on the thread that opened it
                     progress.update()
                     if args.copy_inputs:
-                        writer.write_raw(connection, timestamp, raw, reader.typestore)
-                    if connection.topic != topic:
+                        writer.write_raw(frame.connection, frame.timestamp, frame.raw, reader.typestore)
+                    if frame.message is None:
                         continue
                     summary.frames_in += 1
-                    outcome = process_frame(frames, message, paired=bool(infos),
-                                            camera_info=infos.latest_at(stamp_ns(message.header)),
-                                            topics=topics, writer=writer, timestamp=timestamp)
-                    if isinstance(outcome, str):
-                        summary.skip(outcome, _frame_name(summary.frames_in - 1, message))
+                    if frame.pending is not None:
+                        write_frame(frames, frame, outputs, topics, writer)
+                    if isinstance(frame.outcome, str):
+                        summary.skip(frame.outcome, _frame_name(summary.frames_in - 1, frame.message))
                     else:
-                        summary.add(outcome)
+                        summary.add(frame.outcome)
             summary.end()
             if summary.written == 0:
                 raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag); '

@@ -33,7 +33,8 @@ from depth_kd_ros.image_codec import ImageDecodeError
 from depth_kd_ros.image_files import list_images, read_image
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
 from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel
+from depth_kd_ros.overlapped import Overlapped
+from depth_kd_ros.pipeline import CameraInfoError, CameraModel, PendingFrame
 from depth_kd_ros.pointcloud import write_ply
 
 #: ground-truth depth maps are 16-bit PNGs (KITTI, NYU's sync layout, TUM, RealSense recorders)
@@ -86,6 +87,35 @@ def write_outputs(folder: Path, stem: str, result, ply: bool) -> None:
         write_ply(folder / 'points' / f'{stem}.ply', *result.cloud.valid_points())
 
 
+def read_frame(frames: FramePath, path: Path, camera: CameraModel) -> tuple[Path, PendingFrame | str]:
+    """``(path, the frame prepared for the model)`` (the reader thread), or ``(path, why it is skipped)`` when the
+    image cannot be decoded.
+
+    Raises:
+        OfflineError: the image is not of the calibration's size: the run stops, as one folder must hold one
+            camera's images of one size.
+    """
+    try:
+        rgb = read_image(path)
+    except ImageDecodeError as exc:
+        return path, f'corrupt image ({exc.kind})'
+    if rgb.shape[:2] != (camera.height, camera.width):
+        raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
+                           f'{camera.width}x{camera.height}; one folder must hold one camera\'s images of one size')
+    return path, frames.pipeline.prepare(rgb, camera)
+
+
+def infer_frame(frames: FramePath, frame: tuple[Path, PendingFrame | str]) -> tuple[Path, PendingFrame | str]:
+    """The model on a ``read_frame`` result (the inference thread), or ``(path, why it is skipped)``."""
+    path, pending = frame
+    if isinstance(pending, str):
+        return frame
+    try:
+        return path, frames.pipeline.infer(pending)
+    except BackendError as exc:
+        return path, f'inference failed: {exc}'
+
+
 def run_images(args) -> Summary:
     """Process ``args.input`` into ``args.output`` (see the module docstring); returns the summary.
 
@@ -113,23 +143,18 @@ def run_images(args) -> Summary:
         for name in ('depth', 'colored', 'points') if args.ply else ('depth', 'colored'):
             (output.path / name).mkdir(parents=True)
         summary.begin()
-        with tqdm(total=len(files), unit='frame', disable=args.quiet, leave=False) as progress:
-            for path in files:
+        with tqdm(total=len(files), unit='frame', disable=args.quiet, leave=False) as progress, \
+                Overlapped((read_frame(frames, path, camera) for path in files),
+                           lambda frame: infer_frame(frames, frame)) as inferred:
+            for path, pending in inferred:  # this thread finishes, encodes and writes
                 progress.update()
                 summary.frames_in += 1
                 try:
-                    rgb = read_image(path)
-                except ImageDecodeError as exc:
-                    summary.skip(f'corrupt image ({exc.kind})', path.name)
-                    continue
-                if rgb.shape[:2] != (calibration.height, calibration.width):
-                    raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
-                                       f'{calibration.width}x{calibration.height}; one folder must hold one '
-                                       'camera\'s images of one size')
-                try:
-                    result = frames.run(rgb, camera, outputs)
+                    result = pending if isinstance(pending, str) else frames.finish(pending, outputs)
                 except BackendError as exc:
-                    summary.skip(f'inference failed: {exc}', path.name)
+                    result = f'inference failed: {exc}'
+                if isinstance(result, str):
+                    summary.skip(result, path.name)
                     continue
                 write_outputs(output.path, path.stem, result, args.ply)
                 summary.add(result)

@@ -125,6 +125,17 @@ class FrameResult:
     ground: ScaleUpdate | None = None  # this frame's ground-plane scale update (scale_correction, with a camera)
 
 
+@dataclass
+class PendingFrame:
+    """A frame between ``DepthPipeline.prepare`` and ``finish``: its model input, then the model's outputs."""
+
+    rgb: np.ndarray  # uint8 [H,W,3] RGB, the input frame
+    camera: CameraModel | None
+    blob: np.ndarray | None  # float32 [1,3,h,w] model input, until inferred
+    timings: dict[str, float]  # ms per stage so far
+    outputs: dict[str, np.ndarray] | None = None  # the backend's outputs, once inferred
+
+
 def _resize(image: np.ndarray, width: int, height: int, area: bool = False) -> np.ndarray:
     """Resize to width x height; INTER_AREA (antialiased) only when ``area`` and shrinking both ways."""
     if image.shape[1] == width and image.shape[0] == height:
@@ -176,7 +187,8 @@ class DepthPipeline:
 
     def process(self, rgb: np.ndarray, camera: CameraModel | None = None, *,
                 want_cloud: bool = True, want_colored: bool = False, want_std: bool = True) -> FrameResult:
-        """Run one frame.
+        """Run one frame: ``finish(infer(prepare(rgb, camera)))``. The three steps are separate so that the
+        offline tool can run the model on one frame while it prepares the next and finishes the one before.
 
         Args:
             rgb: uint8 [H,W,3] RGB (image_codec output).
@@ -190,17 +202,48 @@ class DepthPipeline:
             CameraInfoError: camera size differs from the image (callers may retry with camera=None).
             BackendError: inference failed or returned a wrong shape.
         """
-        params, info = self.params, self.info
+        return self.finish(self.infer(self.prepare(rgb, camera)), want_cloud=want_cloud, want_colored=want_colored,
+                           want_std=want_std)
+
+    def prepare(self, rgb: np.ndarray, camera: CameraModel | None = None) -> PendingFrame:
+        """The first step of ``process``: check the camera against the frame and make the model input.
+
+        Raises:
+            CameraInfoError: camera size differs from the image.
+        """
         height, width = rgb.shape[:2]
         if camera is not None:
             camera.check_size(width, height)
-        timings: dict[str, float] = {}
         start = time.perf_counter()
         blob = self.preprocess(rgb)
-        timings['resize'] = (time.perf_counter() - start) * 1e3
+        return PendingFrame(rgb, camera, blob, {'resize': (time.perf_counter() - start) * 1e3})
+
+    def infer(self, frame: PendingFrame) -> PendingFrame:
+        """The second step of ``process``: the backend on ``frame.blob`` (dropped after), outputs kept on ``frame``.
+
+        Each backend returns new arrays per call (ONNX Runtime's run, TensorRT's copy out of its buffers, torch's
+        new tensors), so a frame's outputs stay valid while the next frame is inferred.
+
+        Raises:
+            BackendError: inference failed.
+        """
         start = time.perf_counter()
-        outputs = self.backend.infer(blob)
-        timings['inference'] = (time.perf_counter() - start) * 1e3
+        frame.outputs = self.backend.infer(frame.blob)
+        frame.timings['inference'] = (time.perf_counter() - start) * 1e3
+        frame.blob = None
+        return frame
+
+    def finish(self, frame: PendingFrame, *, want_cloud: bool = True, want_colored: bool = False,
+               want_std: bool = True) -> FrameResult:
+        """The last step of ``process``: depth at the frame's size, scale, cloud and preview from the outputs.
+
+        Frames go through ``finish`` in their order (the ground-plane scale is smoothed over frames).
+        Raises:
+            BackendError: an output of the wrong shape.
+        """
+        params, info, rgb, camera, timings = self.params, self.info, frame.rgb, frame.camera, frame.timings
+        height, width = rgb.shape[:2]
+        outputs = frame.outputs
         start = time.perf_counter()
         scale = focal_scale(camera, info) if (camera is not None and params.focal_scaling) else 1.0
         depth = self._postprocess(outputs['depth'], width, height, scale)

@@ -5,12 +5,14 @@ frames come from ../shared/data/real (downscaled 4x to keep the tests fast) and 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -97,6 +99,21 @@ def camera_info_message(k, width: int, height: int, stamp_ns: int, frame_id: str
                           binning_x=0, binning_y=0, roi=roi)
 
 
+def camera_yaml(path: Path, width: int = 640, height: int = 480, drop: str | None = None) -> Path:
+    """A calibration file as ROS camera_calibration writes it (NYU intrinsics); ``drop`` omits a key."""
+    fx, fy, cx, cy = NYU_K
+    document = {
+        'image_width': width, 'image_height': height, 'camera_name': 'kinect_rgb',
+        'camera_matrix': {'rows': 3, 'cols': 3, 'data': [fx, 0, cx, 0, fy, cy, 0, 0, 1]},
+        'distortion_model': 'plumb_bob',
+        'distortion_coefficients': {'rows': 1, 'cols': 5, 'data': [0.0] * 5},
+        'rectification_matrix': {'rows': 3, 'cols': 3, 'data': [1, 0, 0, 0, 1, 0, 0, 0, 1]},
+        'projection_matrix': {'rows': 3, 'cols': 4, 'data': [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0]}}
+    document.pop(drop, None)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
 def stamp_of(index: int) -> int:
     """Header stamp of frame ``index`` (ns); its receive time is 7 ms later."""
     return 1_700_000_000_000_000_000 + index * 100_000_000 + 123
@@ -108,10 +125,12 @@ RECEIVE_DELAY = 7_000_000
 def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', compressed: bool = False,
               topic: str = '/camera/image_raw', frame_id: str = 'camera_optical_frame',
               info_topic: str | None = '/camera/camera_info', info_delay: int = 0, corrupt: tuple[int, ...] = (),
-              extra: dict[str, str] | None = None, image_format: str = 'png') -> Path:
+              extra: dict[str, str] | None = None, image_format: str = 'png',
+              calibration: Callable[[int], dict] | None = None) -> Path:
     """A rosbag2 with one image per frame (stamp_of(i), received 7 ms later) and a camera_info per frame
     stamped ``info_delay`` ns after its image; ``extra`` adds empty topics {name: msgtype}; compressed images
-    are ``image_format`` ('png' or 'jpeg') and those of the frames in ``corrupt`` truncated."""
+    are ``image_format`` ('png' or 'jpeg') and those of the frames in ``corrupt`` truncated; ``calibration(i)``
+    gives fields to set on frame i's camera_info (a distorted camera: distortion_model, d, p)."""
     if compressed and not topic.endswith('/compressed'):
         topic += '/compressed'
     with Writer(path, version=8, storage_plugin=STORAGES[storage]) as writer:
@@ -127,6 +146,8 @@ def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', comp
             if info_conn:
                 height, width = frame.rgb.shape[:2]
                 info = camera_info_message(frame.k, width, height, stamp + info_delay, frame_id)
+                for name, value in (calibration(i) if calibration else {}).items():
+                    setattr(info, name, value)
                 writer.write(info_conn, stamp + info_delay + RECEIVE_DELAY,
                              TYPESTORE.serialize_cdr(info, CAMERA_INFO))
     return path

@@ -1,8 +1,10 @@
 """`mono_depth_offline bag` on real rosbag2 files (sqlite3 and MCAP) written here with rosbags."""
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,10 @@ from offline_helpers import (
     write_bag,
 )
 
+from depth_kd_ros.bagio import BagWriter
 from depth_kd_ros.offline import default_params_file
 from depth_kd_ros.params import load_params_file
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.pipeline import CameraModel, DepthPipeline, load_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {'/camera/depth': 'sensor_msgs/msg/Image', '/camera/depth/camera_info': 'sensor_msgs/msg/CameraInfo',
@@ -258,3 +261,37 @@ def test_bad_params_or_model_is_a_clean_error(tmp_path, model_path, capsys, prob
     code, _, err = run('bag', bag, tmp_path / 'out', *argv, capsys=capsys)
     assert_clean_error(code, err, needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in', 'junk.onnx', 'params.yaml']
+
+
+def _fail_on_call(original, number: int, error: BaseException):
+    """``original`` wrapped to raise ``error`` on its ``number``-th call (1-based)."""
+    calls = itertools.count(1)
+
+    def wrapped(*args, **kwargs):
+        if next(calls) == number:
+            raise error
+        return original(*args, **kwargs)
+    return wrapped
+
+
+def test_a_failure_in_the_inference_thread_reaches_the_caller_and_leaves_no_output(tmp_path, model_path,
+                                                                                   monkeypatch, capsys):
+    """An unexpected exception on the inference thread (a bug, not bad input) is raised by the command itself,
+    with its own type and message, instead of hanging or being lost; no output, no thread left behind."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(4))
+    monkeypatch.setattr(DepthPipeline, 'infer', _fail_on_call(DepthPipeline.infer, 3, RuntimeError('bug on frame 3')))
+    with pytest.raises(RuntimeError, match='bug on frame 3'):
+        run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
+    assert not [t for t in threading.enumerate() if t.name.startswith('overlapped-')]
+
+
+def test_ctrl_c_while_writing_stops_cleanly(tmp_path, model_path, monkeypatch, capsys):
+    """Ctrl-C (KeyboardInterrupt on the main thread, which writes) mid-bag: exit 130, nothing written, the reader
+    and inference threads stopped."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(6))
+    monkeypatch.setattr(BagWriter, 'write', _fail_on_call(BagWriter.write, 6, KeyboardInterrupt()))
+    code, _, err = run('bag', bag, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert code == 130 and 'interrupted; nothing written' in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
+    assert not [t for t in threading.enumerate() if t.name.startswith('overlapped-')]

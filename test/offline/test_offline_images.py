@@ -8,29 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
-from offline_helpers import NYU_K, REAL, assert_clean_error, run
+from offline_helpers import NYU_K, REAL, assert_clean_error, camera_yaml, run
 
 from depth_kd_ros.image_codec import decode_compressed
 from depth_kd_ros.metrics import METRIC_KEYS, MetricAverager, compute_metrics
 from depth_kd_ros.offline import default_params_file
 from depth_kd_ros.params import load_params_file
 from depth_kd_ros.pipeline import CameraModel, load_pipeline
-
-
-def camera_yaml(path: Path, width: int = 640, height: int = 480, drop: str | None = None) -> Path:
-    """A calibration file as ROS camera_calibration writes it (NYU intrinsics); ``drop`` omits a key."""
-    fx, fy, cx, cy = NYU_K
-    document = {
-        'image_width': width, 'image_height': height, 'camera_name': 'kinect_rgb',
-        'camera_matrix': {'rows': 3, 'cols': 3, 'data': [fx, 0, cx, 0, fy, cy, 0, 0, 1]},
-        'distortion_model': 'plumb_bob',
-        'distortion_coefficients': {'rows': 1, 'cols': 5, 'data': [0.0] * 5},
-        'rectification_matrix': {'rows': 3, 'cols': 3, 'data': [1, 0, 0, 0, 1, 0, 0, 0, 1]},
-        'projection_matrix': {'rows': 3, 'cols': 4, 'data': [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0]}}
-    document.pop(drop, None)
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 @pytest.fixture
