@@ -165,8 +165,10 @@ class DepthPipeline:
         expected = (1, 1, self.info.input_height, self.info.input_width)
         if output.shape != expected:
             raise BackendError(f'backend returned shape {output.shape}, expected {expected}')
-        depth = _resize(output[0, 0].astype(np.float32, copy=False), width, height)
-        depth = np.multiply(depth, np.float32(scale), dtype=np.float32)  # a copy: backends may reuse buffers
+        model_depth = output[0, 0].astype(np.float32, copy=False)
+        depth = _resize(model_depth, width, height)
+        # scaled in place when the resize made a new array, else into a copy: backends may reuse their buffers
+        depth = np.multiply(depth, np.float32(scale), out=None if depth is model_depth else depth, dtype=np.float32)
         with np.errstate(invalid='ignore'):
             valid = (depth >= 0) if zero_valid else (depth > 0)  # NaN compares False
             valid &= depth < np.inf
