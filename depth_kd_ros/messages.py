@@ -28,7 +28,7 @@ def _set_bytes(msg, data: np.ndarray) -> None:
     Humble: keeps an array.array, checks every byte of anything else), and our array.array would be a copy too,
     while their C conversion at publish (and serialize_message) takes any buffer, one memcpy into the C message
     (``PyObject_CheckBuffer`` in ``*_s.c``). So the view goes into the field's slot (``_data``, rosidl_generator_py's
-    layout) directly: two copies fewer per 640x480 depth, preview and cloud, 0.45 ms of a frame (bench_node).
+    layout) directly: two copies fewer per 640x480 depth, preview and cloud (bench_node's message_fill 0.6 -> 0.2 ms).
     Other objects (plain namespaces in tests) get an array.array, one copy.
     """
     flat = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
