@@ -1,13 +1,14 @@
 """The per-frame outputs are exactly what their formulas give (issue 16: the node's own work made faster, its
 outputs' content unchanged): each reference below is the straightforward implementation the speed-ups replaced,
 and the fast path must match it byte for byte (depth, cloud, preview), on edge values as well (NaN, +-inf, 0,
-negative depths, ranges, strides, the uncertainty filter).
+negative depths, ranges, strides, the uncertainty filter), and the 16UC1 depth likewise.
 """
 import cv2
 import numpy as np
 import pytest
 
 from depth_kd_ros.colorize import COLORMAPS, colorize
+from depth_kd_ros.depth_encoding import depth_to_millimetres
 from depth_kd_ros.params import NodeParams
 from depth_kd_ros.pipeline import CameraModel, load_pipeline
 from depth_kd_ros.pointcloud import build_cloud
@@ -146,3 +147,14 @@ def test_depth_of_a_model_at_the_camera_size_is_a_scaled_copy(tmp_path):
     got = full._postprocess(output, WIDTH, HEIGHT, 2.0)
     assert got.tobytes() == reference_depth(full, np.zeros((HEIGHT, WIDTH, 3), np.uint8), 2.0, output)[1].tobytes()
     assert output.tobytes() == before.tobytes()
+
+
+def test_16uc1_depth_is_the_rounded_millimetres_of_the_formula():
+    """depth_encoding's formula: round(1000 z) where 0 < it <= 65535, else 0; on edge values and an all-valid frame."""
+    depth = _edge_depth(6)
+    depth[0, :4] = (65.5354, 65.5355, 0.0004, 0.0005)  # around the 16-bit limit and the 0 mm cut
+    for frame in (depth, np.where(np.isfinite(depth) & (depth > 0.001), depth, np.float32(1.0))):
+        millimetres = np.rint(frame.astype(np.float64) * 1000.0)
+        with np.errstate(invalid='ignore'):
+            expected = np.where((millimetres > 0) & (millimetres <= 65535), millimetres, 0).astype(np.uint16)
+        assert depth_to_millimetres(frame).tobytes() == expected.tobytes()
