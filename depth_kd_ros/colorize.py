@@ -24,11 +24,13 @@ COLORMAPS = {
 
 @functools.lru_cache(maxsize=len(COLORMAPS))
 def _lut(colormap: str) -> np.ndarray:
-    """uint8 [256,1,3] BGR table: entry 0 is black (invalid), 1..255 the colormap resampled."""
+    """int32 [256,1] table of 4-byte pixels, bytes B, G, R, 0 in memory: entry 0 is black (invalid), 1..255 the
+    colormap resampled. One cv2.LUT into 4-byte pixels and a BGRA -> BGR copy take half the time of
+    cv2.applyColorMap with a 3-channel table (which expands the index to 3 channels, then looks up each byte)."""
     ramp = np.linspace(0, 255, 255).astype(np.uint8)[:, None]
-    table = np.zeros((256, 1, 3), np.uint8)
-    table[1:] = cv2.applyColorMap(ramp, COLORMAPS[colormap])
-    return table
+    table = np.zeros((256, 1, 4), np.uint8)
+    table[1:, :, :3] = cv2.applyColorMap(ramp, COLORMAPS[colormap])
+    return table.view(np.int32).reshape(256, 1)
 
 
 def colorize(depth: np.ndarray, min_depth: float, max_depth: float, colormap: str = 'turbo',
@@ -57,5 +59,7 @@ def colorize(depth: np.ndarray, min_depth: float, max_depth: float, colormap: st
     if valid is None:
         with np.errstate(invalid='ignore'):
             valid = depth > 0  # NaN compares False: invalid as well
-    index[~valid] = 0.0
-    return cv2.applyColorMap(index.astype(np.uint8), _lut(colormap))
+    if not valid.all():  # the node's depth is mostly all valid: no masked write then
+        index[~valid] = 0.0
+    bgr0 = cv2.LUT(index.astype(np.uint8), _lut(colormap))  # int32 [H,W]: B, G, R, 0 bytes per pixel
+    return cv2.cvtColor(bgr0.view(np.uint8).reshape(depth.shape + (4,)), cv2.COLOR_BGRA2BGR)

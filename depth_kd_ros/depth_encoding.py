@@ -22,9 +22,12 @@ def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
     """float32 [H,W] metres (NaN invalid) -> uint16 [H,W] millimetres with 0 invalid (module docstring)."""
     millimetres = np.multiply(depth, MILLIMETRES_PER_METRE, dtype=np.float64)  # exact for every float32
     np.rint(millimetres, out=millimetres)
-    with np.errstate(invalid='ignore'):  # NaN compares False: invalid
-        valid = (millimetres > 0) & (millimetres <= UINT16_MAX)
-    return np.where(valid, millimetres, 0).astype(np.uint16)
+    low, high = millimetres.min(), millimetres.max()  # NaN if any pixel is: then the test fails
+    if not (low > 0 and high <= UINT16_MAX):  # some pixel invalid: zero it in place (the usual frame has none)
+        with np.errstate(invalid='ignore'):  # NaN compares False: invalid
+            valid = (millimetres > 0) & (millimetres <= UINT16_MAX)
+        millimetres[~valid] = 0
+    return millimetres.astype(np.uint16)
 
 
 def encode_depth(depth: np.ndarray, encoding: str) -> np.ndarray:

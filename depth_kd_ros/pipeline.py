@@ -176,13 +176,17 @@ class DepthPipeline:
         expected = (1, 1, self.info.input_height, self.info.input_width)
         if output.shape != expected:
             raise BackendError(f'backend returned shape {output.shape}, expected {expected}')
-        depth = _resize(output[0, 0].astype(np.float32, copy=False), width, height)
-        depth = np.multiply(depth, np.float32(scale), dtype=np.float32)  # a copy: backends may reuse buffers
+        model_depth = output[0, 0].astype(np.float32, copy=False)
+        depth = _resize(model_depth, width, height)
+        # scaled in place when the resize made a new array, else into a copy: backends may reuse their buffers
+        depth = np.multiply(depth, np.float32(scale), out=None if depth is model_depth else depth, dtype=np.float32)
+        low, high = depth.min(), depth.max()  # NaN if any pixel is: then neither test below passes
+        if (low >= 0 if zero_valid else low > 0) and high < np.inf:
+            return depth  # every pixel valid (the usual frame): no mask to build
         with np.errstate(invalid='ignore'):
             valid = (depth >= 0) if zero_valid else (depth > 0)  # NaN compares False
             valid &= depth < np.inf
-        if not valid.all():
-            depth[~valid] = np.nan
+        depth[~valid] = np.nan
         return depth
 
     def process(self, rgb: np.ndarray, camera: CameraModel | None = None, *,

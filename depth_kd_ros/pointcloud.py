@@ -117,10 +117,9 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
     intrinsics = (float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy))
     rx, ry = ray_grid(intrinsics, (height, width), stride)
     z = depth[::stride, ::stride]
-    with np.errstate(invalid='ignore'):
-        valid = np.isfinite(z) & (z > 0) & (z >= min_range)
-        if max_range > 0:
-            valid &= z <= max_range
+    with np.errstate(invalid='ignore'):  # NaN compares False: invalid
+        valid = (z >= min_range) if min_range > 0 else (z > 0)
+        valid &= (z <= max_range) if 0 < max_range < np.inf else (z < np.inf)
         uncertain_points = 0
         if depth_std is not None and uncertainty_threshold > 0:
             certain = depth_std[::stride, ::stride] <= uncertainty_threshold * z
@@ -134,7 +133,8 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
     if rgb is not None:
         points[..., 3] = pack_rgb(rgb[::stride, ::stride])
     if organized:
-        points[~valid, :3] = np.nan
+        if not valid.all():  # the node's clouds are mostly all valid: no masked write then
+            points[~valid, :3] = np.nan
         out_height, out_width, dense = z.shape[0], z.shape[1], False
     else:
         points = points[valid]
