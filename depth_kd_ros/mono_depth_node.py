@@ -119,6 +119,8 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
             self.managed: bool = self.declare_parameter('managed', SPECS['managed'].default,
                                                         _descriptor('managed', read_only=True)).value
             LifecycleNodeMixin.__init__(self, enable_communication_interface=self.managed)
+            if self.managed:
+                self._refuse_unavailable_transitions()
             self._declare()
             if not self.managed:
                 if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
@@ -127,6 +129,26 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         except Exception:
             self.destroy_node()
             raise
+
+    def _refuse_unavailable_transitions(self) -> None:
+        """Answer a change_state request for a transition the current state lacks with success false, as rclcpp's
+        lifecycle node does. rclpy's handler (Jazzy 7.1) raises RCLError for such a transition id ('Transition is not
+        registered') out of the executor: activate before configure, as a manager may send it, ended the process.
+        Requests by label are left to rclpy, which already refuses an unknown one."""
+        serve = self._service_change_state.callback
+
+        def change_state(request, response):
+            transition = request.transition
+            available = {description[0] for description in self._state_machine.available_transitions}
+            if not transition.label and transition.id not in available:
+                state = self._state_machine.current_state[1]
+                self.get_logger().warning(f'transition {transition.id} is not available in state {state} '
+                                          f'(available: {sorted(available)}); refused')
+                response.success = False
+                return response
+            return serve(request, response)
+
+        self._service_change_state.callback = change_state
 
     def _declare(self) -> None:
         """Parameters, the parameter callback and /diagnostics: what every lifecycle state has. Managed, the
