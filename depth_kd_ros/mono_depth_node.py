@@ -73,6 +73,8 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=R
 CONFIGURATION_ERRORS = (ParameterError, ModelFileError, BackendError)
 #: seconds between looks at the camera_info publishers' durability (until a latched one is found)
 LATCHED_CHECK_PERIOD = 0.5
+#: seconds the frame in progress gets to finish (and publish) when the worker stops: deactivate, shutdown, SIGINT
+WORKER_STOP_S = 5.0
 
 
 def _descriptor(name: str, read_only: bool) -> ParameterDescriptor:
@@ -115,6 +117,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
     def __init__(self, **node_kwargs):
         Node.__init__(self, NODE_NAME, **node_kwargs)
         self._worker = None
+        self.frame_unfinished = False  # a worker was let go inside a frame: main() then exits without tear-down
         try:
             self.managed: bool = self.declare_parameter('managed', SPECS['managed'].default,
                                                         _descriptor('managed', read_only=True)).value
@@ -272,15 +275,24 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
 
     def _deactivate(self) -> None:
         """Stop the worker (the frame in progress is published), then drop the inputs; nothing when inactive."""
-        if self._worker is not None:
-            self._worker.stop(timeout=5.0)
-            self._worker = None
+        self._stop_worker()
         for entity in self._inputs:
             if isinstance(entity, Timer):
                 self.destroy_timer(entity)
             else:
                 self.destroy_subscription(entity)
         self._inputs = []
+
+    def _stop_worker(self) -> None:
+        """Stop the worker; the frame in progress gets WORKER_STOP_S to finish and publish, then it is let go (the
+        backend's run cannot be interrupted) and ``frame_unfinished`` says so."""
+        if self._worker is None:
+            return
+        if not self._worker.stop(timeout=WORKER_STOP_S):
+            self.frame_unfinished = True
+            self.get_logger().warning(f'the frame in progress did not finish within {WORKER_STOP_S:g} s; '
+                                      'not waiting for it')
+        self._worker = None
 
     def _cleanup(self) -> None:
         """Drop the publishers and free the model and backend; nothing when unconfigured."""
@@ -459,9 +471,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         self.pub_diag.publish(array)
 
     def destroy_node(self):
-        if self._worker is not None:
-            self._worker.stop(timeout=5.0)  # the frame in progress finishes while the context is valid
-            self._worker = None
+        self._stop_worker()  # the frame in progress finishes while the context is valid
         return super().destroy_node()
 
 
@@ -570,6 +580,12 @@ def main(args=None) -> int:
         if node is not None:
             node.destroy_node()  # joins the worker while the context is still valid
         rclpy.try_shutdown()
+        if node is not None and node.frame_unfinished:
+            # a worker still inside the backend's native run: the interpreter's tear-down would abort under it
+            # (std::terminate, SIGABRT), so leave without one; the node and the context are already shut down
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     return 0
 
 
