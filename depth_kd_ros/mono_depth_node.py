@@ -496,13 +496,22 @@ class StopSignals:
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame) -> None:
-        # From the first signal on, both are ignored by the OS: a Python handler would be reset to the
-        # default at interpreter exit, where a late SIGINT then kills the process (exit -2).
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop_signal, signal.SIG_IGN)
+        # The handlers stay until ignore(): switching the other signal to SIG_IGN in here, while it is already
+        # pending (SIGTERM and SIGINT together), made Python report 'OSError: Signal 15 ignored due to race
+        # condition' with a traceback, since it runs pending handlers one after another.
+        if self.received is not None:
+            return  # already stopping
         self.received = signum
         if self.interrupting:
+            self.interrupting = False  # one KeyboardInterrupt: a second signal must not interrupt the clean-up
             raise KeyboardInterrupt
+
+    def ignore(self) -> None:
+        """From now on both signals are ignored by the OS (after the clean-up): a Python handler would be reset to
+        the default at interpreter exit, where a late SIGINT then kills the process (exit -2). signal.signal runs
+        the handlers of signals already pending first, so they meet ours."""
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, signal.SIG_IGN)
 
     def spin(self, executor: SingleThreadedExecutor, finished: Callable[[], bool]) -> None:
         """Run the executor's callbacks until the first SIGINT/SIGTERM, an external shutdown of its context, or
@@ -580,6 +589,7 @@ def main(args=None) -> int:
         if node is not None:
             node.destroy_node()  # joins the worker while the context is still valid
         rclpy.try_shutdown()
+        stop.ignore()
         if node is not None and node.frame_unfinished:
             # a worker still inside the backend's native run: the interpreter's tear-down would abort under it
             # (std::terminate, SIGABRT), so leave without one; the node and the context are already shut down

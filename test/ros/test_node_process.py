@@ -235,3 +235,23 @@ def test_sigint_while_a_frame_outlasts_the_stop_wait_exits_0(tmp_path):
             client.close()
     assert process.returncode == 0, stderr
     assert 'did not finish' in stderr and 'terminate called' not in stderr, stderr
+
+
+def test_sigterm_and_sigint_together_stop_quietly(model_path):
+    """SIGTERM and SIGINT arriving together (systemd or launch stopping the node while Ctrl-C is pressed): exit 0 with
+    no traceback. The first handler used to switch the other signal to SIG_IGN while it was already pending, and
+    Python reported 'OSError: Signal 15 ignored due to race condition' with a traceback (every run)."""
+    process = _start('-p', f'model_path:={model_path}', '-p', 'num_threads:=1')
+    try:
+        while 'on onnxruntime' not in process.stderr.readline():  # the start-up line: the node spins
+            assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.3)
+        os.kill(process.pid, signal.SIGTERM)
+        os.kill(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert 'Traceback' not in stderr and 'race condition' not in stderr, stderr
