@@ -12,6 +12,7 @@ pairs. Output topics live in the image topic's namespace, image_transport style:
 from __future__ import annotations
 
 import bisect
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -195,12 +196,28 @@ class CameraInfoIndex:
         return self._messages[index - 1] if index else None
 
 
+@contextmanager
+def _storage_errors_as_os_errors(path: Path) -> Iterator[None]:
+    """rosbags' sqlite3 storage raises sqlite3 errors where the MCAP one raises OSError (a full disk: 'database or
+    disk is full', 'disk I/O error'): the caller gets an OSError for both."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise OSError(f'cannot write {path}: {exc}') from exc
+
+
 class BagWriter:
-    """A new rosbag2 at ``path`` (which must not exist) with one connection per output topic."""
+    """A new rosbag2 at ``path`` (which must not exist) with one connection per output topic.
+
+    Raises (every method but ``abort``):
+        OSError: the storage cannot be written (disk full, I/O error), sqlite3 and MCAP alike.
+    """
 
     def __init__(self, path: Path, storage: StoragePlugin):
+        self._path = path
         self._writer = Writer(path, version=BAG_VERSION, storage_plugin=storage)
-        self._writer.open()
+        with _storage_errors_as_os_errors(path):
+            self._writer.open()
         self._connections: dict[str, Connection] = {}
 
     @property
@@ -211,21 +228,24 @@ class BagWriter:
     def write(self, topic: str, message, timestamp: int) -> None:
         """Serialize ``message`` (a TYPESTORE message) and write it at receive time ``timestamp`` (ns)."""
         msgtype = message.__msgtype__
-        if topic not in self._connections:
-            self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
-        self._writer.write(self._connections[topic], timestamp, TYPESTORE.serialize_cdr(message, msgtype))
+        with _storage_errors_as_os_errors(self._path):
+            if topic not in self._connections:
+                self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+            self._writer.write(self._connections[topic], timestamp, TYPESTORE.serialize_cdr(message, msgtype))
 
     def write_raw(self, source: Connection, timestamp: int, raw: bytes, typestore) -> None:
         """Copy an input message unchanged (``--copy-inputs``), with the input bag's type definition."""
-        if source.topic not in self._connections:
-            self._connections[source.topic] = self._writer.add_connection(
-                source.topic, source.msgtype, typestore=typestore)
-        self._writer.write(self._connections[source.topic], timestamp, raw)
+        with _storage_errors_as_os_errors(self._path):
+            if source.topic not in self._connections:
+                self._connections[source.topic] = self._writer.add_connection(
+                    source.topic, source.msgtype, typestore=typestore)
+            self._writer.write(self._connections[source.topic], timestamp, raw)
 
     def close(self) -> None:
         """Finish the bag (metadata.yaml, MCAP summary). Idempotent."""
         if self._writer.storage is not None:
-            self._writer.close()
+            with _storage_errors_as_os_errors(self._path):
+                self._writer.close()
 
     def abort(self) -> None:
         """Release the storage without finishing the bag (the caller deletes the files)."""

@@ -73,6 +73,8 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=R
 CONFIGURATION_ERRORS = (ParameterError, ModelFileError, BackendError)
 #: seconds between looks at the camera_info publishers' durability (until a latched one is found)
 LATCHED_CHECK_PERIOD = 0.5
+#: seconds the frame in progress gets to finish (and publish) when the worker stops: deactivate, shutdown, SIGINT
+WORKER_STOP_S = 5.0
 
 
 def _descriptor(name: str, read_only: bool) -> ParameterDescriptor:
@@ -115,10 +117,13 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
     def __init__(self, **node_kwargs):
         Node.__init__(self, NODE_NAME, **node_kwargs)
         self._worker = None
+        self.frame_unfinished = False  # a worker was let go inside a frame: main() then exits without tear-down
         try:
             self.managed: bool = self.declare_parameter('managed', SPECS['managed'].default,
                                                         _descriptor('managed', read_only=True)).value
             LifecycleNodeMixin.__init__(self, enable_communication_interface=self.managed)
+            if self.managed:
+                self._refuse_unavailable_transitions()
             self._declare()
             if not self.managed:
                 if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
@@ -127,6 +132,26 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         except Exception:
             self.destroy_node()
             raise
+
+    def _refuse_unavailable_transitions(self) -> None:
+        """Answer a change_state request for a transition the current state lacks with success false, as rclcpp's
+        lifecycle node does. rclpy's handler (Jazzy 7.1) raises RCLError for such a transition id ('Transition is not
+        registered') out of the executor: activate before configure, as a manager may send it, ended the process.
+        Requests by label are left to rclpy, which already refuses an unknown one."""
+        serve = self._service_change_state.callback
+
+        def change_state(request, response):
+            transition = request.transition
+            available = {description[0] for description in self._state_machine.available_transitions}
+            if not transition.label and transition.id not in available:
+                state = self._state_machine.current_state[1]
+                self.get_logger().warning(f'transition {transition.id} is not available in state {state} '
+                                          f'(available: {sorted(available)}); refused')
+                response.success = False
+                return response
+            return serve(request, response)
+
+        self._service_change_state.callback = change_state
 
     def _declare(self) -> None:
         """Parameters, the parameter callback and /diagnostics: what every lifecycle state has. Managed, the
@@ -250,15 +275,24 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
 
     def _deactivate(self) -> None:
         """Stop the worker (the frame in progress is published), then drop the inputs; nothing when inactive."""
-        if self._worker is not None:
-            self._worker.stop(timeout=5.0)
-            self._worker = None
+        self._stop_worker()
         for entity in self._inputs:
             if isinstance(entity, Timer):
                 self.destroy_timer(entity)
             else:
                 self.destroy_subscription(entity)
         self._inputs = []
+
+    def _stop_worker(self) -> None:
+        """Stop the worker; the frame in progress gets WORKER_STOP_S to finish and publish, then it is let go (the
+        backend's run cannot be interrupted) and ``frame_unfinished`` says so."""
+        if self._worker is None:
+            return
+        if not self._worker.stop(timeout=WORKER_STOP_S):
+            self.frame_unfinished = True
+            self.get_logger().warning(f'the frame in progress did not finish within {WORKER_STOP_S:g} s; '
+                                      'not waiting for it')
+        self._worker = None
 
     def _cleanup(self) -> None:
         """Drop the publishers and free the model and backend; nothing when unconfigured."""
@@ -437,9 +471,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         self.pub_diag.publish(array)
 
     def destroy_node(self):
-        if self._worker is not None:
-            self._worker.stop(timeout=5.0)  # the frame in progress finishes while the context is valid
-            self._worker = None
+        self._stop_worker()  # the frame in progress finishes while the context is valid
         return super().destroy_node()
 
 
@@ -464,13 +496,22 @@ class StopSignals:
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame) -> None:
-        # From the first signal on, both are ignored by the OS: a Python handler would be reset to the
-        # default at interpreter exit, where a late SIGINT then kills the process (exit -2).
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop_signal, signal.SIG_IGN)
+        # The handlers stay until ignore(): switching the other signal to SIG_IGN in here, while it is already
+        # pending (SIGTERM and SIGINT together), made Python report 'OSError: Signal 15 ignored due to race
+        # condition' with a traceback, since it runs pending handlers one after another.
+        if self.received is not None:
+            return  # already stopping
         self.received = signum
         if self.interrupting:
+            self.interrupting = False  # one KeyboardInterrupt: a second signal must not interrupt the clean-up
             raise KeyboardInterrupt
+
+    def ignore(self) -> None:
+        """From now on both signals are ignored by the OS (after the clean-up): a Python handler would be reset to
+        the default at interpreter exit, where a late SIGINT then kills the process (exit -2). signal.signal runs
+        the handlers of signals already pending first, so they meet ours."""
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, signal.SIG_IGN)
 
     def spin(self, executor: SingleThreadedExecutor, finished: Callable[[], bool]) -> None:
         """Run the executor's callbacks until the first SIGINT/SIGTERM, an external shutdown of its context, or
@@ -548,6 +589,13 @@ def main(args=None) -> int:
         if node is not None:
             node.destroy_node()  # joins the worker while the context is still valid
         rclpy.try_shutdown()
+        stop.ignore()
+        if node is not None and node.frame_unfinished:
+            # a worker still inside the backend's native run: the interpreter's tear-down would abort under it
+            # (std::terminate, SIGABRT), so leave without one; the node and the context are already shut down
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     return 0
 
 

@@ -9,13 +9,15 @@ z * f_camera / f_train, back-project, output messages), so offline results equal
                                  [--gt-dir DIR --gt-scale S]
 
 Outputs are written under a temporary name beside OUTPUT and renamed into place only when complete.
-Exit status: 0 done, 2 bad input or arguments (one line on stderr, nothing written), 130 interrupted.
+Exit status: 0 done, 2 bad input or arguments (one line on stderr, nothing written), 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM: systemd, `timeout`); interrupted or terminated, nothing is written either.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -157,6 +159,16 @@ class Summary:
         return '\n'.join(lines)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised on the main thread as Ctrl-C's KeyboardInterrupt is, so that the same clean-up runs (the
+    default action ends the process at once and leaves the temporary output behind)."""
+
+
+def _terminate(signum: int, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not interrupt the clean-up
+    raise Terminated
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='mono_depth_offline', description=__doc__.split('\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
@@ -192,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a sub-command. Returns the exit status (0 done, 2 bad input, 130 interrupted)."""
+    """Run a sub-command. Returns the exit status (0 done, 2 bad input, 130 interrupted, 143 terminated)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == 'images' and (args.gt_dir is None) != (args.gt_scale is None):
@@ -203,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         from depth_kd_ros.offline_bag import run_bag as run
     else:
         from depth_kd_ros.offline_images import run_images as run
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = run(args)
     except USER_ERRORS as exc:
@@ -211,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # disk full, permissions: the environment, not a bug, so no traceback either
         print(f'mono_depth_offline: error: {exc}', file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print('mono_depth_offline: interrupted; nothing written', file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f'mono_depth_offline: {"terminated" if terminated else "interrupted"}; nothing written', file=sys.stderr)
+        return 128 + signal.SIGTERM if terminated else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(summary.format())
     return 0

@@ -189,3 +189,38 @@ def test_image_without_ground_truth_is_noted_not_averaged(tmp_path, model_path, 
     assert code == 0 and 'written: 3' in out
     assert 'not evaluated' in out and '00100.jpg' in out
     assert json.loads((tmp_path / 'out' / 'metrics.json').read_text())['num_images'] == 2
+
+
+def test_sigterm_mid_run_exits_143_and_leaves_nothing(tmp_path):
+    """SIGTERM (systemd stopping a job, `timeout`) while frames are processed: exit 143 with one line and no output,
+    the temporary folder removed as on Ctrl-C. Python's default SIGTERM ended the process at once and left
+    `.out.*.partial` (every frame written so far) behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from depth_kd_ros.synthetic_model import build_synthetic_onnx
+
+    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)  # about 1 s a frame
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for index in range(20):
+        cv2.imwrite(str(folder / f'{index:02d}.png'), np.full((48, 64, 3), 10 * index, np.uint8))
+    script = Path(sys.executable).with_name('mono_depth_offline')
+    process = subprocess.Popen([str(script), 'images', str(folder), str(tmp_path / 'out'), '--model', slow,
+                                '--camera-info', str(camera_yaml(tmp_path / 'camera.yaml', 64, 48)), '--quiet'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob('.out.*.partial/out/depth/*.png')) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until a frame is written
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == 'mono_depth_offline: terminated; nothing written', stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['camera.yaml', 'in', 'slow.onnx']

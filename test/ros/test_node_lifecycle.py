@@ -139,3 +139,23 @@ def test_managed_node_with_a_bad_model_fails_configure_stays_up_and_configures_o
     errors = [line for line in stderr.splitlines() if 'configure failed' in line]
     assert len(errors) == 1 and 'model file not found' in errors[0], stderr
     assert 'Traceback' not in stderr, stderr
+
+
+def test_managed_node_refuses_transitions_its_state_does_not_have(model_path):
+    """A manager asking by id for a transition the current state lacks (activate before configure, configure
+    twice, cleanup or the unconfigured shutdown while active) gets success false and the node stays up in its state:
+    rclpy's own change_state handler raised RCLError out of the node's executor (a traceback, exit 1)."""
+    with _managed_node('-p', f'model_path:={model_path}', '-p', 'num_threads:=1') as (process, lifecycle):
+        assert not lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+        assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED and process.poll() is None
+        assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+        assert not lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+        assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+        for wrong in (Transition.TRANSITION_CLEANUP, Transition.TRANSITION_UNCONFIGURED_SHUTDOWN):
+            assert not lifecycle.transition(wrong)
+        assert lifecycle.state() == State.PRIMARY_STATE_ACTIVE and process.poll() is None
+        assert lifecycle.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert 'Traceback' not in stderr, stderr
+    assert stderr.count('not available') == 4, stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from ros_harness import Harness, make_camera_info, make_image
+from ros_harness import DOMAIN_ID, Harness, make_camera_info, make_image
 from ros_harness import start_node_process as _start
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
@@ -202,3 +204,54 @@ def test_sigterm_while_inferring_stops_the_worker_before_the_context(tmp_path):
             client.close()
     assert process.returncode == 0, stderr
     assert 'internal_error' not in stderr and 'RCLError' not in stderr and 'Traceback' not in stderr, stderr
+
+
+def test_sigint_while_a_frame_outlasts_the_stop_wait_exits_0(tmp_path):
+    """SIGINT while the worker is inside a frame that takes longer than the node waits for it (WORKER_STOP_S, here
+    0.2 s so that a frame of about 1 s outlasts it; a big model on a slow robot CPU at the default 5 s): the process
+    exits 0 with one line saying so. It used to leave the worker inside ONNX Runtime's run while the interpreter
+    tore down: 'terminate called without an active exception', SIGABRT (exit -6)."""
+    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)
+    patched = ('import sys; import depth_kd_ros.mono_depth_node as node; node.WORKER_STOP_S = 0.2; '
+               'sys.exit(node.main())')
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1')
+    process = subprocess.Popen([sys.executable, '-c', patched, '--ros-args', '-p', f'model_path:={slow}',
+                                '-p', 'num_threads:=1'], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    client = None
+    try:
+        client = Harness(None, namespace='/')
+        client.send_camera_info(make_camera_info())
+        client.request(make_image(1)[0], 1, timeout=60.0)  # serving, and the worker has a subscriber
+        client.pub_image.publish(make_image(2)[0])
+        time.sleep(0.3)  # the worker is inside frame 2
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        if client is not None:
+            client.close()
+    assert process.returncode == 0, stderr
+    assert 'did not finish' in stderr and 'terminate called' not in stderr, stderr
+
+
+def test_sigterm_and_sigint_together_stop_quietly(model_path):
+    """SIGTERM and SIGINT arriving together (systemd or launch stopping the node while Ctrl-C is pressed): exit 0 with
+    no traceback. The first handler used to switch the other signal to SIG_IGN while it was already pending, and
+    Python reported 'OSError: Signal 15 ignored due to race condition' with a traceback (every run)."""
+    process = _start('-p', f'model_path:={model_path}', '-p', 'num_threads:=1')
+    try:
+        while 'on onnxruntime' not in process.stderr.readline():  # the start-up line: the node spins
+            assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.3)
+        os.kill(process.pid, signal.SIGTERM)
+        os.kill(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert 'Traceback' not in stderr and 'race condition' not in stderr, stderr
