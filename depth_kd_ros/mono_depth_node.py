@@ -118,6 +118,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         Node.__init__(self, NODE_NAME, **node_kwargs)
         self._worker = None
         self.frame_unfinished = False  # a worker was let go inside a frame: main() then exits without tear-down
+        self._unfinished_worker: LatestFrameWorker | None = None  # that worker, until cleanup
         try:
             self.managed: bool = self.declare_parameter('managed', SPECS['managed'].default,
                                                         _descriptor('managed', read_only=True)).value
@@ -268,10 +269,18 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
                                      else 'image', self._on_image, image_qos),
             self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, CAMERA_INFO_QOS),
             self._camera_info_qos_timer]
-        self._worker = LatestFrameWorker(
-            self._process, name='mono_depth_worker',
-            on_error=lambda exc: self._fault('internal_error', f'{type(exc).__name__}: {exc}'))
+        worker = LatestFrameWorker(self._process, name='mono_depth_worker',
+                                   on_error=lambda exc: self._on_worker_error(worker, exc))
+        self._worker = worker
         self._worker.start()
+
+    def _on_worker_error(self, worker: LatestFrameWorker, exc: Exception) -> None:
+        """A frame failed: an internal_error fault, unless it is the frame let go at deactivate, which then fails
+        on what cleanup freed (one info line: that is expected, not a fault of the node)."""
+        if worker is not self._worker:
+            self.get_logger().info(f'the frame let go at deactivate ended: {type(exc).__name__}: {exc}')
+            return
+        self._fault('internal_error', f'{type(exc).__name__}: {exc}')
 
     def _deactivate(self) -> None:
         """Stop the worker (the frame in progress is published), then drop the inputs; nothing when inactive."""
@@ -290,6 +299,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
             return
         if not self._worker.stop(timeout=WORKER_STOP_S):
             self.frame_unfinished = True
+            self._unfinished_worker = self._worker
             self.get_logger().warning(f'the frame in progress did not finish within {WORKER_STOP_S:g} s; '
                                       'not waiting for it')
         self._worker = None
@@ -300,7 +310,13 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
             self.destroy_publisher(publisher)
         self.publishers_by_topic = {}
         if self.pipeline is not None:
-            self.pipeline.backend.close()
+            if self._unfinished_worker is not None and not self._unfinished_worker.stop(timeout=0.0):
+                # a TensorRT close frees the device buffers the running frame uses: leave it to the garbage
+                # collector, after that frame
+                self.get_logger().warning('the backend is not closed: a frame let go at deactivate still runs on it')
+            else:
+                self.pipeline.backend.close()
+        self._unfinished_worker = None
         self.params = self.pipeline = self.frames = None
 
     @property

@@ -42,14 +42,15 @@ NODE_BIN = Path(sys.executable).parent / 'mono_depth_node'
 NODE_COMMAND = [str(NODE_BIN)] if NODE_BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
 
 
-def start_node_process(*ros_args: str) -> subprocess.Popen:
-    """mono_depth_node as `ros2 run` starts it, with ``--ros-args ros_args``, on this session's domain; text pipes.
+def start_node_process(*ros_args: str, command: list[str] = NODE_COMMAND) -> subprocess.Popen:
+    """mono_depth_node as `ros2 run` starts it (or ``command``), with ``--ros-args ros_args``, on this session's
+    domain; text pipes.
 
     Root namespace unless the arguments remap it: a params file keyed `mono_depth_node:` matches only
     /mono_depth_node (harness nodes in this session live in /hN namespaces, so they do not hear this one).
     """
     env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1')
-    return subprocess.Popen([*NODE_COMMAND, '--ros-args', *ros_args], env=env,
+    return subprocess.Popen([*command, '--ros-args', *ros_args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
+import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -12,6 +14,8 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from ros_harness import Harness, expected_depth, make_camera_info, make_image, start_node_process
+
+from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
 NODE = '/mono_depth_node'
 
@@ -58,10 +62,10 @@ class LifecycleClient:
 
 
 @contextlib.contextmanager
-def _managed_node(*ros_args: str):
+def _managed_node(*ros_args: str, **start_kwargs):
     """(process, LifecycleClient): mono_depth_node with managed:=true and ``ros_args``, and a client; the process is
     killed at the end if the test left it running."""
-    process = start_node_process('-p', 'managed:=true', *ros_args)
+    process = start_node_process('-p', 'managed:=true', *ros_args, **start_kwargs)
     harness = Harness(None, namespace='/', discover=False)
     try:
         yield process, LifecycleClient(harness)
@@ -159,3 +163,30 @@ def test_managed_node_refuses_transitions_its_state_does_not_have(model_path):
     assert process.returncode == 0, stderr
     assert 'Traceback' not in stderr, stderr
     assert stderr.count('not available') == 4, stderr
+
+
+def test_cleanup_after_a_frame_was_let_go_leaves_the_backend_to_it_and_counts_no_fault(tmp_path):
+    """deactivate while a frame outlasts the stop wait (WORKER_STOP_S, here 0.2 s against a frame of about 1 s), then
+    cleanup: the backend is not closed under the running frame (a TensorRT close frees its device buffers), and when
+    that frame then fails on what cleanup freed, it is one info line, not an internal_error fault. Found by review:
+    it was logged as '[internal_error] AttributeError ...', and the backend closed under the frame."""
+    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)
+    patched = [sys.executable, '-c', 'import sys; import depth_kd_ros.mono_depth_node as node; '
+               'node.WORKER_STOP_S = 0.2; sys.exit(node.main())']
+    with _managed_node('-p', f'model_path:={slow}', '-p', 'num_threads:=1', command=patched) as (process, lifecycle):
+        harness = lifecycle.harness
+        assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+        assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+        harness.wait_for_node()
+        harness.send_camera_info(make_camera_info())
+        harness.request(make_image(1)[0], 1, timeout=60.0)  # serving, and the worker has a subscriber
+        harness.pub_image.publish(make_image(2)[0])
+        time.sleep(0.3)  # the worker is inside frame 2
+        assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
+        assert lifecycle.transition(Transition.TRANSITION_CLEANUP)
+        time.sleep(5.0)  # frame 2 ends (about 1 s) and fails on the freed frame path
+        assert lifecycle.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert 'did not finish' in stderr and 'backend is not closed' in stderr, stderr
+    assert 'frame let go at deactivate ended' in stderr and 'internal_error' not in stderr, stderr
