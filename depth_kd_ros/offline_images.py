@@ -89,16 +89,16 @@ def write_outputs(folder: Path, stem: str, result, ply: bool) -> None:
 
 def read_frame(frames: FramePath, path: Path, camera: CameraModel) -> tuple[Path, PendingFrame | str]:
     """``(path, the frame prepared for the model)`` (the reader thread), or ``(path, why it is skipped)`` when the
-    image cannot be decoded.
+    image cannot be decoded or its header says more than ``max_input_pixels`` (checked before decoding).
 
     Raises:
         OfflineError: the image is not of the calibration's size: the run stops, as one folder must hold one
             camera's images of one size.
     """
     try:
-        rgb = read_image(path)
+        rgb = read_image(path, frames.pipeline.params.max_input_pixels)
     except ImageDecodeError as exc:
-        return path, f'corrupt image ({exc.kind})'
+        return path, f'not decoded ({exc.kind})'
     if rgb.shape[:2] != (camera.height, camera.width):
         raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
                            f'{camera.width}x{camera.height}; one folder must hold one camera\'s images of one size')

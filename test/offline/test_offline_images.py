@@ -97,6 +97,22 @@ def test_corrupt_images_share_one_summary_line(tmp_path, model_path, nyu, capsys
     assert len(lines) == 1 and '00050.jpg' in lines[0] and '00100.jpg' in lines[0]
 
 
+def test_image_whose_header_claims_too_many_pixels_is_skipped_before_decoding(tmp_path, model_path, nyu, capsys):
+    """A JPEG whose SOF header claims 8000x8000 (over max_input_pixels, 4K UHD) is skipped as image_too_large and
+    the run goes on. It used to be decoded (a 192 MB allocation for a 640x480 file) and then stopped the whole run
+    as an image of the wrong size."""
+    rgb_dir, _, camera_file = nyu
+    path = sorted(rgb_dir.glob('*.jpg'))[1]
+    data = bytearray(path.read_bytes())
+    sof = data.index(b'\xff\xc0')  # baseline SOF0: marker, length (2), precision (1), height (2), width (2)
+    data[sof + 5:sof + 9] = (8000).to_bytes(2, 'big') * 2
+    path.write_bytes(bytes(data))
+    code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--quiet', capsys=capsys)
+    assert code == 0, out
+    assert 'skipped 1 (not decoded (image_too_large))' in out and path.name in out
+
+
 def test_camera_file_with_zero_focal_is_named(tmp_path, model_path, nyu, capsys):
     """Unusable intrinsics in the calibration file are an error that names the file (it used to say only
     'focal length must be finite and positive', leaving the user to guess which input was meant)."""
