@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import zipfile
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from ros_harness import DOMAIN_ID, Harness, make_camera_info, make_image
+from ros_harness import Harness, make_camera_info, make_image
 from ros_harness import start_node_process as _start
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
@@ -212,12 +211,9 @@ def test_sigint_while_a_frame_outlasts_the_stop_wait_exits_0(tmp_path):
     exits 0 with one line saying so. It used to leave the worker inside ONNX Runtime's run while the interpreter
     tore down: 'terminate called without an active exception', SIGABRT (exit -6)."""
     slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)
-    patched = ('import sys; import depth_kd_ros.mono_depth_node as node; node.WORKER_STOP_S = 0.2; '
-               'sys.exit(node.main())')
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1')
-    process = subprocess.Popen([sys.executable, '-c', patched, '--ros-args', '-p', f'model_path:={slow}',
-                                '-p', 'num_threads:=1'], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    patched = [sys.executable, '-c', 'import sys; import depth_kd_ros.mono_depth_node as node; '
+               'node.WORKER_STOP_S = 0.2; sys.exit(node.main())']
+    process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1', command=patched)
     client = None
     try:
         client = Harness(None, namespace='/')
