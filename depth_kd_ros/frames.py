@@ -161,8 +161,7 @@ class FramePath:
         rectified camera instead (rectify.rectified_calibration: D zero, K from P, R identity).
         """
         new, out = self.factory, {}
-        images = {'depth': encode_depth(result.depth, self.pipeline.params.depth_encoding),
-                  'depth/colored': result.colored, 'depth/uncertainty': result.depth_std}
+        images = {'depth/colored': result.colored, 'depth/uncertainty': result.depth_std}
         for topic in outputs:
             if topic == 'depth/camera_info':
                 if camera_info is not None:
@@ -172,6 +171,9 @@ class FramePath:
             elif topic == 'points':
                 if result.cloud is not None:
                     out[topic] = fill_pointcloud2(new.point_cloud2(header), result.cloud, new.point_field)
+            elif topic == 'depth':  # encoded only when asked for: 16UC1 costs a rounding pass per frame
+                depth = encode_depth(result.depth, self.pipeline.params.depth_encoding)
+                out[topic] = fill_image(new.image(header), depth)
             elif images[topic] is not None:
                 out[topic] = fill_image(new.image(header), images[topic])
         return out

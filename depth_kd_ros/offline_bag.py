@@ -5,15 +5,18 @@ here of rosbags' message classes), so the bag holds what the live node would pub
 camera. Per image (raw sensor_msgs/Image or CompressedImage) with header stamp t:
 
     camera_info = the latest on the camera_info topic with stamp <= t (bagio.CameraInfoIndex)
-    <ns>/depth               32FC1 metres, NaN invalid (REP 118), the input's size
-    <ns>/depth/camera_info   the paired camera_info, unchanged but for the header
+    <ns>/depth               32FC1 metres, NaN invalid, or 16UC1 millimetres, 0 invalid (params depth_encoding;
+                             REP 118), the input's size
+    <ns>/depth/camera_info   the paired camera_info, unchanged but for the header (params rectify: the
+                             rectified camera's, D zero, K from P)
     <ns>/points              PointCloud2 (params: stride, ranges, organised, rgb)
     <ns>/depth/uncertainty   32FC1 metres (depth_std), when the model has it
 
 Every output message has the input's header (stamp, frame_id) and the input's receive time as its bag
 timestamp. The output bag uses the input's storage (sqlite3 or MCAP). Frames are skipped and counted,
 never half written: undecodable images, and, when the bag has camera_info, images stamped before the first
-one or whose camera_info is unusable. A bag without camera_info gets depth only (no focal scaling).
+one or whose camera_info is unusable (with rectify: one it cannot rectify with). A bag without camera_info
+gets depth only (no focal scaling).
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 latched, distorted frames (rectify), 16-bit depth output, body frames, stalls and lost frames, ground-plane scale."""
 from __future__ import annotations
 
+import re
 import time
 
 import cv2
@@ -134,8 +135,13 @@ def test_body_frame_lost_frames_and_a_stall_are_reported(harness_factory, model_
         msg.header.stamp.nanosec = tenth * 100_000_000
         harness.pub_image.publish(msg)
         time.sleep(0.03)
-    harness.wait(lambda: any('receiving 60% of the frames' in s.message for s in statuses), 5.0, 'loss reported')
-    status = next(s for s in statuses if 'receiving' in s.message)
+    # 8 of the last 16 stamps are missing: 60 % of the 2 s window's frames at most (less if the executor also let a
+    # frame be overwritten in its depth-1 queue on a busy machine)
+    def lossy():
+        return [s for s in statuses if (m := re.search(r'receiving (\d+)% of the frames', s.message))
+                and int(m.group(1)) <= 60]
+    harness.wait(lossy, 5.0, 'loss reported')
+    status = lossy()[0]
     assert 'input_reliable:=true' in status.message and status.level == b'\x01'
     assert {kv.key: kv.value for kv in status.values}['input_stamp_rate_hz'] == '10.00'
     harness.wait(lambda: any('no image for' in s.message for s in statuses), 5.0, 'stall reported')
