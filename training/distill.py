@@ -125,7 +125,7 @@ def main(argv=None) -> int:
         previews = rt.is_main and (step + 1) % cfg.trainer.preview_every == 0
         with amp_context(cfg, rt.device):
             # diagnostics only on the steps that log them: they read tensors this step computes anyway
-            out = ddp_task(batch, kd_active=kd_active, diagnose=logs or previews)
+            out = ddp_task(batch, kd_active=kd_active, diagnose=logs, keep_attention=previews)
         # sync point: NaN on any rank stops every rank before the update, so last.pt stays good
         check_finite(out['loss'], step, rt)
         optimizer.zero_grad(set_to_none=True)

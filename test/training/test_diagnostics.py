@@ -1,14 +1,13 @@
 """Distillation diagnostics (issue 18): the formulas on known answers, and a tiny run logging them."""
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tiny_run import tiny_overrides
+from tiny_run import load_distill_module, tiny_overrides
 
 from disdepth.distill.diagnostics import (
     attention_entropy,
@@ -87,9 +86,7 @@ def test_lam_diagnostics_find_attention_on_a_depth_edge_and_on_far_pixels():
 def test_tiny_distillation_run_logs_every_diagnostic_to_tensorboard(tmp_path):
     """A tiny DisDepth run with LGConv: FAM, LAM and LGConv scalars are in the event files, finite, at
     every logged step, and the attention image is written at the preview step."""
-    spec = importlib.util.spec_from_file_location('distill_script', ROOT / 'training' / 'distill.py')
-    distill = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(distill)
+    distill = load_distill_module()
     out = tmp_path / 'run'
     assert distill.main(['--config', str(DEMO), 'teacher.path=null',
                          *tiny_overrides(out, model__lgconv__enabled='true', trainer__preview_every=2)]) == 0

@@ -1,7 +1,6 @@
 """End-to-end runs of training/distill.py on tiny synthetic data: DDP, kill + resume, NaN, bad input."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_run import tiny_overrides
+from tiny_run import load_distill_module, tiny_overrides
 
 from disdepth.checkpoint import load_checkpoint, load_model, read_meta
 from disdepth.config import ConfigError
@@ -48,13 +47,6 @@ def _losses(run_dir: Path) -> dict[int, dict]:
     return {r['step']: {k: r[k] for k in ('loss', 'silog_student', 'silog_teacher', 'kd')} for r in rows}
 
 
-def _load_distill_module():
-    spec = importlib.util.spec_from_file_location('distill_script', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu_trains_and_checkpoints(tmp_path):
     """torchrun --nproc_per_node=2 (gloo) trains a few steps and rank 0 writes one checkpoint set."""
@@ -76,7 +68,7 @@ def test_sigkill_then_resume_continues_the_step_counter_and_loss_curve(tmp_path)
     steps = 8
     base = [sys.executable, str(SCRIPT), '--config', str(DEMO)]
     # the reference run in-process (one interpreter start less); same single thread as the subprocesses
-    _load_distill_module().main(['--config', str(DEMO), *tiny_overrides(tmp_path / 'full', trainer__max_steps=steps),
+    load_distill_module().main(['--config', str(DEMO), *tiny_overrides(tmp_path / 'full', trainer__max_steps=steps),
                                  NO_TEACHER_CKPT])
 
     killed_dir = tmp_path / 'killed'
@@ -107,15 +99,15 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     forward = DistillationTask.forward
     calls = {'n': 0}
 
-    def nan_from_third_step(self, batch, kd_active=True, diagnose=False):
-        out = forward(self, batch, kd_active, diagnose)
+    def nan_from_third_step(self, batch, kd_active=True, diagnose=False, keep_attention=False):
+        out = forward(self, batch, kd_active, diagnose, keep_attention)
         calls['n'] += 1
         if calls['n'] >= 3:
             out['loss'] = out['loss'] * float('nan')
         return out
 
     monkeypatch.setattr(DistillationTask, 'forward', nan_from_third_step)
-    distill = _load_distill_module()
+    distill = load_distill_module()
     out = tmp_path / 'nan'
     with pytest.raises(distill.NonFiniteLossError, match='at step 3'):
         distill.main(['--config', str(DEMO), *tiny_overrides(out, trainer__max_steps=6), NO_TEACHER_CKPT])
@@ -131,7 +123,7 @@ def test_resume_with_another_max_steps_is_refused_at_start(tmp_path, capsys):
 
     It died after the first resumed step with the LR scheduler's traceback ("Tried to step 5 times").
     """
-    distill = _load_distill_module()
+    distill = load_distill_module()
     out = tmp_path / 'run'
     args = ['--config', str(DEMO), *tiny_overrides(out, trainer__max_steps=4), NO_TEACHER_CKPT]
     assert distill.cli(args) == 0
@@ -149,7 +141,7 @@ def test_resume_with_another_max_steps_is_refused_at_start(tmp_path, capsys):
 def test_missing_config_or_checkpoint_is_bad_input(tmp_path, capsys):
     """A config file that does not exist and --resume without a checkpoint exit 2 with one line, as every bad
     input does; they gave a FileNotFoundError traceback and exit 1."""
-    distill = _load_distill_module()
+    distill = load_distill_module()
     assert distill.cli(['--config', str(tmp_path / 'nope.yaml')]) == 2
     assert capsys.readouterr().err == f'distill.py: error: config file not found: {tmp_path / "nope.yaml"}\n'
     assert distill.cli(['--config', str(DEMO), f'output_dir={tmp_path / "new"}', '--resume']) == 2
@@ -159,7 +151,7 @@ def test_missing_config_or_checkpoint_is_bad_input(tmp_path, capsys):
 
 def test_config_errors_are_clear(tmp_path, capsys):
     """Unknown keys and wrong types name the key; a non-depth teacher path gives one clear CLI line."""
-    distill = _load_distill_module()
+    distill = load_distill_module()
     with pytest.raises(ConfigError, match="unknown config key 'distill.ghost'"):
         distill.main(['--config', str(DEMO), 'distill.ghost=true'])
     with pytest.raises(ConfigError, match='trainer.max_steps: expected int'):
@@ -186,7 +178,7 @@ def test_augmentation_does_not_depend_on_which_modules_the_config_builds(tmp_pat
         return item_rng()
 
     monkeypatch.setattr(synthetic, 'item_rng', recording_item_rng)
-    distill = _load_distill_module()
+    distill = load_distill_module()
     first = {}
     for name, extra in {'plain': {'model__lgconv__enabled': 'false', 'distill__enabled': 'false'},
                         'full': {'model__lgconv__enabled': 'true'}}.items():

@@ -1,7 +1,10 @@
 """The tiny training run shared by the training tests (32x64 images, tiny teacher and student)."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+
+DISTILL_SCRIPT = Path(__file__).resolve().parents[2] / 'training' / 'distill.py'
 
 # A tiny but complete run: a few steps of 32x64 synthetic images, small teacher, MobileNetV2 student.
 TINY = {
@@ -28,3 +31,11 @@ def tiny_overrides(output_dir: Path, **extra) -> list[str]:
     items.append(f'output_dir={output_dir}')
     items += [f"{k.replace('__', '.')}={v}" for k, v in extra.items()]
     return items
+
+
+def load_distill_module():
+    """training/distill.py as a module (a script, not part of the disdepth package), to call its main() in-process."""
+    spec = importlib.util.spec_from_file_location('distill_script', DISTILL_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -78,17 +78,19 @@ class DistillationTask(nn.Module):
         with torch.no_grad():
             return self.teacher.forward_features(image)
 
-    def forward(self, batch: dict, kd_active: bool = True, diagnose: bool = False) -> dict:
+    def forward(self, batch: dict, kd_active: bool = True, diagnose: bool = False,
+                keep_attention: bool = False) -> dict:
         """The DisDepth loss terms of one batch.
 
         Args:
             batch: image [B,3,H,W] 0..1, depth [B,1,H,W] metres, mask [B,1,H,W] bool.
             kd_active: add the distillation terms (after the warm-up).
             diagnose: also return the diagnostics (see ``disdepth.distill.diagnostics``).
+            keep_attention: also return LAM's attention maps (for a preview image).
         Returns:
             dict(loss, silog_student, silog_teacher, kd (scalars), depth [B,1,H,W] metres); with
-            ``diagnose``: diagnostics {name: scalar} (FAM and LAM ones only while the KD terms run) and,
-            with LAM active, attention [A_l [B,1,H_l,W_l] detached, l = 1..4].
+            ``diagnose``: diagnostics {name: scalar} (FAM and LAM ones only while the KD terms run); with
+            ``keep_attention`` and LAM active: attention [A_l [B,1,H_l,W_l] detached, l = 1..4].
         """
         image, gt, mask = batch['image'], batch['depth'], batch['mask']
         with lgconv_activations(self.student) if diagnose else nullcontext({}) as lgconv_values:
@@ -104,8 +106,8 @@ class DistillationTask(nn.Module):
             terms.update(distill_terms)
             if diagnose:
                 result['diagnostics'].update(self._diagnose(out['features'], acclimated, attention, gt, mask))
-                if self.cfg.attention == 'lam':
-                    result['attention'] = [a.detach() for a in attention]
+            if keep_attention and self.cfg.attention == 'lam':
+                result['attention'] = [a.detach() for a in attention]
         loss = (terms['silog_student'] + self.cfg.teacher_silog_weight * terms['silog_teacher']
                 + self.cfg.kd_weight * terms['kd'])
         return {'loss': loss, **terms, 'depth': out['depth'], **result}
@@ -137,7 +139,7 @@ class DistillationTask(nn.Module):
 class SupervisedTask(nn.Module):
     """``task=teacher``: train a depth model (the small teacher) with SILog alone.
 
-    ``forward(batch, kd_active, diagnose)`` -> dict(loss, silog_teacher, depth); the flags are ignored
+    ``forward(batch, kd_active, diagnose, keep_attention)`` -> dict(loss, silog_teacher, depth); the flags are ignored
     (a supervised teacher has no distillation components to diagnose).
     """
 
@@ -145,7 +147,8 @@ class SupervisedTask(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict, kd_active: bool = False, diagnose: bool = False) -> dict:
+    def forward(self, batch: dict, kd_active: bool = False, diagnose: bool = False,
+                keep_attention: bool = False) -> dict:
         out = self.model(batch['image'])
         loss = silog(out['depth'], batch['depth'], batch['mask'])
         return {'loss': loss, 'silog_teacher': loss, 'depth': out['depth']}
