@@ -4,9 +4,9 @@ The per-frame work (decode, pipeline, output messages) is frames.py's, shared wi
 Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``depth`` (32FC1 metres or 16UC1 millimetres: depth_encoding; REP 118),
 ``depth/camera_info``, ``depth/colored`` (bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std),
-``points`` (PointCloud2, REP 103 optical frame) and ``/diagnostics``. Keep-latest (latest_frame.LatestFrameWorker): the callback hands only the
-newest frame to one worker thread, so a slow model drops frames, never queues. With ``managed:=true`` a lifecycle
-node (REP 2006): MonoDepthNode says what each transition does.
+``points`` (PointCloud2, REP 103 optical frame) and ``/diagnostics``. Keep-latest (latest_frame.LatestFrameWorker):
+the callback hands only the newest frame to one worker thread, so a slow model drops frames, never queues. With
+``managed:=true`` a lifecycle node (REP 2006): MonoDepthNode says what each transition does.
 """
 from __future__ import annotations
 

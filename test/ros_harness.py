@@ -42,6 +42,13 @@ NODE_BIN = Path(sys.executable).parent / 'mono_depth_node'
 NODE_COMMAND = [str(NODE_BIN)] if NODE_BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
 
 
+def node_command_with_stop_wait(seconds: float) -> list[str]:
+    """mono_depth_node's command with its WORKER_STOP_S (how long stopping waits for the frame in progress) set to
+    ``seconds``, so that a test's slow frame outlasts it in well under the default 5 s."""
+    return [sys.executable, '-c', 'import sys; import depth_kd_ros.mono_depth_node as node; '
+            f'node.WORKER_STOP_S = {seconds!r}; sys.exit(node.main())']
+
+
 def start_node_process(*ros_args: str, command: list[str] = NODE_COMMAND) -> subprocess.Popen:
     """mono_depth_node as `ros2 run` starts it (or ``command``), with ``--ros-args ros_args``, on this session's
     domain; text pipes.

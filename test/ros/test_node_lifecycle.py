@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
+import threading
 import time
 
 import numpy as np
@@ -13,7 +13,14 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_harness import Harness, expected_depth, make_camera_info, make_image, start_node_process
+from ros_harness import (
+    Harness,
+    expected_depth,
+    make_camera_info,
+    make_image,
+    node_command_with_stop_wait,
+    start_node_process,
+)
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
@@ -171,10 +178,16 @@ def test_cleanup_after_a_frame_was_let_go_leaves_the_backend_to_it_and_counts_no
     that frame then fails on what cleanup freed, it is one info line, not an internal_error fault. Found by review:
     it was logged as '[internal_error] AttributeError ...', and the backend closed under the frame."""
     slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)
-    patched = [sys.executable, '-c', 'import sys; import depth_kd_ros.mono_depth_node as node; '
-               'node.WORKER_STOP_S = 0.2; sys.exit(node.main())']
-    with _managed_node('-p', f'model_path:={slow}', '-p', 'num_threads:=1', command=patched) as (process, lifecycle):
+    with _managed_node('-p', f'model_path:={slow}', '-p', 'num_threads:=1',
+                       command=node_command_with_stop_wait(0.2)) as (process, lifecycle):
         harness = lifecycle.harness
+        stderr_lines: list[str] = []  # read as they come: the test waits for a line, however slow the machine
+
+        def read_stderr():
+            for line in process.stderr:
+                stderr_lines.append(line)
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
         assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
         assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
         harness.wait_for_node()
@@ -184,9 +197,12 @@ def test_cleanup_after_a_frame_was_let_go_leaves_the_backend_to_it_and_counts_no
         time.sleep(0.3)  # the worker is inside frame 2
         assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
         assert lifecycle.transition(Transition.TRANSITION_CLEANUP)
-        time.sleep(5.0)  # frame 2 ends (about 1 s) and fails on the freed frame path
+        harness.wait(lambda: any('frame let go at deactivate ended' in line for line in stderr_lines), 120.0,
+                     'frame 2 to end and fail on the freed frame path')
         assert lifecycle.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
-        _, stderr = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+        stderr = ''.join(stderr_lines)
     assert process.returncode == 0, stderr
     assert 'did not finish' in stderr and 'backend is not closed' in stderr, stderr
     assert 'frame let go at deactivate ended' in stderr and 'internal_error' not in stderr, stderr

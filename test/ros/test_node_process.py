@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from ros_harness import Harness, make_camera_info, make_image
+from ros_harness import Harness, make_camera_info, make_image, node_command_with_stop_wait
 from ros_harness import start_node_process as _start
 
 from depth_kd_ros.synthetic_model import build_synthetic_onnx
@@ -211,9 +210,7 @@ def test_sigint_while_a_frame_outlasts_the_stop_wait_exits_0(tmp_path):
     exits 0 with one line saying so. It used to leave the worker inside ONNX Runtime's run while the interpreter
     tore down: 'terminate called without an active exception', SIGABRT (exit -6)."""
     slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)
-    patched = [sys.executable, '-c', 'import sys; import depth_kd_ros.mono_depth_node as node; '
-               'node.WORKER_STOP_S = 0.2; sys.exit(node.main())']
-    process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1', command=patched)
+    process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1', command=node_command_with_stop_wait(0.2))
     client = None
     try:
         client = Harness(None, namespace='/')
