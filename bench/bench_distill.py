@@ -12,12 +12,12 @@ Paper: DisDepth, arXiv 2404.16386, section 4.3 (ablations: LGConv, KD, ghost dec
     python bench/bench_distill.py [--quick] [--seeds 0 1 ...] [--jobs 2] [--teacher PATH]
     -> bench/results/ablation.json, bench/results/step_time.json
 
-Profiles: ``full`` (default) is sized so that the whole table (teacher once, 5 rows x 6 seeds) fits in about
-40-45 minutes on an idle 2-core CPU with ``--jobs 2`` (two single-threaded runs at a time), measured in issue
-18; ``--quick`` (2 seeds, 60 steps at 32x96) is a few-minute smoke test, far from converged. A seed fixes a
-run's data order, its augmentation (re-seeded after the modules are built) and the student's initialisation
-(LGConv's branch is built last, so rows with and without it share every other weight), so rows are compared
-seed by seed.
+Profiles: ``full`` (default) is sized so that the whole table (teacher once, 5 rows x 6 seeds) fits in under an
+hour on a 2-core CPU with ``--jobs 2`` (two single-threaded runs at a time): 46 minutes measured, with a
+``make demo`` beside it (ablation.json's wall_seconds); ``--quick`` (2 seeds, 60 steps at 32x96) is a
+few-minute smoke test, far from converged. A seed fixes a run's data order, its augmentation (re-seeded after
+the modules are built) and the student's initialisation (LGConv's branch is built last, so rows with and
+without it share every other weight), so rows are compared seed by seed.
 Each row's exact commands are stored with its numbers. Students start from random weights (no
 ImageNet weights offline), so absolute numbers are far from the paper's; compare rows.
 """
@@ -67,8 +67,8 @@ class Profile:
 PROFILES = {
     # issue 18: one full-row run at 48x160 measured 0.45 s/step on an idle core (0.27 s without KD); the 5
     # rows together ~1.8 s per step and seed. 6 seeds x 320 steps ~ 3600 CPU-s, halved by --jobs 2, plus the
-    # teacher's ~230 s: ~35-45 min. Seeds rather than steps: the paired interval's width goes with
-    # t_{n-1} / sqrt(n) (n=2: 9.0, n=6: 1.05 times the spread of the differences).
+    # teacher's ~230 s: ~35-45 min estimated (46 min measured beside a make demo). Seeds rather than steps: the
+    # paired interval's width goes with t_{n-1} / sqrt(n) (n=2: 9.0, n=6: 1.05 times the spread of the differences).
     'full': Profile(48, 160, 800, 320, 64, (0, 1, 2, 3, 4, 5)),
     'quick': Profile(32, 96, 200, 60, 16, (0, 1)),
 }

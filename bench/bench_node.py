@@ -408,11 +408,8 @@ def main() -> int:
                     runs[transport] = pool.apply(measure_transport, (model, args.frames))
             for name in ('FASTDDS_BUILTIN_TRANSPORTS', 'FASTRTPS_DEFAULT_PROFILES_FILE'):
                 os.environ.pop(name, None)
-            result.update({'frames': args.frames, 'fastdds_transports': runs, 'goal_non_model_p50_ms': GOAL_MS,
-                           'goal': goal_verdict(runs), 'load_average_1min': os.getloadavg()[0],
-                           'load_average_1min_before': load_before})
-            for stale in ('goal_met_default_transport', 'goal_met_large_data'):  # now in 'goal'
-                result.pop(stale, None)
+            result.update({'frames': args.frames, 'fastdds_transports': runs, 'goal': goal_verdict(runs),
+                           'load_average_1min': os.getloadavg()[0], 'load_average_1min_before': load_before})
         if 'overload' in parts:
             result['node_overload'] = node_latency(model, frames=4 * int(OVERLOAD_HZ), rate_hz=OVERLOAD_HZ)
         if 'delivery' in parts:
