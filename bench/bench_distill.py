@@ -6,7 +6,7 @@ Paper: DisDepth, arXiv 2404.16386, section 4.3 (ablations: LGConv, KD, ghost dec
     2. for every row and seed, train the student from config/training/synthetic_demo.yaml with the
        row's switches, the same number of steps, and evaluate it on held-out scenes (standard metrics)
     3. per row: mean, standard deviation and 95 % t interval over seeds; adjacent rows compared paired by
-       seed (bench/seed_statistics.py); the distillation diagnostics' first and final logged values
+       seed (training/disdepth/seed_statistics.py); the distillation diagnostics' first and final logged values
     4. time one distillation step against one student-only step plus one teacher forward
 
     python bench/bench_distill.py [--quick] [--seeds 0 1 ...] [--jobs 2] [--teacher PATH]
@@ -35,10 +35,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from seed_statistics import interval, paired
 
 from disdepth.config import load_config
 from disdepth.metrics import METRIC_KEYS
+from disdepth.seed_statistics import interval, paired
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,7 +140,7 @@ def summarise_diagnostics(runs: list[dict]) -> dict:
 
 
 def compare_adjacent(rows: dict) -> list[dict]:
-    """Paired comparison (bench/seed_statistics.py) of each ablation row with the row before it, per metric."""
+    """Paired comparison (disdepth.seed_statistics) of each ablation row with the row before it, per metric."""
     return [{'from': a, 'to': b, **{k: paired(rows[a]['metrics'][k]['per_seed'], rows[b]['metrics'][k]['per_seed'])
                                     for k in METRIC_KEYS}}
             for a, b in pairwise(ROWS)]

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import torch
+import yaml
 from torch import nn
 from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
@@ -54,13 +55,8 @@ PAPER_CONFIG = ROOT / 'config' / 'training' / 'disdepth_r18_kitti_24e.yaml'
 TRANSFORMER = 'transformer_da_v2_small'
 DEPLOYED = 'mobilenet_v2_lgconv'
 NO_LGCONV = ['model.lgconv.enabled=false']
-# The deployed student with keys back at the values of the one deployed before issue 16 (timed at SIZES[0] only).
-FORMER = {
-    'decoder': ['model.decoder_separable_steps=[]', 'model.decoder_channels=[64,32,32,16]'],
-    'bins': ['model.num_bins=64'],
-    'lgconv': ['model.lgconv.per_stage=0', 'model.lgconv.depthwise_proj=grouped', 'model.lgconv.reduction=4',
-               'model.lgconv.stages=[4]'],
-}
+# The deployed student with keys back at the values of the one deployed before (timed at SIZES[0] only).
+FORMER = yaml.safe_load((ROOT / 'config' / 'variants' / 'former_student.yaml').read_text())
 VARIANTS = {f'{DEPLOYED}_former_{group}': overrides for group, overrides in FORMER.items()}
 VARIANTS[f'{DEPLOYED}_former'] = [o for overrides in FORMER.values() for o in overrides]
 VARIANTS['mobilenet_v2_former'] = VARIANTS[f'{DEPLOYED}_former'] + NO_LGCONV

@@ -40,10 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.frames import FramePath
 from depth_kd_ros.messages import fill_camera_info
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.pipeline import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +76,7 @@ def export_student(directory: str) -> tuple[str, str]:
         report = export_onnx(build_student(cfg.model).eval(), cfg, path, *MODEL_SIZE, check_images=1)
         return path, f"default student {report.metadata['model_name']} (random init) at {MODEL_SIZE}"
     except Exception as exc:  # noqa: BLE001 - any failure falls back to the model-free graph, recorded
-        from depth_kd_ros.synthetic_model import build_synthetic_onnx
+        from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
         path = build_synthetic_onnx(os.path.join(directory, 'synthetic.onnx'), *MODEL_SIZE,
                                     focal_length=0.9 * MODEL_SIZE[1])
@@ -121,7 +122,7 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-    from depth_kd_ros.mono_depth_node import RCLPY_MESSAGES
+    from depth_kd_ros.node.mono_depth_node import RCLPY_MESSAGES
 
     params = NodeParams(model_path=model_path, num_threads=THREADS)
     frame_path = FramePath(load_pipeline(params), RCLPY_MESSAGES)
@@ -204,7 +205,7 @@ def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str,
     with tempfile.NamedTemporaryFile('w', suffix='.yaml', delete=False) as params:
         params.write(f'mono_depth_node:\n  ros__parameters:\n    model_path: {model_path}\n'
                      f'    num_threads: {THREADS}\n    input_reliable: true\n    diagnostics_period: 0.5\n')
-    node_process = subprocess.Popen([sys.executable, '-m', 'depth_kd_ros.mono_depth_node', '--ros-args',
+    node_process = subprocess.Popen([sys.executable, '-m', 'depth_kd_ros.node.process', '--ros-args',
                                      '--params-file', params.name],
                                     env=dict(os.environ, ROS_DOMAIN_ID=str(domain_id), **(env or {})))
     context = Context()
@@ -311,9 +312,9 @@ def camera_blocks(frames: int) -> dict[str, dict[str, float]]:
     """
     import cv2
 
-    from depth_kd_ros.depth_encoding import depth_to_millimetres
+    from depth_kd_ros.camera.rectify import Calibration, Rectifier, build_maps
     from depth_kd_ros.ground_plane import GroundPlaneScale
-    from depth_kd_ros.rectify import Calibration, Rectifier, build_maps
+    from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 
     data, camera = camera_frame()
     rgb = np.frombuffer(data, np.uint8).reshape(HEIGHT, WIDTH, 3)
@@ -391,7 +392,7 @@ def main() -> int:
             result['model'] = description
         if 'stages' in parts:
             runs = {}
-            from depth_kd_ros.mono_depth_node import FASTDDS_PROFILE
+            from depth_kd_ros.node.process import FASTDDS_PROFILE
 
             load_before = os.getloadavg()[0]
             for transport in TRANSPORTS:

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from seed_statistics import interval, paired
+from disdepth.seed_statistics import interval, paired
 
 METRICS = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'd1', 'd2', 'd3')
 

@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from depth_kd_ros.depth_encoding import encode_depth
-from depth_kd_ros.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel
+from depth_kd_ros.camera.rectify import Calibration, Rectifier, rectified_calibration
+from depth_kd_ros.io.depth_encoding import encode_depth
+from depth_kd_ros.io.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
 from depth_kd_ros.messages import copy_camera_info, fill_calibration, fill_image, fill_pointcloud2
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, DepthPipeline, FrameResult, PendingFrame
-from depth_kd_ros.rectify import Calibration, Rectifier, rectified_calibration
+from depth_kd_ros.pipeline import DepthPipeline, FrameResult, PendingFrame
 
 try:  # robots have cv_bridge from apt; used only for encodings image_codec does not cover
     from cv_bridge import CvBridge

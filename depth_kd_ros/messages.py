@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from depth_kd_ros.pointcloud import PackedCloud
+from depth_kd_ros.camera.pointcloud import PackedCloud
 
 IMAGE_ENCODINGS = {('float32', 1): '32FC1', ('uint8', 3): 'bgr8', ('uint8', 1): 'mono8',
                    ('uint16', 1): '16UC1'}

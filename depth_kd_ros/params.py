@@ -13,10 +13,9 @@ from typing import Any
 
 import yaml
 
-from depth_kd_ros.backends import BACKENDS
+from depth_kd_ros.backends import BACKENDS, PRECISIONS
 from depth_kd_ros.colorize import COLORMAPS
-from depth_kd_ros.depth_encoding import DEPTH_ENCODINGS
-from depth_kd_ros.engine_cache import PRECISIONS
+from depth_kd_ros.io.depth_encoding import DEPTH_ENCODINGS
 
 NODE_NAME = 'mono_depth_node'
 #: scale_correction's choices ('ground_plane': ground_plane.GroundPlaneScale)

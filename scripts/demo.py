@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from ros_replay import replay
 
+from depth_kd_ros.camera.pointcloud import write_ply
 from depth_kd_ros.colorize import colorize
-from depth_kd_ros.pointcloud import write_ply
 from disdepth.data.synthetic import SyntheticScenes
 from disdepth.metrics import MetricAverager, compute_metrics, format_table
 

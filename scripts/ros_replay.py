@@ -22,8 +22,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.messages import fill_camera_info, fill_image
-from depth_kd_ros.pipeline import CameraModel
 
 NAMESPACE = '/demo_camera'
 FRAME_ID = 'camera_optical_frame'

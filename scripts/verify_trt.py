@@ -20,9 +20,8 @@ import time
 
 import numpy as np
 
-from depth_kd_ros.backends import BackendError, create_backend
-from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files, load_image
-from depth_kd_ros.engine_cache import PRECISIONS
+from depth_kd_ros.backends import PRECISIONS, BackendError, create_backend
+from depth_kd_ros.backends.calibration_images import CalibrationDataError, calibration_files, load_image
 from depth_kd_ros.model_file import ModelFileError, read_model_info
 
 DEFAULT_MAX_REL_DIFF = {'fp32': 1e-3, 'fp16': 2e-2, 'int8': 1e-1}

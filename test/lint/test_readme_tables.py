@@ -1,16 +1,10 @@
 """README numbers come from bench/results/*.json (issue 7: every number has a script and a file behind it)."""
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
+from bench.readme_tables import RENDERERS, update_readme
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'bench'))  # readme_tables imports its sibling seed_statistics, as run_all does
-# bench/ holds scripts, not a package: load the module from its file
-_spec = importlib.util.spec_from_file_location('readme_tables', ROOT / 'bench' / 'readme_tables.py')
-readme_tables = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(readme_tables)
-RENDERERS, update_readme = readme_tables.RENDERERS, readme_tables.update_readme
 
 
 def test_readme_tables_match_the_committed_results(tmp_path):

@@ -16,8 +16,8 @@ import yaml
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
-from depth_kd_ros.offline import main
+from depth_kd_ros.io.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
+from depth_kd_ros.offline.cli import main
 
 REAL = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'real'
 # fx, fy, cx, cy at full resolution (shared/data/real/README.md)

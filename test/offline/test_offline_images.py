@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from offline_helpers import NYU_K, REAL, assert_clean_error, camera_yaml, run
 
-from depth_kd_ros.image_codec import decode_compressed
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.io.image_codec import decode_compressed
 from depth_kd_ros.metrics import METRIC_KEYS, MetricAverager, compute_metrics
-from depth_kd_ros.offline import default_params_file
+from depth_kd_ros.offline.run import default_params_file
 from depth_kd_ros.params import load_params_file
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.pipeline import load_pipeline
 
 
 @pytest.fixture
@@ -216,7 +217,7 @@ def test_sigterm_mid_run_exits_143_and_leaves_nothing(tmp_path):
     import sys
     import time
 
-    from depth_kd_ros.synthetic_model import build_synthetic_onnx
+    from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
     slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)  # about 1 s a frame
     folder = tmp_path / 'in'

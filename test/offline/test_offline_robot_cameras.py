@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from offline_helpers import Frame, k_matrix, read_bag, run, write_bag
 
-from depth_kd_ros.offline import default_params_file
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.offline.run import default_params_file
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 WIDTH, HEIGHT = 64, 48  # the synthetic model's input size: no resizing, so the expected depth is exact
 K = k_matrix(50.0, 50.0, 30.5, 20.5)  # focal = the model's: focal scale 1 on the raw camera

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import yaml
 
-from depth_kd_ros.bagio import COMPRESSED_IMAGE, IMAGE, output_topics
-from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.offline import default_params_file, make_pipeline
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
+from depth_kd_ros.io.bagio import COMPRESSED_IMAGE, IMAGE, output_topics
+from depth_kd_ros.offline.run import default_params_file, make_pipeline
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 @pytest.mark.parametrize('topic,msgtype,namespace', [

@@ -22,7 +22,7 @@ from ros_harness import (
     start_node_process,
 )
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 NODE = '/mono_depth_node'
 

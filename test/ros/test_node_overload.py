@@ -13,7 +13,7 @@ import tracemalloc
 import pytest
 from ros_harness import HEIGHT, WIDTH, make_image
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 PUBLISH_HZ = 50.0
 DURATION_S = 4.0

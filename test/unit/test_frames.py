@@ -6,13 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros.bagio import TYPESTORE
+from depth_kd_ros.camera.model import CameraInfoError
 from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, camera_model
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.offline_bag import TYPESTORE_MESSAGES
+from depth_kd_ros.io.bagio import TYPESTORE
+from depth_kd_ros.io.image_codec import ImageDecodeError
+from depth_kd_ros.offline.bag import TYPESTORE_MESSAGES
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraInfoError, load_pipeline
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.pipeline import load_pipeline
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 T = TYPESTORE.types
 HEIGHT, WIDTH = 30, 40

@@ -32,7 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_kd_ros.bagio import (
+from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel
+from depth_kd_ros.frames import decode_message
+from depth_kd_ros.io.bagio import (
     COMPRESSED_IMAGE,
     IMAGE_TYPES,
     BagError,
@@ -45,12 +48,9 @@ from depth_kd_ros.bagio import (
     stamp_ns,
     topics_of_types,
 )
-from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.frames import decode_message
-from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed, decode_compressed_depth, decode_depth_image
-from depth_kd_ros.image_files import ImageFolderError, list_images
+from depth_kd_ros.io.image_codec import ImageDecodeError, decode_compressed, decode_compressed_depth, decode_depth_image
+from depth_kd_ros.io.image_files import ImageFolderError, list_images
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel
 from disdepth.data.splits import DatasetError, read_depth_png
 
 BAG_SUFFIXES = ('.db3', '.mcap')

@@ -28,7 +28,9 @@ from rosbags.interfaces import Connection
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.bagio import (
+from depth_kd_ros.camera.model import CameraInfoError
+from depth_kd_ros.frames import FramePath, MessageFactory, camera_model
+from depth_kd_ros.io.bagio import (
     CAMERA_INFO,
     IMAGE,
     OUTPUTS,
@@ -45,11 +47,10 @@ from depth_kd_ros.bagio import (
     stamp_ns,
     storage_of,
 )
-from depth_kd_ros.frames import FramePath, MessageFactory, camera_model
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.overlapped import Overlapped
-from depth_kd_ros.pipeline import CameraInfoError, FrameResult, PendingFrame
+from depth_kd_ros.io.image_codec import ImageDecodeError
+from depth_kd_ros.offline.overlapped import Overlapped
+from depth_kd_ros.offline.run import AtomicOutput, OfflineError, Summary, make_pipeline
+from depth_kd_ros.pipeline import FrameResult, PendingFrame
 
 _TYPES = TYPESTORE.types
 

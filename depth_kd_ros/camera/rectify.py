@@ -21,7 +21,7 @@ intrinsics P[:3,:3] (``rectified_calibration``: D zero, K from P):
 with r^2 = x^2 + y^2 of the normalised ray (p1, p2: tangential terms) and theta = atan(r).
 
 Decisions beyond image_proc: an all-zero R (a driver that fills only K and D) is the identity, and an all-zero
-P is K (as pipeline.CameraModel.from_camera_info); image_geometry would build maps from the zeros. binning_x/y
+P is K (as camera.model.CameraModel.from_camera_info); image_geometry would build maps from the zeros. binning_x/y
 and roi (REP 104's reduced images) are not applied: the frame must have the calibration's full width x height
 (camera_size_mismatch otherwise).
 """
@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel
 
 #: distortion models (sensor_msgs/distortion_models.hpp names) -> number of coefficients in D
 DISTORTION_MODELS: dict[str, int] = {'plumb_bob': 5, 'rational_polynomial': 8, 'equidistant': 4}

@@ -26,16 +26,17 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.depth_encoding import depth_to_millimetres
+from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel
+from depth_kd_ros.camera.pointcloud import write_ply
 from depth_kd_ros.frames import FramePath
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.image_files import list_images, read_image
+from depth_kd_ros.io.depth_encoding import depth_to_millimetres
+from depth_kd_ros.io.image_codec import ImageDecodeError
+from depth_kd_ros.io.image_files import list_images, read_image
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
-from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.overlapped import Overlapped
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, PendingFrame
-from depth_kd_ros.pointcloud import write_ply
+from depth_kd_ros.offline.overlapped import Overlapped
+from depth_kd_ros.offline.run import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
+from depth_kd_ros.pipeline import PendingFrame
 
 #: ground-truth depth maps are 16-bit PNGs (KITTI, NYU's sync layout, TUM, RealSense recorders)
 GROUND_TRUTH_SUFFIXES = ('.png',)
