@@ -146,11 +146,10 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     try:
         for index in range(warmup + frames):
             start = time.perf_counter()
-            rgb = frame_path.decode(image)
-            conversion = (time.perf_counter() - start) * 1e3
-            result = frame_path.run(rgb, camera, publishers)
+            decoded = frame_path.camera_frame(image, info, require_camera=False)  # decode, camera model
+            result = frame_path.run(decoded.rgb, decoded.camera, publishers)
             mark = time.perf_counter()
-            messages = frame_path.messages(result, image.header, info, publishers)
+            messages = frame_path.messages(result, image.header, decoded.camera_info, publishers)
             fill = (time.perf_counter() - mark) * 1e3
             mark = time.perf_counter()
             for topic, msg in messages.items():
@@ -159,14 +158,14 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
             total = (time.perf_counter() - start) * 1e3
             if index < warmup:
                 continue
-            frame = dict(result.timings, conversion=conversion, message_fill=fill, publish=publish,
+            frame = dict(result.timings, **decoded.timings, message_fill=fill, publish=publish,
                          end_to_end=total, non_model=total - result.timings['inference'])
             for key, value in frame.items():
                 samples.setdefault(key, []).append(value)
         frame_path.pipeline.params = params.replace(resize_interpolation='linear')
         for _ in range(frames):
             start = time.perf_counter()
-            frame_path.pipeline.preprocess(rgb)
+            frame_path.pipeline.preprocess(decoded.rgb)
             samples.setdefault('resize_linear', []).append((time.perf_counter() - start) * 1e3)
     finally:
         sink.terminate()

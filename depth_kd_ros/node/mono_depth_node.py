@@ -1,6 +1,8 @@
 """mono_depth_node: camera images -> metric depth image, point cloud, preview and diagnostics (rclpy glue).
 
-The per-frame work (decode, pipeline, output messages) is frames.py's, shared with the offline tool.
+The per-frame work (the frame sequence: decode, rectify, camera; the pipeline; output messages) is frames.py's,
+shared with the offline tool; this node serves a frame without a usable camera (depth without focal scaling or
+points). The process around the node (rclpy start and stop, signals, exit codes) is process.py's.
 Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``depth`` (32FC1 metres or 16UC1 millimetres: depth_encoding; REP 118),
 ``depth/camera_info``, ``depth/colored`` (bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std),
@@ -23,11 +25,9 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera.model import CameraInfoError, CameraModel
 from depth_kd_ros.camera.pairing import CameraInfoBuffer, stamp_nanoseconds
 from depth_kd_ros.camera.pointcloud import is_optical_frame
-from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera_model
-from depth_kd_ros.io.image_codec import ImageDecodeError
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped, MessageFactory
 from depth_kd_ros.model_file import ModelFileError
 from depth_kd_ros.node.diagnostics import ERROR, OK, FrameStats
 from depth_kd_ros.node.latest_frame import LatestFrameWorker
@@ -359,28 +359,21 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         self._inputs.append(self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos))
         self._camera_info_qos_timer.cancel()
 
-    def _camera_info_for(self, header, rectify: bool) -> CameraInfo | None:
-        """The CameraInfo of the image's stamp, else the latest before it (camera.pairing); an inexact pairing
-        is counted, none at all is a fault."""
-        match = self._camera_infos.match(stamp_nanoseconds(header.stamp))
-        if match is None:
-            self._fault('no_camera_info', ('every camera_info received is stamped after the image (different '
-                                           'clocks?)' if len(self._camera_infos) else 'no camera_info received yet')
-                        + (': frame skipped (rectify needs it)' if rectify else
-                           ': publishing depth without focal scaling, depth/camera_info or points'))
-            return None
-        if not match.exact:
-            self.stats.count('camera_info_inexact')
-        return match.info
-
-    def _camera(self, msg: CameraInfo | None, width: int, height: int) -> CameraModel | None:
-        if msg is None:
-            return None
-        try:
-            return camera_model(msg, width, height)
-        except CameraInfoError as exc:
-            self._fault(exc.kind, f'{exc}: publishing depth without focal scaling or points')
-            return None
+    def _frame_fault(self, skipped: FrameSkipped, served: bool) -> None:
+        """A fault for a frame the sequence skipped, or (``served``) serves without a camera: its kind, and a line
+        that says what happened to the frame."""
+        if skipped.stage == 'decode':
+            message = str(skipped)
+        elif skipped.stage == 'camera_info':
+            message = ('every camera_info received is stamped after the image (different clocks?)'
+                       if len(self._camera_infos) else 'no camera_info received yet')
+            message += (': publishing depth without focal scaling, depth/camera_info or points' if served
+                        else ': frame skipped (rectify needs it)')
+        elif served:
+            message = f'{skipped}: publishing depth without focal scaling or points'
+        else:
+            message = f'{skipped}: frame skipped (rectify is on; a raw frame is never published as rectified)'
+        self._fault(skipped.kind, message)
 
     def _subscribed_outputs(self) -> list[str]:
         """The output topics someone subscribes to, in publishing order."""
@@ -392,45 +385,33 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         subscribed = self._subscribed_outputs()
         if not subscribed:
             return  # lazy, as depth_image_proc's connect callbacks: no decoding or inference nobody reads
-        start = time.perf_counter()
+        params = self.params
+        match = self._camera_infos.match(stamp_nanoseconds(msg.header.stamp))  # exact stamp, else latest before
         try:
-            rgb = self.frames.decode(msg)
-        except ImageDecodeError as exc:
-            self._fault(exc.kind, str(exc))
+            frame = self.frames.camera_frame(msg, match.info if match else None, require_camera=False)
+        except FrameSkipped as exc:
+            self._frame_fault(exc, served=False)
             return
-        conversion_ms = (time.perf_counter() - start) * 1e3
-        previous = self.stats.record_input_size(rgb.shape[1], rgb.shape[0])
+        previous = self.stats.record_input_size(frame.rgb.shape[1], frame.rgb.shape[0])
         if previous is not None:
             self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
-                *previous, rgb.shape[1], rgb.shape[0]))
-        params = self.params
-        info = self._camera_info_for(msg.header, params.rectify)
-        stages = {'conversion': conversion_ms}
-        if params.rectify:
-            if info is None:
-                return
-            start = time.perf_counter()
-            try:
-                rgb = self.frames.rectify(rgb, info)
-            except CameraInfoError as exc:
-                self._fault(exc.kind, f'{exc}: frame skipped (rectify is on; a raw frame is never published as '
-                            'rectified)')
-                return
-            stages['rectify'] = (time.perf_counter() - start) * 1e3
-        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
+                *previous, frame.rgb.shape[1], frame.rgb.shape[0]))
+        if frame.camera_missing is not None:
+            self._frame_fault(frame.camera_missing, served=True)
+        if match is not None and not match.exact:
+            self.stats.count('camera_info_inexact')
         switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}
         outputs = [topic for topic in subscribed if not switched_off.get(topic, False)]
         try:
-            result = self.frames.run(rgb, camera, outputs)
+            result = self.frames.run(frame.rgb, frame.camera, outputs)
         except BackendError as exc:
             self._fault('backend_error', str(exc))
             return
         start = time.perf_counter()
-        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs,
-                                        rectified=params.rectify)
+        messages = self.frames.messages(result, msg.header, frame.camera_info, outputs, rectified=frame.rectified)
         for topic, message in messages.items():
             self.publishers_by_topic[topic].publish(message)
-        timings = dict(result.timings, **stages, publish=(time.perf_counter() - start) * 1e3)
+        timings = dict(result.timings, **frame.timings, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
         if result.ground is not None:
             self.stats.record_scale(result.ground)

@@ -28,8 +28,7 @@ from rosbags.interfaces import Connection
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera.model import CameraInfoError
-from depth_kd_ros.frames import FramePath, MessageFactory, camera_model
+from depth_kd_ros.frames import FramePath, FrameSkipped, MessageFactory
 from depth_kd_ros.io.bagio import (
     CAMERA_INFO,
     IMAGE,
@@ -47,7 +46,6 @@ from depth_kd_ros.io.bagio import (
     stamp_ns,
     storage_of,
 )
-from depth_kd_ros.io.image_codec import ImageDecodeError
 from depth_kd_ros.offline.overlapped import Overlapped
 from depth_kd_ros.offline.run import AtomicOutput, OfflineError, Summary, make_pipeline
 from depth_kd_ros.pipeline import FrameResult, PendingFrame
@@ -99,28 +97,15 @@ class BagFrame:
 
 
 def prepare_frame(frames: FramePath, frame: BagFrame, *, paired: bool) -> BagFrame:
-    """Decode (and with params.rectify rectify) ``frame.message``, build its camera and the model input (the
-    reader thread); ``paired`` says whether the bag has camera_info at all. Sets ``outcome`` to why the frame is
-    skipped when that fails."""
+    """The frame sequence and the model input of ``frame.message`` (the reader thread); ``paired`` says whether the
+    bag has camera_info at all (without, frames are served without a camera: depth only). Sets ``outcome`` to
+    why the frame is skipped when that fails."""
     try:
-        rgb = frames.decode(frame.message)
-    except ImageDecodeError as exc:
-        frame.outcome = f'undecodable image ({exc.kind})'
+        camera_frame, frame.pending = frames.prepare(frame.message, frame.camera_info, require_camera=paired)
+    except FrameSkipped as exc:
+        frame.outcome = exc.reason
         return frame
-    camera = None
-    if paired:
-        if frame.camera_info is None:
-            frame.outcome = 'no camera_info at or before the image stamp'
-            return frame
-        try:
-            camera = camera_model(frame.camera_info, rgb.shape[1], rgb.shape[0])
-        except CameraInfoError as exc:
-            frame.outcome = f'unusable camera_info ({exc.kind})'
-            return frame
-    try:
-        frame.pending = frames.pipeline.prepare(frames.rectify(rgb, frame.camera_info), camera)
-    except CameraInfoError as exc:
-        frame.outcome = f'cannot rectify ({exc.kind})'
+    frame.camera_info = camera_frame.camera_info
     return frame
 
 

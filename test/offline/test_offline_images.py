@@ -111,7 +111,7 @@ def test_image_whose_header_claims_too_many_pixels_is_skipped_before_decoding(tm
     code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
                        '--quiet', capsys=capsys)
     assert code == 0, out
-    assert 'skipped 1 (not decoded (image_too_large))' in out and path.name in out
+    assert 'skipped 1 (undecodable image (image_too_large))' in out and path.name in out
 
 
 def test_camera_file_with_zero_focal_is_named(tmp_path, model_path, nyu, capsys):

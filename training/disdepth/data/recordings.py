@@ -34,7 +34,7 @@ import numpy as np
 
 from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
 from depth_kd_ros.camera.model import CameraInfoError, CameraModel
-from depth_kd_ros.frames import decode_message
+from depth_kd_ros.frames import FrameSkipped, camera_frame, camera_model
 from depth_kd_ros.io.bagio import (
     COMPRESSED_IMAGE,
     IMAGE_TYPES,
@@ -48,7 +48,7 @@ from depth_kd_ros.io.bagio import (
     stamp_ns,
     topics_of_types,
 )
-from depth_kd_ros.io.image_codec import ImageDecodeError, decode_compressed, decode_compressed_depth, decode_depth_image
+from depth_kd_ros.io.image_codec import ImageDecodeError, decode_compressed_depth, decode_depth_image
 from depth_kd_ros.io.image_files import ImageFolderError, list_images
 from depth_kd_ros.params import NodeParams
 from disdepth.data.splits import DatasetError, read_depth_png
@@ -219,21 +219,12 @@ class _BagFrames:
 
     def _frame(self, stamp: int, name: str, held_out: bool, message) -> Frame | None:
         """Decode one kept colour message with its camera_info and depth; None (and a report entry) if skipped."""
-        try:
-            rgb = decode_message(message, MAX_PIXELS)
-        except ImageDecodeError as exc:
-            self.report.skip(f'undecodable image ({exc.kind})', name)
+        try:  # the node's frame sequence, not rectified (training sees the frames as recorded)
+            frame = camera_frame(message, self.infos.latest_at(stamp), require_camera=True, max_pixels=MAX_PIXELS)
+        except FrameSkipped as exc:
+            self.report.skip(exc.reason, name)
             return None
-        info = self.infos.latest_at(stamp)
-        if info is None:
-            self.report.skip('no camera_info at or before the image stamp', name)
-            return None
-        try:
-            camera = CameraModel.from_camera_info(info.k, info.p, info.width, info.height)
-            camera.check_size(rgb.shape[1], rgb.shape[0])
-        except CameraInfoError as exc:
-            self.report.skip(f'unusable camera_info ({exc.kind})', name)
-            return None
+        rgb, camera = frame.rgb, frame.camera
         depth = None
         if self.depth_topic is not None:
             nearest = min(self.window, key=lambda d: abs(d[0] - stamp), default=None)
@@ -277,7 +268,7 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     depth_dir = folder / 'depth'
     try:
         calibration = load_camera_yaml(calibration_file)
-        camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width, calibration.height)
+        camera_model(calibration, calibration.width, calibration.height)  # usable, or the folder is refused
         files = list_images(frames_dir)
         depth_files = {}
         if cfg.depth_topic is not None:
@@ -297,13 +288,14 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     held_out = max(1, round(cfg.test_fraction * len(kept))) if len(kept) > 1 else 0
     for number, path in enumerate(kept):
         try:
-            rgb = decode_compressed(path.read_bytes())
-        except ImageDecodeError as exc:
-            report.skip(f'undecodable image ({exc.kind})', path.name)
+            frame = camera_frame(path, calibration, require_camera=True, max_pixels=MAX_PIXELS)
+        except FrameSkipped as exc:
+            if exc.kind == 'camera_size_mismatch':
+                raise DatasetError(f'{path}: {exc} ({calibration_file.name}); one folder holds one camera\'s '
+                                   'frames') from exc
+            report.skip(exc.reason, path.name)
             continue
-        if rgb.shape[:2] != (calibration.height, calibration.width):
-            raise DatasetError(f'{path} is {rgb.shape[1]}x{rgb.shape[0]} but {calibration_file.name} says '
-                               f'{calibration.width}x{calibration.height}; one folder holds one camera\'s frames')
+        rgb, camera = frame.rgb, frame.camera
         depth = None
         if path.stem in depth_files:
             depth = read_depth_png(depth_files[path.stem], cfg.depth_png_scale)
