@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from depth_kd_ros.camera.model import CameraModel
-from depth_kd_ros.frames import FramePath
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath
 from depth_kd_ros.messages import fill_camera_info
 from depth_kd_ros.params import NodeParams
 from depth_kd_ros.pipeline import load_pipeline
@@ -95,13 +95,13 @@ def camera_frame() -> tuple[object, CameraModel]:
 SINK = '''
 import sys, rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from depth_kd_ros.node.mono_depth_node import OUTPUT_CLASSES
 rclpy.init(domain_id=int(sys.argv[1]))
 node = rclpy.create_node('bench_sink')
 qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-for name, kind in (('depth', Image), ('depth/colored', Image), ('points', PointCloud2),
-                   ('depth/camera_info', CameraInfo)):
-    node.create_subscription(kind, name, lambda _msg: None, qos)
+for name, kind in OUTPUT_CLASSES.items():
+    if name != 'depth/uncertainty':
+        node.create_subscription(kind, name, lambda _msg: None, qos)
 try:
     rclpy.spin(node)
 except Exception:
@@ -120,9 +120,9 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     import rclpy
     from rclpy.context import Context
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, Image
 
-    from depth_kd_ros.node.mono_depth_node import RCLPY_MESSAGES
+    from depth_kd_ros.node.mono_depth_node import OUTPUT_CLASSES, RCLPY_MESSAGES
 
     params = NodeParams(model_path=model_path, num_threads=THREADS)
     frame_path = FramePath(load_pipeline(params), RCLPY_MESSAGES)
@@ -135,9 +135,8 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     node = rclpy.create_node('bench_node', context=context)
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
     # as the node with subscribers to depth, depth/camera_info, depth/colored, points (not uncertainty)
-    publishers = {name: node.create_publisher(kind, name, qos) for name, kind in
-                  (('depth', Image), ('depth/camera_info', CameraInfo), ('depth/colored', Image),
-                   ('points', PointCloud2))}
+    publishers = {topic: node.create_publisher(OUTPUT_CLASSES[topic], topic, qos) for topic in OUTPUT_TOPICS
+                  if topic != 'depth/uncertainty'}
     sink = subprocess.Popen([sys.executable, '-c', SINK, str(domain_id)])
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and not all(p.get_subscription_count() for p in publishers.values()):
@@ -195,10 +194,10 @@ def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str,
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, Image
 
-    kinds = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
-             'points': PointCloud2}
+    from depth_kd_ros.node.mono_depth_node import OUTPUT_CLASSES
+
     domain_id = 200 + (os.getpid() + 7) % 30
     data, camera = camera_frame()
     with tempfile.NamedTemporaryFile('w', suffix='.yaml', delete=False) as params:
@@ -213,7 +212,7 @@ def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str,
     qos = QoSProfile(depth=history, reliability=ReliabilityPolicy.RELIABLE)
     received: dict[str, dict[int, float]] = {topic: {} for topic in topics}
     for topic in topics:
-        client.create_subscription(kinds[topic], topic, lambda m, t=topic: received[t].setdefault(
+        client.create_subscription(OUTPUT_CLASSES[topic], topic, lambda m, t=topic: received[t].setdefault(
             m.header.stamp.sec, time.monotonic()), qos)
     diagnostics: list[dict[str, str]] = []
     client.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.append(
@@ -231,8 +230,7 @@ def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str,
                                                    and pub_info.get_subscription_count()
                                                    and all(client.count_publishers(t) for t in topics)):
             time.sleep(0.1)
-        info = CameraInfo(width=WIDTH, height=HEIGHT, k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy,
-                                                         0.0, 0.0, 1.0])
+        info = fill_camera_info(CameraInfo(), camera)
         for stamp in range(1, frames + warmup + 1):
             pub_info.publish(info)
             msg = Image(height=HEIGHT, width=WIDTH, encoding='bgr8', step=WIDTH * 3, data=data)
@@ -276,7 +274,7 @@ def delivery_all_outputs(model_path: str, frames: int = 30, rate_hz: float = 2.0
     applies to itself) and with Fast DDS's own defaults (an empty profile file), which issue 17 measured: 2-3 of
     12 depth messages 1.8-3.3 s late on a busy machine.
     """
-    topics = ('depth', 'depth/camera_info', 'depth/colored', 'depth/uncertainty', 'points')
+    topics = OUTPUT_TOPICS
     result = {'frames': frames, 'rate_hz': rate_hz, 'subscriber_history': 5}
     with tempfile.NamedTemporaryFile('w', suffix='.xml', delete=False) as empty:  # one profile, not a default one
         empty.write('<?xml version="1.0" encoding="UTF-8"?>\n<profiles xmlns="http://www.eprosima.com/XMLSchemas/'
@@ -311,14 +309,15 @@ def camera_blocks(frames: int) -> dict[str, dict[str, float]]:
     """
     import cv2
 
-    from depth_kd_ros.camera.rectify import Calibration, Rectifier, build_maps
+    from depth_kd_ros.camera.calibration import Calibration
+    from depth_kd_ros.camera.rectify import Rectifier, build_maps
     from depth_kd_ros.ground_plane import GroundPlaneScale
     from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 
     data, camera = camera_frame()
     rgb = np.frombuffer(data, np.uint8).reshape(HEIGHT, WIDTH, 3)
     info = Calibration(WIDTH, HEIGHT, 'plumb_bob', (-0.28, 0.07, 0.001, -0.0005, 0.0),
-                       (camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0),
+                       tuple(camera.K.reshape(-1)),
                        (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
                        (camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0))
     rows = np.arange(HEIGHT, dtype=np.float32)[:, None] - camera.cy

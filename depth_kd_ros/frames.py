@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from depth_kd_ros.camera.model import CameraInfoError, CameraModel
-from depth_kd_ros.camera.rectify import Calibration, Rectifier, rectified_calibration
+from depth_kd_ros.camera.calibration import Calibration
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel, camera_model
+from depth_kd_ros.camera.rectify import Rectifier, rectified_calibration
 from depth_kd_ros.io.depth_encoding import encode_depth
 from depth_kd_ros.io.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
 from depth_kd_ros.io.image_files import read_image
@@ -53,8 +54,13 @@ try:  # robots have cv_bridge from apt; used only for encodings image_codec does
 except ImportError:
     CvBridge = None
 
-#: the output topics (relative names, so launch files remap them), in the node's publishing order
-OUTPUT_TOPICS = ('depth', 'depth/camera_info', 'depth/colored', 'depth/uncertainty', 'points')
+#: the output topics (relative names, so launch files remap them), in the node's publishing order, and the
+#: sensor_msgs message of each
+OUTPUT_TYPES = {'depth': 'Image', 'depth/camera_info': 'CameraInfo', 'depth/colored': 'Image',
+                'depth/uncertainty': 'Image', 'points': 'PointCloud2'}
+OUTPUT_TOPICS = tuple(OUTPUT_TYPES)
+#: how many frame names a summary lists per skip reason
+NAMES_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -65,18 +71,6 @@ class MessageFactory:
     camera_info: Callable[[Any], Any]  # header -> sensor_msgs/CameraInfo
     point_cloud2: Callable[[Any], Any]  # header -> sensor_msgs/PointCloud2
     point_field: Callable[..., Any]  # (name=, offset=, datatype=, count=) -> sensor_msgs/PointField
-
-
-def camera_model(camera_info, width: int, height: int) -> CameraModel:
-    """The intrinsics of a sensor_msgs/CameraInfo (either library) for an image of width x height pixels.
-
-    Raises:
-        CameraInfoError: unusable K/P or size, or a camera_info of another size than the image (its ``kind`` says
-            which, for diagnostics).
-    """
-    camera = CameraModel.from_camera_info(camera_info.k, camera_info.p, camera_info.width, camera_info.height)
-    camera.check_size(width, height)
-    return camera
 
 
 def decode_message(msg, max_pixels: int, bridge=None) -> np.ndarray:
@@ -123,6 +117,30 @@ class FrameSkipped(Exception):
     @property
     def reason(self) -> str:
         return self.REASONS[self.stage].format(kind=self.kind)
+
+
+def frame_name(index: int, stamp_ns: int) -> str:
+    """A recorded frame's name in reports: ``'#<index> (stamp <sec>.<nanosec>)'``, its place and header stamp."""
+    return f'#{index} (stamp {stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d})'
+
+
+@dataclass
+class SkippedFrames:
+    """The frames a run skipped, by reason (``FrameSkipped.reason`` or the caller's own), in the order met."""
+
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> frame names
+
+    def skip(self, reason: str, name: str) -> None:
+        self.skipped.setdefault(reason, []).append(name)
+
+
+def skipped_lines(skipped: dict[str, list[str]]) -> list[str]:
+    """``'  skipped N (reason): name, ... and M more'`` per reason, sorted, at most NAMES_SHOWN names each."""
+    lines = []
+    for reason, names in sorted(skipped.items()):
+        more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
+        lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')
+    return lines
 
 
 @dataclass

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 
 class CameraInfoError(ValueError):
     """Camera intrinsics unusable (NaN/zero/negative focal, zero size, size differs from the image).
@@ -71,6 +73,11 @@ class CameraModel:
             return cls.from_k(k, width, height)
         return cls.from_k([values[0], 0.0, values[2], 0.0, values[5], values[6], 0.0, 0.0, 1.0], width, height)
 
+    @property
+    def K(self) -> np.ndarray:  # noqa: N802 - the camera matrix's name in REP 104 and OpenCV
+        """float64 [3,3] camera matrix, pixels: [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
     def check_size(self, width: int, height: int) -> None:
         """Check that the camera describes an image of width x height pixels.
 
@@ -84,3 +91,16 @@ class CameraModel:
     def focal_at(self, width: int, height: int) -> float:
         """Focal length in pixels after resizing the image to width x height: sqrt(fx*sx * fy*sy)."""
         return math.sqrt(self.fx * width / self.width * self.fy * height / self.height)
+
+
+def camera_model(camera_info, width: int, height: int) -> CameraModel:
+    """The intrinsics of a sensor_msgs/CameraInfo (either library) or a camera.calibration.Calibration for an image
+    of width x height pixels.
+
+    Raises:
+        CameraInfoError: unusable K/P or size, or a camera_info of another size than the image (its ``kind`` says
+            which, for diagnostics).
+    """
+    camera = CameraModel.from_camera_info(camera_info.k, camera_info.p, camera_info.width, camera_info.height)
+    camera.check_size(width, height)
+    return camera

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import sensor_msgs.msg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -27,7 +28,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera.pairing import CameraInfoBuffer, stamp_nanoseconds
 from depth_kd_ros.camera.pointcloud import is_optical_frame
-from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped, MessageFactory
+from depth_kd_ros.frames import OUTPUT_TOPICS, OUTPUT_TYPES, FramePath, FrameSkipped, MessageFactory
 from depth_kd_ros.model_file import ModelFileError
 from depth_kd_ros.node.diagnostics import ERROR, OK, FrameStats
 from depth_kd_ros.node.latest_frame import LatestFrameWorker
@@ -45,9 +46,8 @@ RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
                                 camera_info=lambda header: CameraInfo(header=header),
                                 point_cloud2=lambda header: PointCloud2(header=header), point_field=PointField)
 
-#: message class of each output topic
-OUTPUT_TYPES = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
-                'points': PointCloud2}
+#: message class of each output topic (frames.OUTPUT_TYPES names them)
+OUTPUT_CLASSES = {topic: getattr(sensor_msgs.msg, name) for topic, name in OUTPUT_TYPES.items()}
 #: sensor-data QoS with room for the infos that arrive while the executor is busy: each may be some frame's own
 CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 #: a latched calibration (published once, before the node started) reaches only a transient_local reader
@@ -227,7 +227,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
                              else ReliabilityPolicy.BEST_EFFORT)
         self.frames = FramePath(self.pipeline, RCLPY_MESSAGES)
         #: output topic -> publisher, in OUTPUT_TOPICS order; depth/uncertainty only for models with depth_std
-        self.publishers_by_topic = {topic: self.create_publisher(OUTPUT_TYPES[topic], topic, out_qos)
+        self.publishers_by_topic = {topic: self.create_publisher(OUTPUT_CLASSES[topic], topic, out_qos)
                                     for topic in OUTPUT_TOPICS
                                     if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         info = self.pipeline.info
@@ -330,7 +330,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
-        self.stats.record_input(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        self.stats.record_input(stamp_nanoseconds(msg.header.stamp) * 1e-9)
         self._frame_id = msg.header.frame_id
         if self._frame_id not in self._frame_ids_warned and not is_optical_frame(self._frame_id):
             self._frame_ids_warned.add(self._frame_id)  # once per frame_id: a setting, not a per-frame fault

@@ -29,15 +29,15 @@ from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
-from depth_kd_ros.camera.model import CameraInfoError
+from depth_kd_ros.camera.model import CameraInfoError, camera_model
 from depth_kd_ros.camera.pointcloud import write_ply
 from depth_kd_ros.camera.rectify import Calibration
-from depth_kd_ros.frames import FramePath, FrameSkipped, camera_model
+from depth_kd_ros.frames import NAMES_SHOWN, FramePath, FrameSkipped
 from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 from depth_kd_ros.io.image_files import list_images
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
 from depth_kd_ros.offline.overlapped import Overlapped
-from depth_kd_ros.offline.run import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
+from depth_kd_ros.offline.run import AtomicOutput, OfflineError, Summary, make_pipeline
 from depth_kd_ros.pipeline import PendingFrame
 
 #: ground-truth depth maps are 16-bit PNGs (KITTI, NYU's sync layout, TUM, RealSense recorders)
@@ -127,7 +127,7 @@ def run_images(args) -> Summary:
         OfflineError: an image whose size is not the calibration's (mixed sizes), GT of another
             size, or no frame processed. CameraFileError, ParameterError, ModelFileError, BackendError.
     """
-    calibration = Calibration.from_camera_info(load_camera_yaml(args.camera_info))
+    calibration = load_camera_yaml(args.camera_info)
     files = list(images_by_stem(args.input).values())
     ground_truth = images_by_stem(args.gt_dir, GROUND_TRUTH_SUFFIXES) if args.gt_dir else None
     frames = FramePath(make_pipeline(args, points_rgb=True))

@@ -14,6 +14,7 @@ from pathlib import Path
 from depth_kd_ros.backends import BackendError
 from depth_kd_ros.camera.calibration import CameraFileError
 from depth_kd_ros.camera.model import CameraInfoError
+from depth_kd_ros.frames import SkippedFrames, skipped_lines
 from depth_kd_ros.io.bagio import BagError
 from depth_kd_ros.io.image_codec import ImageDecodeError
 from depth_kd_ros.io.image_files import ImageFolderError
@@ -23,8 +24,6 @@ from depth_kd_ros.params import ParameterError, load_params_file
 from depth_kd_ros.pipeline import DepthPipeline, load_pipeline
 
 PARAMS_FILE = Path('config') / 'mono_depth.yaml'
-#: how many frame names the summary lists per skip reason
-NAMES_SHOWN = 5
 
 
 class OfflineError(ValueError):
@@ -99,7 +98,7 @@ class AtomicOutput:
 
 
 @dataclass
-class Summary:
+class Summary(SkippedFrames):
     """Counts for the end-of-run report; ``skipped`` maps a reason to the frame names it hit.
 
     Times in seconds: ``begin()`` marks the end of start-up (model load, bag index), so frames/s is the
@@ -109,7 +108,6 @@ class Summary:
     frames_in: int = 0
     written: int = 0
     model_seconds: float = 0.0
-    skipped: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     created: float = field(default_factory=time.perf_counter)
     started: float | None = None
@@ -120,9 +118,6 @@ class Summary:
 
     def end(self) -> None:
         self.finished = time.perf_counter()
-
-    def skip(self, reason: str, name: str) -> None:
-        self.skipped.setdefault(reason, []).append(name)
 
     def add(self, result) -> None:
         """Count a written frame (a pipeline FrameResult)."""
@@ -140,8 +135,6 @@ class Summary:
                  f'skipped: {sum(len(v) for v in self.skipped.values())}, '
                  f'{self.written / max(seconds, 1e-9):.2f} frames/s ({seconds:.1f} s after {startup:.1f} s '
                  f'start-up; {100 * self.model_seconds / max(seconds, 1e-9):.0f} % of it in the model)']
-        for reason, names in sorted(self.skipped.items()):
-            more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
-            lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')
+        lines += skipped_lines(self.skipped)
         lines += [f'  {line}' for note in self.notes for line in note.splitlines()]
         return '\n'.join(lines)

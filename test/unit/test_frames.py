@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros.camera.model import CameraInfoError
-from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped, camera_model
+from depth_kd_ros.camera.model import CameraInfoError, camera_model
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped
 from depth_kd_ros.io.bagio import TYPESTORE
 from depth_kd_ros.io.image_codec import ImageDecodeError
 from depth_kd_ros.offline.bag import TYPESTORE_MESSAGES

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+from depth_kd_ros.camera.calibration import Calibration
 from depth_kd_ros.camera.model import CameraInfoError, CameraModel
-from depth_kd_ros.camera.rectify import Calibration, Rectifier, rectified_calibration
+from depth_kd_ros.camera.rectify import Rectifier, rectified_calibration
 from depth_kd_ros.messages import fill_calibration
 
 WIDTH, HEIGHT = 640, 480
