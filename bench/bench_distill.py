@@ -65,10 +65,11 @@ class Profile:
 
 
 PROFILES = {
-    # issue 18: one full-row run at 48x160 measured 0.45 s/step on an idle core (0.27 s without KD); the 5
-    # rows together ~1.8 s per step and seed. 6 seeds x 320 steps ~ 3600 CPU-s, halved by --jobs 2, plus the
-    # teacher's ~230 s: ~35-45 min estimated (46 min measured beside a make demo). Seeds rather than steps: the
-    # paired interval's width goes with t_{n-1} / sqrt(n) (n=2: 9.0, n=6: 1.05 times the spread of the differences).
+    # sized so that 0.005 abs_rel between adjacent rows is resolved: one full-row run at 48x160 measured 0.45 s/step
+    # on an idle core (0.27 s without KD); the 5 rows together ~1.8 s per step and seed. 6 seeds x 320 steps ~ 3600
+    # CPU-s, halved by --jobs 2, plus the teacher's ~230 s: ~35-45 min estimated (46 min measured beside a make
+    # demo). Seeds rather than steps: the paired interval's width goes with t_{n-1} / sqrt(n) (n=2: 9.0, n=6: 1.05
+    # times the spread of the differences).
     'full': Profile(48, 160, 800, 320, 64, (0, 1, 2, 3, 4, 5)),
     'quick': Profile(32, 96, 200, 60, 16, (0, 1)),
 }

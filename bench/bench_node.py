@@ -1,8 +1,8 @@
 """Node per-frame cost at 640x480 with ONNX Runtime CPU: every stage, medians and p90, one process.
 
-Issue 16's goal 2 (issue 6's before): everything but the model <= 5 ms p50 at 640x480; 'goal' in the JSON says, per
-Fast DDS transport, whether it is met or by how much it is missed. Stages are the node's own code path
-(mono_depth_node._process, through depth_kd_ros.frames):
+The goal: everything but the model <= 5 ms p50 at 640x480; 'goal' in the JSON says, per Fast DDS transport,
+whether it is met or by how much it is missed. Stages are the node's own code path
+(node/mono_depth_node.py's _process, through depth_kd_ros.frames):
     conversion (bgr8 Image bytes -> RGB) -> resize (+ /255, NCHW) -> inference -> postprocess (resize
     back, focal scale, invalid -> NaN) -> cloud (back-projection + packing) -> colorize -> message_fill
     (rclpy Image x2, PointCloud2, CameraInfo) -> publish (rclpy, reliable, one subscriber process)
@@ -13,14 +13,14 @@ Fast DDS transport, whether it is met or by how much it is missed. Stages are th
     node_overload: the same through the node with the camera at OVERLOAD_HZ, faster than the node: frames
     answered and their latency under keep-latest (test/ros/test_node_overload.py asserts only what holds at
     any speed: order, newest answered, drops accounted for, flat memory).
-    delivery_all_outputs: all five outputs subscribed by reliable subscribers in another process (issue 17):
+    delivery_all_outputs: all five outputs subscribed by reliable subscribers in another process (Fast DDS delays):
     frames delivered and camera publish -> receipt p50/p99/max per output, with the node's default Fast DDS
     profile (config/fastdds_large_outputs.xml) and with Fast DDS's defaults, beside the node's own latency.
 Model: the default student (config defaults, random init) exported with training/disdepth/export.py at
 256x320; if that fails (e.g. no torch), the synthetic contract graph, and the JSON says which.
 Usage: ``python bench/bench_node.py [--frames 100] [--model PATH] [--output bench/results/node.json]
 [--only stages overload delivery camera_blocks]`` (--only updates those parts of --output and keeps the rest).
-camera_blocks: the robot-camera blocks of issue 14 alone at 640x480 (rectify with cached maps, the map build,
+camera_blocks: the robot-camera blocks alone at 640x480 (rectify with cached maps, the map build,
 the ground-plane fit, 16UC1 encoding); no model or DDS involved.
 """
 from __future__ import annotations
@@ -271,8 +271,8 @@ def delivery_all_outputs(model_path: str, frames: int = 30, rate_hz: float = 2.0
     delivered and camera-publish -> receipt latency p50/p99/max, and the node's own latency (/diagnostics).
 
     Twice: with the node's default Fast DDS profile (config/fastdds_large_outputs.xml, which mono_depth_node
-    applies to itself) and with Fast DDS's own defaults (an empty profile file), which issue 17 measured: 2-3 of
-    12 depth messages 1.8-3.3 s late on a busy machine.
+    applies to itself) and with Fast DDS's own defaults (an empty profile file), with which 2-3 of 12 depth
+    messages arrived 1.8-3.3 s late on a busy machine.
     """
     topics = OUTPUT_TOPICS
     result = {'frames': frames, 'rate_hz': rate_hz, 'subscriber_history': 5}
@@ -302,7 +302,7 @@ def _tail(values: list[float]) -> dict[str, float]:
 
 
 def camera_blocks(frames: int) -> dict[str, dict[str, float]]:
-    """Per-frame cost at 640x480 of the robot-camera blocks beside the model (issue 14), each alone:
+    """Per-frame cost at 640x480 of the robot-camera blocks beside the model, each alone:
     rectify (plumb_bob, maps cached: one cv2.remap of the RGB frame; rectify_map_build is the one-off per
     calibration), ground_fit (GroundPlaneScale.update on a floor + wall depth) and depth_16uc1 (depth_to_millimetres).
     OpenCV threads as the node's default opencv_threads.
@@ -357,7 +357,7 @@ def measure_transport(model_path: str, frames: int) -> dict:
 
 
 def goal_verdict(runs: dict) -> dict:
-    """Issue 16 goal 2 per transport: non_model p50 against GOAL_MS, met or missed by how much."""
+    """The node's goal per transport: non_model p50 against GOAL_MS, met or missed by how much."""
     verdict = {}
     for transport, summary in runs.items():
         p50 = summary['stages']['non_model']['p50_ms']

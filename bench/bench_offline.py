@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Offline tool throughput next to the model's own frame rate (ONNX Runtime CPU, one process), issue 16 goal 3.
+"""Offline tool throughput next to the model's own frame rate (ONNX Runtime CPU, one process); the goal: at least
+0.9x the model's frame rate in bag and image-folder modes.
 
     python bench/bench_offline.py [--frames 40] [--repeats 3] [--model student.onnx] [--num-threads N]
                                                               -> bench/results/offline.json

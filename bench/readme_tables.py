@@ -182,7 +182,7 @@ def node_table(report: dict) -> str:
 
 
 def _node_goal(report: dict) -> str:
-    """Met or missed by how much, per transport (absent from results older than issue 16's verdict)."""
+    """Met or missed by how much, per transport (absent from results older than the 5 ms goal's verdict)."""
     goal = report.get('goal')
     if goal is None:
         return '.'
@@ -194,7 +194,7 @@ def _node_goal(report: dict) -> str:
 
 
 def _camera_blocks_table(blocks: dict | None) -> str:
-    """The robot-camera blocks alone at 640x480 (issue 14; absent from older results)."""
+    """The robot-camera blocks alone at 640x480 (rectify, ground-plane fit, 16UC1; absent from older results)."""
     if blocks is None:
         return ''
     rows = [[CAMERA_BLOCKS.get(name, name), f'{v["p50_ms"]:.2f}', f'{v["min_ms"]:.2f}'] for name, v in blocks.items()]
@@ -205,7 +205,7 @@ def _camera_blocks_table(blocks: dict | None) -> str:
 
 
 def _delivery_table(delivery: dict | None) -> str:
-    """Delivery with every output subscribed (absent from results older than issue 17's figure)."""
+    """Delivery with every output subscribed (absent from results older than the delivery figure)."""
     if delivery is None:
         return ''
     labels = {'node_default': "node's default (config/fastdds_large_outputs.xml)",

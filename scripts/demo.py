@@ -1,4 +1,5 @@
-"""`make demo`: the whole product on a fresh machine, on the embedded synthetic dataset (issue 7).
+"""`make demo`: the whole product on a fresh machine, with no GPU, dataset or internet, on the embedded
+synthetic dataset.
 
 Stages, each the command a user would type (so the demo proves the CLIs, not a private shortcut):
   1. train the small Transformer teacher          training/distill.py  synthetic_teacher.yaml

@@ -1,6 +1,6 @@
 """Replay a synthetic camera through the real `mono_depth_node` over ROS 2 and record what it publishes.
 
-Used by scripts/demo.py (issue 7) and its end-to-end test. The node runs as its own process (the
+Used by scripts/demo.py and its end-to-end test. The node runs as its own process (the
 installed console script), the camera and the recorder live in this process, and the two talk over
 real DDS. Outputs are subscribed reliable (docs/design.md section 4: Fast DDS drops large best-effort
 messages between processes).
