@@ -149,7 +149,7 @@ class CameraFrame:
 
     rgb: np.ndarray  # uint8 [H,W,3] RGB, rectified when ``rectified``
     camera: CameraModel | None  # intrinsics at H x W; None: no usable camera (no focal scaling, no points)
-    camera_info: Any  # the CameraInfo ``camera`` comes from, for depth/camera_info; None when ``camera`` is
+    camera_info: Any  # the CameraInfo ``camera`` comes from, for depth/camera_info; None when ``camera`` is None
     rectified: bool  # went through rectification (depth/camera_info is then the rectified camera)
     timings: dict[str, float] = field(default_factory=dict)  # ms: 'conversion' (decoding), 'rectify'
     camera_missing: FrameSkipped | None = None  # why ``camera`` is None, for a caller that serves such frames
