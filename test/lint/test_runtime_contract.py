@@ -145,7 +145,7 @@ def test_setup_installs_runtime_only_with_launch_and_config():
             'print(repr((d.packages, d.data_files, d.entry_points)))')
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
     packages, data_files, entry_points = ast.literal_eval(result.stdout.strip().splitlines()[-1])
-    assert 'depth_kd_ros' in packages
+    assert 'depth_kd_ros' in packages and 'depth_kd_ros.testing' not in packages
     assert not [p for p in packages if p.startswith(('training', 'disdepth', 'test'))]
     installed = {dest: files for dest, files in data_files}
     assert 'launch/mono_depth.launch.py' in installed['share/depth_kd_ros/launch']
