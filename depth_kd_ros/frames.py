@@ -5,9 +5,10 @@ The frame sequence, one per frame and the same for every caller (``camera_frame`
     decode        sensor_msgs/Image (image_codec.ENCODINGS; any other encoding through cv_bridge when it is
                   installed) or CompressedImage (PNG, JPEG, ...), or an image file, refused above
                   max_input_pixels before decoding -> uint8 [H,W,3] RGB
-    rectify       with params.rectify: the frame undistorted and rectified from its CameraInfo (K, D, R, P) as
-                  image_proc does, maps cached per calibration; without a usable CameraInfo it is skipped
-    camera        the paired CameraInfo -> CameraModel of the H x W image (P, else K)
+    rectify       with params.rectify: the frame undistorted and rectified from its CameraInfo (K, D, R, P, binning,
+                  roi) as image_proc does, maps cached per calibration; without a usable CameraInfo it is skipped
+    camera        the paired CameraInfo -> CameraModel of the H x W image (P, else K; binning and roi applied as
+                  image_geometry does)
     model input   DepthPipeline.prepare: resized to the model                           (FramePath.prepare)
 
 and around the pipeline:
@@ -21,8 +22,11 @@ and around the pipeline:
 A frame the sequence cannot serve raises one ``FrameSkipped``, whose ``kind`` (the diagnostics key) and ``reason``
 (the summaries' words) every caller reports alike. Callers differ in one policy, chosen by argument: a frame
 without a usable camera is served without focal scaling or points (the node: ``require_camera=False``) or skipped
-(the offline tool and training: ``require_camera=True``). What a caller does about a skipped frame (count and
-log a fault, skip and name it, stop the run) stays with it.
+(the offline tool and training: ``require_camera=True``). An uncalibrated camera (its camera_info's focal length
+zero or NaN, as drivers publish without a calibration file) is served without one by every caller, its
+``camera_missing`` saying so: it is no pairing fault but the camera's state, the same for every frame, and what to do
+with it (depth without focal scaling; training's data.focal_length) is the caller's. What a caller does about a
+skipped frame (count and log a fault, skip and name it, stop the run) stays with it.
 
 The node publishes what ``messages`` returns, ``mono_depth_offline bag`` writes it to a bag, ``mono_depth_offline
 images`` and ``training/evaluate.py --onnx`` take ``run``'s arrays: one decoder, one pipeline call and one set of
@@ -163,15 +167,15 @@ def camera_frame(image, camera_info, *, require_camera: bool, max_pixels: int, r
         image: a sensor_msgs/Image or CompressedImage (rclpy's or rosbags' classes), or an image file's Path.
         camera_info: the CameraInfo paired with it (any object with its fields: a message, a camera.calibration
             Calibration), or None.
-        require_camera: skip a frame without a usable camera (FrameSkipped); False serves it without one and
-            says why in ``camera_missing``.
+        require_camera: skip a frame without a usable camera (FrameSkipped), but for an uncalibrated one; False
+            serves every such frame. A frame served without a camera says why in ``camera_missing``.
         max_pixels: frames with more pixels are skipped (checked before decoding).
         rectifier: rectify with ``camera_info`` (params.rectify; the maps are cached in it), or None.
         bridge: a cv_bridge ``CvBridge`` for encodings image_codec does not cover, or None (refused).
     Raises:
         FrameSkipped: the frame cannot be decoded; rectification is asked for and there is no camera_info or it
-            cannot rectify with it (a raw frame is never passed on as rectified); with ``require_camera``, no
-            usable camera.
+            cannot rectify with it (uncalibrated too: a raw frame is never passed on as rectified); with
+            ``require_camera``, no usable camera (an uncalibrated one aside).
         OSError: an image file cannot be read.
     """
     start = time.perf_counter()
@@ -197,7 +201,7 @@ def camera_frame(image, camera_info, *, require_camera: bool, max_pixels: int, r
             camera = camera_model(camera_info, rgb.shape[1], rgb.shape[0])
         except CameraInfoError as exc:
             missing = FrameSkipped('camera', exc.kind, str(exc))
-    if missing is not None and require_camera:
+    if missing is not None and require_camera and missing.kind != 'uncalibrated':
         raise missing
     return CameraFrame(rgb, camera, camera_info if camera is not None else None, rectifier is not None, timings,
                        missing)

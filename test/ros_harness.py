@@ -166,6 +166,15 @@ class Harness:
             time.sleep(0.02)
         raise AssertionError(f'timed out after {timeout} s waiting for {what}')
 
+    def statuses(self) -> list:
+        """Subscribe /diagnostics: the list returned collects the node's DiagnosticStatus as they arrive."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        name, statuses = f'{self.node.get_fully_qualified_name()}: depth', []
+        self.client.create_subscription(DiagnosticArray, '/diagnostics',
+                                        lambda array: statuses.extend(s for s in array.status if s.name == name), 50)
+        return statuses
+
     def send_camera_info(self, msg: CameraInfo | None = None) -> None:
         """Publish a camera_info. It travels on another topic than the images, so an image published next may
         overtake it: with the node in this process, return once the node holds it (re-sent each second in case

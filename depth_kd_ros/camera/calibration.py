@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from depth_kd_ros.camera.model import CameraInfoError, CameraModel
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel, Region, RegionOfInterest
 
 REQUIRED_KEYS = ('image_width', 'image_height', 'camera_matrix', 'distortion_model',
                  'distortion_coefficients', 'rectification_matrix', 'projection_matrix')
@@ -44,7 +44,9 @@ class Calibration:
     rectification maps.
 
     Matrices are row-major tuples of floats as in sensor_msgs/CameraInfo: k (3x3), r (3x3), p (3x4), d (any
-    length until ``check``); pixels at width x height.
+    length until ``check``); pixels at the full sensor's width x height. ``binning_x/y`` and ``roi`` say which
+    reduced image of the sensor the frames are (camera.model.Region; calibration files have neither: 0 and all
+    zero, the full sensor).
     """
 
     width: int
@@ -54,13 +56,20 @@ class Calibration:
     k: tuple[float, ...]
     r: tuple[float, ...]
     p: tuple[float, ...]
+    binning_x: int = 0
+    binning_y: int = 0
+    roi: RegionOfInterest = RegionOfInterest()
 
     @classmethod
     def from_camera_info(cls, info) -> Calibration:
         """From any object with CameraInfo's field names: an rclpy or rosbags message, or a Calibration."""
+        roi = info.roi
         return cls(int(info.width), int(info.height), str(info.distortion_model),
                    tuple(float(x) for x in info.d), tuple(float(x) for x in info.k),
-                   tuple(float(x) for x in info.r), tuple(float(x) for x in info.p))
+                   tuple(float(x) for x in info.r), tuple(float(x) for x in info.p),
+                   int(info.binning_x), int(info.binning_y),
+                   RegionOfInterest(int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width),
+                                    bool(roi.do_rectify)))
 
     @property
     def distorted(self) -> bool:
@@ -68,15 +77,16 @@ class Calibration:
         return any(self.d)
 
     def check(self) -> None:
-        """Raise CameraInfoError unless maps can be built (kinds: 'bad_k', 'bad_r', 'bad_p', 'bad_focal',
-        'bad_camera_size', 'unknown_distortion_model', 'bad_distortion_length', 'bad_camera_info' for a
-        non-finite number)."""
+        """Raise CameraInfoError unless maps can be built (kinds: 'bad_k', 'bad_r', 'bad_p', 'uncalibrated',
+        'bad_focal', 'bad_camera_size', 'bad_roi', 'unknown_distortion_model', 'bad_distortion_length',
+        'bad_camera_info' for a non-finite number)."""
         for name, values, size in (('K', self.k, 9), ('R', self.r, 9), ('P', self.p, 12)):
             if len(values) != size:
                 raise CameraInfoError(f'{name} must have {size} elements, got {len(values)}', f'bad_{name.lower()}')
+        CameraModel.from_k(self.k, self.width, self.height)  # focal > 0 (image_proc: K[0] == 0 is uncalibrated)
         if not all(math.isfinite(x) for x in self.d + self.k + self.r + self.p):
             raise CameraInfoError('camera_info has a non-finite number in D, K, R or P', 'bad_camera_info')
-        CameraModel.from_k(self.k, self.width, self.height)  # focal > 0 (image_proc: K[0] == 0 is uncalibrated)
+        Region.of(self).check()
         if not self.distorted:
             return
         expected = DISTORTION_MODELS.get(self.distortion_model)

@@ -10,6 +10,11 @@ image_proc/src/rectify.cpp and vision_opencv image_geometry PinholeCameraModel (
     each frame:                   cv::remap(raw, map1, map2, INTER_LINEAR), border constant 0
                                   (image_proc's ``interpolation`` default 1 = linear)
     D all zero or empty:          the frame passes unchanged (image_proc publishes it as it came)
+    binning and roi (REP 104):    maps built for the binned full sensor (width / binning_x x height / binning_y)
+                                  with K and P binned (fx, cx, Tx / binning_x; fy, cy, Ty / binning_y), then cut to
+                                  the binned roi, map coordinates shifted by its offset (image_geometry's
+                                  initRectificationMaps: full maps, then reduced maps)
+    uncalibrated (focal 0, NaN):  refused, as image_proc refuses to rectify an uncalibrated camera
 
 Model (REP 104): for each rectified pixel (u, v), x = (P[:3,:3] R)^-1 [u v 1] is a ray of the raw camera; D
 distorts it and K projects it to the raw pixel the map samples. So the rectified image is a pinhole image of
@@ -21,9 +26,9 @@ intrinsics P[:3,:3] (``rectified_calibration``: D zero, K from P):
 with r^2 = x^2 + y^2 of the normalised ray (p1, p2: tangential terms) and theta = atan(r).
 
 Decisions beyond image_proc: an all-zero R (a driver that fills only K and D) is the identity, and an all-zero
-P is K (as camera.model.CameraModel.from_camera_info); image_geometry would build maps from the zeros. binning_x/y
-and roi (REP 104's reduced images) are not applied: the frame must have the calibration's full width x height
-(camera_size_mismatch otherwise).
+P is K (as camera.model.CameraModel.from_camera_info); image_geometry would build maps from the zeros. The frame
+must be the size the calibration's binning and roi give (camera_size_mismatch otherwise); roi.do_rectify is not
+read (the roi is the raw image's, as image_geometry's maps use it).
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ import cv2
 import numpy as np
 
 from depth_kd_ros.camera.calibration import IDENTITY, Calibration
-from depth_kd_ros.camera.model import CameraInfoError
+from depth_kd_ros.camera.model import Region, camera_model
 
 #: image_proc rectify's default ``interpolation`` (1 = cv::INTER_LINEAR)
 INTERPOLATION = cv2.INTER_LINEAR
@@ -48,17 +53,31 @@ def rectified_calibration(calibration: Calibration) -> Calibration:
 
 
 def build_maps(calibration: Calibration) -> tuple[np.ndarray, np.ndarray]:
-    """cv2.remap maps (CV_16SC2 fixed point + interpolation table) of a distorted calibration.
+    """cv2.remap maps (CV_16SC2 fixed point + interpolation table) of a distorted calibration, for its reduced image
+    (binning and roi, module docstring).
 
     Raises:
         CameraInfoError: ``Calibration.check`` fails.
     """
     calibration.check()
     k, d, r, p = calibration.matrices()
-    size = (calibration.width, calibration.height)
+    region = Region.of(calibration)
+    bx, by = region.binning_x, region.binning_y
+    k[0, [0, 2]] /= bx
+    k[1, [1, 2]] /= by
+    p[0, [0, 2, 3]] /= bx
+    p[1, [1, 2, 3]] /= by
+    size = (calibration.width // bx, calibration.height // by)
     if calibration.distortion_model == 'equidistant':
-        return cv2.fisheye.initUndistortRectifyMap(k, d, r, p, size, cv2.CV_16SC2)
-    return cv2.initUndistortRectifyMap(k, d, r, p, size, cv2.CV_16SC2)
+        map1, map2 = cv2.fisheye.initUndistortRectifyMap(k, d, r, p, size, cv2.CV_16SC2)
+    else:
+        map1, map2 = cv2.initUndistortRectifyMap(k, d, r, p, size, cv2.CV_16SC2)
+    x, y = region.x_offset // bx, region.y_offset // by
+    width, height = region.size
+    if (x, y, width, height) == (0, 0, *size):
+        return map1, map2
+    window = np.s_[y:y + height, x:x + width]
+    return map1[window] - np.array([x, y], map1.dtype), np.ascontiguousarray(map2[window])
 
 
 class Rectifier:
@@ -79,15 +98,11 @@ class Rectifier:
             An array of ``image``'s shape and dtype: ``image`` itself when D is all zero, else a new array
             (pixels whose ray falls outside the raw frame are 0).
         Raises:
-            CameraInfoError: the calibration is unusable (Calibration.check) or is not image's size
-                ('camera_size_mismatch').
+            CameraInfoError: the camera is uncalibrated ('uncalibrated'), the calibration is unusable
+                (Calibration.check), or it describes another size than image's ('camera_size_mismatch').
         """
         calibration = Calibration.from_camera_info(info)
-        camera_size = (calibration.width, calibration.height)
-        if (image.shape[1], image.shape[0]) != camera_size:
-            raise CameraInfoError(f'camera_info is {camera_size[0]}x{camera_size[1]} but the image is '
-                                  f'{image.shape[1]}x{image.shape[0]}; rectification needs the full-size raw frame '
-                                  '(binning and roi are not applied)', 'camera_size_mismatch')
+        camera_model(calibration, image.shape[1], image.shape[0])  # calibrated, of this size (binning, roi)
         if not calibration.distorted:
             return image
         if calibration != self._calibration:

@@ -2,8 +2,10 @@
 
 They show whether the node keeps up with the camera. Rates are counts over a sliding window of ``window`` seconds
 divided by the covered time; latency percentiles (nearest-rank over the last ``samples`` frames) are in
-milliseconds, receive -> publish. The node turns ``summary()`` into a diagnostic_msgs/DiagnosticStatus (like
-topic_monitor's MonitoredTopic).
+milliseconds, receive -> publish. Input loss is judged from the header stamps received in the window; stamps that
+jump back (camera.pairing.StampSegments: ``ros2 bag play --loop``, a simulator reset) restart that window and are
+counted (``stamp_jumps_back``), so a loop is no loss. The node turns ``summary()`` into a
+diagnostic_msgs/DiagnosticStatus (like topic_monitor's MonitoredTopic).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import threading
 import time
 
 import numpy as np
+
+from depth_kd_ros.camera.pairing import NANOSECONDS_PER_SECOND, StampSegments
 
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 #: distinct input stamps in the window before the rate they imply is judged
@@ -48,6 +52,7 @@ class FrameStats:
         self.window, self.throttle, self.clock = window, throttle, clock
         self.period, self.loss_hint = period, loss_hint
         self._stamps: collections.deque = collections.deque()  # (arrival, header stamp s) in the window
+        self._segments = StampSegments()  # where the stamps jumped back
         self._last_input: float | None = None
         self._lock = threading.Lock()
         self._inputs: collections.deque = collections.deque()
@@ -68,16 +73,19 @@ class FrameStats:
         while times and times[0] < now - self.window:
             times.popleft()
 
-    def record_input(self, stamp: float | None = None) -> None:
-        """A frame arrived (before decoding), with its header ``stamp`` in seconds when known."""
+    def record_input(self, stamp_ns: int | None = None) -> None:
+        """A frame arrived (before decoding), with its header stamp in nanoseconds when known. A stamp that jumps
+        back restarts the stamps' window (the loss check then looks at the new segment only) and is counted."""
         with self._lock:
             now = self.clock()
             self.frames_in += 1
             self._last_input = now
             self._inputs.append(now)
             self._trim(self._inputs, now)
-            if stamp is not None:
-                self._stamps.append((now, stamp))
+            if stamp_ns is not None:
+                if self._segments.add(stamp_ns):
+                    self._stamps.clear()
+                self._stamps.append((now, stamp_ns / NANOSECONDS_PER_SECOND))
             while self._stamps and self._stamps[0][0] < now - self.window:
                 self._stamps.popleft()
 
@@ -183,7 +191,7 @@ class FrameStats:
             values = {'input_rate_hz': f'{self._rate(self._inputs, now):.2f}',
                       'output_rate_hz': f'{self._rate(self._outputs, now):.2f}',
                       'frames_in': str(self.frames_in), 'frames_out': str(self.frames_out),
-                      'frames_dropped': str(self.dropped)}
+                      'frames_dropped': str(self.dropped), 'stamp_jumps_back': str(self._segments.index)}
             if self._input_size is not None:
                 values['input_size'] = '{}x{}'.format(*self._input_size)
             if self._latency:

@@ -26,7 +26,7 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera.pairing import CameraInfoBuffer, stamp_nanoseconds
+from depth_kd_ros.camera.pairing import NANOSECONDS_PER_SECOND, CameraInfoBuffer, stamp_nanoseconds
 from depth_kd_ros.camera.pointcloud import is_optical_frame
 from depth_kd_ros.frames import OUTPUT_TOPICS, OUTPUT_TYPES, FramePath, FrameSkipped, MessageFactory
 from depth_kd_ros.model_file import ModelFileError
@@ -155,6 +155,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         self._inputs: list = []
         self.stats: FrameStats | None = None
         self._frame_ids_warned: set[str] = set()  # frame_ids already warned about as not optical
+        self._camera_warnings: set[str] = set()  # camera_info warnings already logged (principal point)
         self._frame_id = ''  # the input images' frame_id: the default hardware_id in /diagnostics
         self.finalized = False  # the shutdown transition ran: main() ends the process
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -242,7 +243,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
                                 period=self.params.diagnostics_period,
                                 loss_hint='' if self.params.input_reliable else
                                 '; with a reliable publisher, input_reliable:=true receives them all')
-        self._camera_infos = CameraInfoBuffer()  # recent CameraInfos, matched to each image by stamp
+        self._camera_infos = CameraInfoBuffer()  # CameraInfos by stamp span, matched to each image by stamp
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE
                                if self.params.input_reliable else ReliabilityPolicy.BEST_EFFORT)
         compressed = self.params.input_transport == 'compressed'
@@ -330,7 +331,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
-        self.stats.record_input(stamp_nanoseconds(msg.header.stamp) * 1e-9)
+        self.stats.record_input(stamp_nanoseconds(msg.header.stamp))
         self._frame_id = msg.header.frame_id
         if self._frame_id not in self._frame_ids_warned and not is_optical_frame(self._frame_id):
             self._frame_ids_warned.add(self._frame_id)  # once per frame_id: a setting, not a per-frame fault
@@ -359,16 +360,31 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         self._inputs.append(self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos))
         self._camera_info_qos_timer.cancel()
 
-    def _frame_fault(self, skipped: FrameSkipped, served: bool) -> None:
+    def _why_no_camera_info(self, stamp_ns: int) -> str:
+        """Why an image stamped ``stamp_ns`` has no camera_info at or before its stamp, for the fault's line."""
+        latest, span = self._camera_infos.latest_stamp_ns, self._camera_infos.span_ns
+        if latest is None:
+            return 'no camera_info received yet'
+        lag = (latest - stamp_ns) / NANOSECONDS_PER_SECOND
+        if latest - stamp_ns > span:
+            return (f'the image is stamped {lag:.1f} s before the latest camera_info, and camera_infos are kept for '
+                    f'{span / NANOSECONDS_PER_SECOND:g} s of stamps (the image arrived that late, or its clock '
+                    'differs from the camera_info\'s)')
+        return (f'every camera_info received is stamped after the image (the latest {lag:.3f} s after it): the '
+                'camera_info started later, or its clock differs from the image\'s')
+
+    def _frame_fault(self, skipped: FrameSkipped, served: bool, stamp_ns: int) -> None:
         """A fault for a frame the sequence skipped, or (``served``) serves without a camera: its kind, and a line
-        that says what happened to the frame."""
+        that says what happened to the frame (stamped ``stamp_ns``)."""
         if skipped.stage == 'decode':
             message = str(skipped)
         elif skipped.stage == 'camera_info':
-            message = ('every camera_info received is stamped after the image (different clocks?)'
-                       if len(self._camera_infos) else 'no camera_info received yet')
+            message = self._why_no_camera_info(stamp_ns)
             message += (': publishing depth without focal scaling, depth/camera_info or points' if served
                         else ': frame skipped (rectify needs it)')
+        elif served and skipped.kind == 'uncalibrated':
+            message = (f'{skipped}: publishing depth without focal scaling, depth/camera_info or points; calibrate '
+                       'the camera (camera_calibration) for them')
         elif served:
             message = f'{skipped}: publishing depth without focal scaling or points'
         else:
@@ -386,18 +402,22 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         if not subscribed:
             return  # lazy, as depth_image_proc's connect callbacks: no decoding or inference nobody reads
         params = self.params
-        match = self._camera_infos.match(stamp_nanoseconds(msg.header.stamp))  # exact stamp, else latest before
+        stamp = stamp_nanoseconds(msg.header.stamp)
+        match = self._camera_infos.match(stamp)  # exact stamp, else latest before
         try:
             frame = self.frames.camera_frame(msg, match.info if match else None, require_camera=False)
         except FrameSkipped as exc:
-            self._frame_fault(exc, served=False)
+            self._frame_fault(exc, served=False, stamp_ns=stamp)
             return
         previous = self.stats.record_input_size(frame.rgb.shape[1], frame.rgb.shape[0])
         if previous is not None:
             self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
                 *previous, frame.rgb.shape[1], frame.rgb.shape[0]))
         if frame.camera_missing is not None:
-            self._frame_fault(frame.camera_missing, served=True)
+            self._frame_fault(frame.camera_missing, served=True, stamp_ns=stamp)
+        elif (warning := frame.camera.principal_point_warning()) and warning not in self._camera_warnings:
+            self._camera_warnings.add(warning)  # once per calibration: a setting, not a per-frame fault
+            self.get_logger().warning(f'camera_info: {warning}')
         if match is not None and not match.exact:
             self.stats.count('camera_info_inexact')
         switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}

@@ -15,8 +15,11 @@ camera. Per image (raw sensor_msgs/Image or CompressedImage) with header stamp t
 Every output message has the input's header (stamp, frame_id) and the input's receive time as its bag
 timestamp. The output bag uses the input's storage (sqlite3 or MCAP). Frames are skipped and counted,
 never half written: undecodable images, and, when the bag has camera_info, images stamped before the first
-one or whose camera_info is unusable (with rectify: one it cannot rectify with). A bag without camera_info
-gets depth only (no focal scaling).
+one or whose camera_info is unusable (with rectify: one it cannot rectify with). A bag without camera_info, or
+whose camera is uncalibrated (focal length 0 or NaN), gets depth only, as the node publishes it: no focal scaling,
+points or depth/camera_info; the summary says which. A camera_info with binning or a roi describes the reduced
+image (camera.model). The summary also says when the image stamps jump back (camera.pairing.StampSegments: a
+recording of a loop or a simulator reset); pairing by stamp is unchanged by it.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from rosbags.interfaces import Connection
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera.pairing import bag_camera_infos, stamp_nanoseconds
+from depth_kd_ros.camera.pairing import StampSegments, bag_camera_infos, stamp_nanoseconds
 from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped, MessageFactory, frame_name
 from depth_kd_ros.io.bagio import (
     CAMERA_INFO,
@@ -89,6 +92,7 @@ class BagFrame:
     raw: bytes
     message: Any = None
     camera_info: Any = None  # the paired CameraInfo, or None
+    camera_note: str | None = None  # why the frame is served without a camera, or a warning about its camera
     pending: PendingFrame | None = None
     outcome: FrameResult | str | None = None
 
@@ -111,6 +115,11 @@ def prepare_frame(frames: FramePath, frame: BagFrame, *, paired: bool) -> BagFra
         frame.outcome = exc.reason
         return frame
     frame.camera_info = camera_frame.camera_info
+    if camera_frame.camera is not None:
+        frame.camera_note = camera_frame.camera.principal_point_warning()
+    elif paired:  # served without one: an uncalibrated camera
+        frame.camera_note = (f'{camera_frame.camera_missing}: depth written without focal scaling, no points or '
+                             'depth/camera_info (as the node publishes it); calibrate the camera for them')
     return frame
 
 
@@ -173,6 +182,7 @@ def run_bag(args) -> Summary:
                 yield prepare_frame(frames, frame, paired=bool(infos))
 
         output = AtomicOutput(args.output, args.overwrite, args.input, keep=(frames.pipeline.params.model_path,))
+        segments, camera_notes = StampSegments(), {}  # camera note -> frames it applies to
         writer = None
         try:
             writer = BagWriter(output.path, storage_of(args.input))
@@ -187,17 +197,27 @@ def run_bag(args) -> Summary:
                     if frame.message is None:
                         continue
                     summary.frames_in += 1
+                    stamp = stamp_nanoseconds(frame.message.header.stamp)
+                    segments.add(stamp)
                     if frame.pending is not None:
                         write_frame(frames, frame, outputs, topics, writer)
                     if isinstance(frame.outcome, str):
-                        stamp = stamp_nanoseconds(frame.message.header.stamp)
                         summary.skip(frame.outcome, frame_name(summary.frames_in - 1, stamp))
                     else:
                         summary.add(frame.outcome)
+                        if frame.camera_note:
+                            camera_notes[frame.camera_note] = camera_notes.get(frame.camera_note, 0) + 1
             summary.end()
             if summary.written == 0:
-                raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag); '
-                                   'nothing written')
+                reasons = ''.join(f', {len(names)} {reason}' for reason, names in sorted(
+                    summary.skipped.items(), key=lambda item: -len(item[1])))
+                raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag'
+                                   f'{reasons}); nothing written')
+            summary.notes += [f'{count} frames: {note}' for note, count in camera_notes.items()]
+            if segments.index:
+                summary.notes.append(f'the image stamps jump back {segments.index} times ({segments.index + 1} '
+                                     'segments: a recording of a loop or a simulator reset); each frame still got '
+                                     'the camera_info of its own stamp')
             writer.close()
             summary.notes.insert(0, f'wrote {args.output}: {", ".join(writer.topics)}')
             output.commit()

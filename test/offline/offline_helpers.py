@@ -182,3 +182,79 @@ def assert_clean_error(code: int, err: str, *needles: str) -> None:
     assert line.startswith('mono_depth_offline: error: ')
     for needle in needles:
         assert needle in line
+
+
+def write_sequence(path: Path, messages: list[tuple[str, object]], *, storage: str = 'sqlite3') -> Path:
+    """A rosbag2 of ``messages`` ((topic, message): Image, CompressedImage or CameraInfo of rosbags' classes) in
+    their order of arrival, received 10 ms apart."""
+    with Writer(path, version=8, storage_plugin=STORAGES[storage]) as writer:
+        connections = {}
+        for number, (topic, message) in enumerate(messages):
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, message.__msgtype__, typestore=TYPESTORE)
+            writer.write(connections[topic], stamp_of(0) + number * 10_000_000,
+                         TYPESTORE.serialize_cdr(message, message.__msgtype__))
+    return path
+
+
+def robot_camera_info(stamp_ns: int, k, width: int = 64, height: int = 48, *, binning: int = 0,
+                      roi: tuple[int, int, int, int] = (0, 0, 0, 0), distortion_model: str = 'plumb_bob', d=None):
+    """A CameraInfo as a camera driver publishes it: ``k`` (P from it), the sensor's ``width`` x ``height``, binning
+    and roi (x, y, width, height; REP 104); ``d`` None: zeros of the model's length (none without a model)."""
+    info = camera_info_message(k, width, height, stamp_ns, 'camera_optical_frame')
+    info.binning_x = info.binning_y = binning
+    info.roi = T['sensor_msgs/msg/RegionOfInterest'](x_offset=roi[0], y_offset=roi[1], width=roi[2], height=roi[3],
+                                                     do_rectify=False)
+    info.distortion_model = distortion_model
+    info.d = np.zeros(5 if distortion_model else 0) if d is None else np.asarray(d, np.float64)
+    return info
+
+
+def model_depth(rgb: np.ndarray) -> np.ndarray:
+    """The synthetic contract model's depth (conftest.model_path) at its own input size, focal scale 1 (metres)."""
+    return 2.0 + 4.0 * rgb.astype(np.float32).mean(axis=2) / 255.0
+
+
+SECOND = 1_000_000_000
+IMAGE_TOPIC, INFO_TOPIC = '/camera/image_raw', '/camera/camera_info'
+
+
+def robot_data(case: str) -> tuple[list[tuple[str, object]], dict[int, float | None]]:
+    """Robot data as it really arrives, as (the messages in arrival order, {image stamp ns: the focal its depth is
+    scaled by, or None without a camera}); 64x48 frames of the synthetic model's size, whose focal is 50 px.
+
+        stamps_jump_back          a camera_info then an image per stamp, 100 s to 102 s (focal 50), then the clock
+                                  restarts at 3 s (a loop, a simulator reset) with another calibration (focal 60)
+        calibration_before_image  camera_info at 100 Hz, each its own focal (40 + i), 0.4 s of them before the image
+                                  of the first arrives
+        binned_and_cropped        the full sensor's camera_info with binning 2 (128x96), then with a roi and binning
+                                  2 (200x150 sensor): the reduced camera's focal is 60 px
+        uncalibrated              K = P = 0 and no distortion model (a driver without a calibration file)
+    """
+    frames = synthetic_frames(5, height=48, width=64)
+    messages, focals = [], {}
+
+    def image(stamp, frame, focal):
+        messages.append((IMAGE_TOPIC, image_message(frame, stamp, 'camera_optical_frame', False)))
+        focals[stamp] = focal
+
+    if case == 'stamps_jump_back':
+        for number, (second, focal) in enumerate(((100, 50.0), (101, 50.0), (102, 50.0), (3, 60.0), (4, 60.0))):
+            messages.append((INFO_TOPIC, robot_camera_info(second * SECOND, k_matrix(focal, focal, 30.5, 20.5))))
+            image(second * SECOND, frames[number], focal)
+    elif case == 'calibration_before_image':
+        for i in range(40):
+            focal = 40.0 + i
+            messages.append((INFO_TOPIC, robot_camera_info(10 * SECOND + i * 10_000_000,
+                                                           k_matrix(focal, focal, 30.5, 20.5))))
+        image(10 * SECOND, frames[0], 40.0)
+    elif case == 'binned_and_cropped':
+        for second, sensor, roi in ((1, (128, 96), (0, 0, 0, 0)), (2, (200, 150), (40, 30, 128, 96))):
+            k = k_matrix(120.0, 120.0, 2 * 30.5 + roi[0], 2 * 20.5 + roi[1])
+            messages.append((INFO_TOPIC, robot_camera_info(second * SECOND, k, *sensor, binning=2, roi=roi)))
+            image(second * SECOND, frames[second], 60.0)
+    else:
+        for second in (1, 2):
+            messages.append((INFO_TOPIC, robot_camera_info(second * SECOND, (0.0,) * 9, distortion_model='')))
+            image(second * SECOND, frames[second], None)
+    return messages, focals

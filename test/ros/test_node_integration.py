@@ -90,8 +90,8 @@ def test_bad_frame_is_counted_and_next_frame_answered(shared, kind):
 
 
 @pytest.mark.parametrize(('kind', 'info'), [
-    ('bad_focal', make_camera_info(k=(float('nan'),) + K[1:])),
-    ('bad_focal', make_camera_info(k=(0.0,) + K[1:])),
+    ('uncalibrated', make_camera_info(k=(float('nan'),) + K[1:])),
+    ('uncalibrated', make_camera_info(k=(0.0,) + K[1:])),
     ('bad_focal', make_camera_info(k=(-50.0,) + K[1:])),
     ('camera_size_mismatch', make_camera_info(width=WIDTH * 2, height=HEIGHT * 2)),
 ], ids=['nan_focal', 'zero_focal', 'negative_focal', 'size_mismatch'])

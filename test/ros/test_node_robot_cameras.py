@@ -123,14 +123,9 @@ def test_body_frame_lost_frames_and_a_stall_are_reported(harness_factory, model_
     sequence (best-effort loss) turn /diagnostics WARN with the received share and the input_reliable hint; no image
     for a few periods turns it WARN too. Before, it stayed OK forever after the camera stopped and said nothing of
     lost frames."""
-    from diagnostic_msgs.msg import DiagnosticArray
-
     harness = harness_factory(model_path, diagnostics_period=0.2)
     harness.send_camera_info()
-    name = f'{harness.node.get_fully_qualified_name()}: depth'
-    statuses = []
-    harness.client.create_subscription(DiagnosticArray, '/diagnostics',
-                                       lambda a: statuses.extend(s for s in a.status if s.name == name), 50)
+    statuses = harness.statuses()
     for tenth in (0, 1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 19):  # 10 Hz stamps, 8 of the last 16 frames lost
         msg, _ = make_image(0, frame_id='base_link')
         msg.header.stamp.nanosec = tenth * 100_000_000

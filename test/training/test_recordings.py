@@ -299,3 +299,89 @@ def test_real_kinect_frames_keep_their_depth_and_holes(tmp_path):
     expected = cv2.resize(millimetres, (64, 32), interpolation=cv2.INTER_NEAREST) / 1000.0
     np.testing.assert_allclose(item['depth'][0].numpy(), expected, rtol=1e-6)
     assert not item['mask'][0].numpy()[expected == 0].any() and item['mask'].any()
+
+
+def _robot_bag(path: Path, segments: list[tuple[int, int]], camera_info=None, seed: int = 0) -> tuple[Path, dict]:
+    """A bag of colour (48x64), camera_info and 16UC1 depth (2 ms after its colour), received in order at 10 Hz of
+    wall time. ``segments``: (first stamp ns, frames) per stretch of stamps (a later one earlier: a reset);
+    ``camera_info(message)`` edits each camera_info (binning, an uncalibrated camera). Returns the bag and
+    {frame index: its depth in metres}, each frame a scene of its own, so a mispaired depth shows."""
+    scenes = SCRIPT.SyntheticScenes('indoor', HEIGHT, WIDTH, seed=seed)
+    writer = SCRIPT.BagWriter(path, SCRIPT.STORAGES['sqlite3'])
+    depths, index = {}, 0
+    for first, count in segments:
+        for i in range(count):
+            stamp, received = first + i * 100_000_000, SCRIPT.START_NS + index * 100_000_000
+            out = scenes.render(index, forward=0.0)
+            writer.write(RGB_TOPIC, SCRIPT.image_message(stamp, out['image'], 'rgb8'), received + 5_000_000)
+            info = SCRIPT.camera_info_message(stamp, scenes.K.astype(np.float64), WIDTH, HEIGHT)
+            if camera_info is not None:
+                camera_info(info)
+            writer.write(INFO_TOPIC, info, received + 5_000_000)
+            millimetres = SCRIPT.depth_to_millimetres(out['depth'])
+            writer.write(DEPTH_16UC1, SCRIPT.image_message(stamp + 2_000_000, millimetres, '16UC1'),
+                         received + 9_000_000)
+            depths[index] = millimetres / 1000.0
+            index += 1
+    writer.close()
+    return path, depths
+
+
+def _items(dataset) -> dict[int, dict]:
+    """{frame index (the '#n' of its name): item} of a recordings dataset."""
+    return {int(item['name'].split('#')[1].split()[0]): item for item in (dataset[i] for i in range(len(dataset)))}
+
+
+def test_a_recording_spanning_a_reset_trains_on_both_segments_with_their_own_depth(tmp_path, capsys):
+    """8 frames stamped from 50 s, then the clock restarts (a simulator reset) for 8 more: the summary says 2
+    segments, min_gap_s selects within each (0, 0.3, 0.6 s of both), each kept frame has its own depth, and the
+    last part of the recording is held out. The selection dropped every frame after the reset (their stamps were
+    below the last kept one), and the depth pairing released those frames before their depth was read."""
+    bag, depths = _robot_bag(tmp_path / 'reset', [(SCRIPT.START_NS + 50_000_000_000, 8), (SCRIPT.START_NS, 8)])
+    cfg = data_cfg(tmp_path, [bag], depth_topic=DEPTH_16UC1, min_gap_s=0.25, test_fraction=0.3)
+    assert distill('--config', config_file(cfg, tmp_path, tmp_path / 'run')) == 0
+    out = capsys.readouterr().out
+    assert '6 of 16 frames kept' in out and '2 segments: the stamps jump back 1 times' in out, out
+    train, test = (_items(build_dataset(cfg.data, split)) for split in ('train', 'test'))
+    assert sorted(train) == [0, 3, 6, 8] and sorted(test) == [11, 14]
+    for index, item in {**train, **test}.items():
+        expected = cv2.resize(depths[index].astype(np.float32), (64, 32), interpolation=cv2.INTER_NEAREST)
+        np.testing.assert_allclose(item['depth'][0].numpy(), expected, rtol=1e-6)
+
+
+def test_a_binned_camera_exports_the_reduced_cameras_focal(tmp_path):
+    """The camera_info of the full sensor (2x the frames' size) with binning 2 (REP 104): the frames train, and the
+    focal length written to the model is the reduced camera's at the model input, as image_geometry and the node
+    give it. Every frame was skipped as another size."""
+    def binned(info):
+        info.width, info.height, info.binning_x, info.binning_y = 2 * WIDTH, 2 * HEIGHT, 2, 2
+        info.k, info.p = info.k * [2, 1, 2, 1, 2, 2, 1, 1, 1], info.p * [2, 1, 2, 1, 1, 2, 2, 1, 1, 1, 1, 1]
+
+    bag, _ = _robot_bag(tmp_path / 'binned', [(SCRIPT.START_NS, 6)], binned)
+    cfg = data_cfg(tmp_path, [bag], depth_topic=DEPTH_16UC1)
+    K = SCRIPT.SyntheticScenes('indoor', HEIGHT, WIDTH).K
+    expected = CameraModel.from_k(K.reshape(-1), WIDTH, HEIGHT).focal_at(64, 32)
+    assert build_dataset(cfg.data, 'train').focal_length(64, 32) == pytest.approx(expected, rel=1e-9)
+
+
+def test_an_uncalibrated_camera_stops_with_one_line_or_trains_with_data_focal_length(tmp_path, capsys):
+    """K = P = 0 (a driver without a calibration file): training stops with one line naming the camera_info and the
+    fix, before decoding the recording; with data.focal_length the frames train with that focal (px at the export
+    size), and the summary says so. The frames were all skipped as unusable and the run stopped with 'nothing left
+    for training after selection'."""
+    def uncalibrated(info):
+        info.k, info.p, info.distortion_model, info.d = np.zeros(9), np.zeros(12), '', np.zeros(0)
+
+    bag, _ = _robot_bag(tmp_path / 'uncalibrated', [(SCRIPT.START_NS, 6)], uncalibrated)
+    cfg = data_cfg(tmp_path, [bag], depth_topic=DEPTH_16UC1)
+    capsys.readouterr()
+    assert distill('--config', config_file(cfg, tmp_path, tmp_path / 'run')) == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    assert (f'recording {bag}: camera_info {INFO_TOPIC} at #0 (stamp 1700000000.000000000): the camera is '
+            'uncalibrated') in err and 'calibrate the camera' in err and 'or set data.focal_length' in err, err
+    cfg.data.focal_length = 40.0
+    test = build_dataset(cfg.data, 'test')
+    assert 'uncalibrated camera: frames take data.focal_length=40 px (at 64x32)' in capsys.readouterr().out
+    K = test[0]['K'].numpy()
+    assert np.sqrt(K[0, 0] * K[1, 1]) == pytest.approx(40.0, rel=1e-6)

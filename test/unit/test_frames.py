@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.camera.model import CameraInfoError, camera_model
-from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped
+from depth_kd_ros.camera.rectify import Rectifier
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped, camera_frame
 from depth_kd_ros.io.bagio import TYPESTORE
 from depth_kd_ros.io.image_codec import ImageDecodeError
 from depth_kd_ros.offline.bag import TYPESTORE_MESSAGES
@@ -121,3 +122,20 @@ def test_the_frame_sequence_serves_or_skips_a_frame_without_a_usable_camera_by_a
         with pytest.raises(FrameSkipped) as skipped:
             frames.camera_frame(_image(_rgb(), '16UC1'), _camera_info(), require_camera=require_camera)
         assert skipped.value.reason == 'undecodable image (unsupported_encoding)'
+
+
+def test_an_uncalibrated_camera_is_served_without_one_by_every_caller(frames):
+    """K = P = 0 (a driver without a calibration file) or NaN: every caller gets the frame without a camera, and
+    ``camera_missing`` says the camera is uncalibrated; a rectifying caller skips it (a raw frame is never
+    passed on as rectified). The offline tool and training skipped such frames as unusable, so a bag of an
+    uncalibrated camera ended in 'no frame could be processed'."""
+    image = _image(_rgb())
+    for k in (np.zeros(9), np.full(9, np.nan)):
+        info = _camera_info()
+        info.k = k
+        frame = frames.camera_frame(image, info, require_camera=True)
+        assert (frame.camera, frame.camera_info, frame.camera_missing.kind) == (None, None, 'uncalibrated')
+        assert 'uncalibrated' in str(frame.camera_missing)
+        with pytest.raises(FrameSkipped) as skipped:
+            camera_frame(image, info, require_camera=True, max_pixels=HEIGHT * WIDTH, rectifier=Rectifier())
+        assert skipped.value.reason == 'cannot rectify (uncalibrated)'

@@ -62,14 +62,16 @@ def test_focal_scaling_can_be_switched_off(model_path):
 
 
 @pytest.mark.parametrize(('k', 'size', 'kind'), [
-    ([float('nan'), 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'bad_focal'),
-    ([0.0, 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'bad_focal'),
+    ([float('nan'), 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'uncalibrated'),
+    ([0.0, 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'uncalibrated'),
     ([-50.0, 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'bad_focal'),
+    ([float('inf'), 0, 1, 0, 50, 1, 0, 0, 1], (64, 48), 'bad_focal'),
     ([50.0, 0, 1, 0, 50, 1, 0, 0, 1], (0, 48), 'bad_camera_size'),
     ([50.0, 0, 1], (64, 48), 'bad_k'),
 ])
 def test_bad_camera_info_is_rejected_with_kind(k, size, kind):
-    """NaN, zero or negative focal lengths and zero sizes must not reach back-projection."""
+    """NaN, zero or negative focal lengths and zero sizes must not reach back-projection; a zero or NaN focal is
+    an uncalibrated camera (drivers without a calibration file), told apart from a broken calibration."""
     with pytest.raises(CameraInfoError) as info:
         CameraModel.from_k(k, *size)
     assert info.value.kind == kind
@@ -88,7 +90,7 @@ def test_rectified_intrinsics_come_from_p_not_k():
     camera = CameraModel.from_camera_info(k, [0.0] * 12, 640, 480)
     assert (camera.fx, camera.fy, camera.cx, camera.cy) == (500.0, 505.0, 320.0, 240.0)
     with pytest.raises(CameraInfoError) as info:
-        CameraModel.from_camera_info(k, [float('nan')] + p[1:], 640, 480)
+        CameraModel.from_camera_info(k, [-1.0] + p[1:], 640, 480)
     assert info.value.kind == 'bad_focal'
 
 

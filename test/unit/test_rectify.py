@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.camera.calibration import Calibration
-from depth_kd_ros.camera.model import CameraInfoError, CameraModel
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel, camera_model
 from depth_kd_ros.camera.rectify import Rectifier, rectified_calibration
 from depth_kd_ros.messages import fill_calibration
 
@@ -21,10 +21,13 @@ D = {'plumb_bob': [-0.28, 0.07, 0.001, -0.0005, 0.0],
      'equidistant': [-0.01, 0.02, -0.005, 0.001]}
 
 
-def _info(model, *, d=None, k=K, r=R_SMALL, p=P, width=WIDTH, height=HEIGHT):
-    """A CameraInfo as rclpy or rosbags gives it (sequences; only field names matter)."""
+def _info(model, *, d=None, k=K, r=R_SMALL, p=P, width=WIDTH, height=HEIGHT, binning=(0, 0), roi=(0, 0, 0, 0)):
+    """A CameraInfo as rclpy or rosbags gives it (sequences; only field names matter); roi (x, y, width, height)."""
+    x_offset, y_offset, roi_width, roi_height = roi
     return SimpleNamespace(width=width, height=height, distortion_model=model, d=list(D[model] if d is None else d),
-                           k=list(k), r=list(r), p=list(p), binning_x=0, binning_y=0)
+                           k=list(k), r=list(r), p=list(p), binning_x=binning[0], binning_y=binning[1],
+                           roi=SimpleNamespace(x_offset=x_offset, y_offset=y_offset, width=roi_width,
+                                               height=roi_height, do_rectify=False))
 
 
 def _frame(channels=3):
@@ -116,7 +119,7 @@ def test_driver_filling_only_k_and_d_rectifies_to_k():
     (_info('fov', d=[0.9]), 'unknown_distortion_model'),
     (_info('plumb_bob', d=[-0.2, 0.05, 0.0, 0.0]), 'bad_distortion_length'),
     (_info('equidistant', d=D['plumb_bob']), 'bad_distortion_length'),
-    (_info('plumb_bob', k=[0.0] * 9), 'bad_focal'),
+    (_info('plumb_bob', k=[0.0] * 9), 'uncalibrated'),
     (_info('plumb_bob', p=P[:9]), 'bad_p'),
     (_info('plumb_bob', d=[float('nan')] * 5), 'bad_camera_info'),
     (_info('plumb_bob', width=320, height=240), 'camera_size_mismatch'),
@@ -134,7 +137,8 @@ def test_rectified_camera_info_has_zero_d_and_k_from_p():
     """depth/camera_info of a rectified frame: D zero, K = P[:3,:3], R identity, P kept (Tx too); the pinhole
     model read from it is P's, and rectifying again is a no-op."""
     rectified = rectified_calibration(Calibration.from_camera_info(_info('rational_polynomial')))
-    msg = fill_calibration(SimpleNamespace(d=[], k=[], r=[], p=[]), rectified)
+    empty = SimpleNamespace(d=[], k=[], r=[], p=[], binning_x=0, binning_y=0, roi=_info('plumb_bob').roi)
+    msg = fill_calibration(empty, rectified)
     assert msg.distortion_model == 'plumb_bob' and list(msg.d) == [0.0] * 5
     assert list(msg.k) == [400.0, 0.0, 316.0, 0.0, 404.0, 244.0, 0.0, 0.0, 1.0]
     assert list(msg.r) == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0] and list(msg.p) == P
@@ -143,3 +147,40 @@ def test_rectified_camera_info_has_zero_d_and_k_from_p():
                                                                                      WIDTH, HEIGHT)
     frame = _frame()
     assert Rectifier().rectify(frame, msg) is frame
+
+
+@pytest.mark.parametrize(('binning', 'roi'), [((2, 2), (0, 0, 0, 0)), ((1, 1), (96, 64, 320, 256)),
+                                              ((2, 2), (96, 64, 320, 256))], ids=['binned', 'roi', 'binned_roi'])
+def test_binned_and_cropped_frames_rectify_as_image_geometry_does(binning, roi):
+    """A frame binned or cropped at the driver (REP 104 binning_x/y, roi; the camera_info is the full sensor's) is
+    rectified as image_geometry's PinholeCameraModel.rectifyImage: maps for the binned sensor with K and P binned,
+    cut to the binned roi with the offset taken off the map. Where its pixels come from inside the roi it equals
+    the full frame's rectification cut the same way, and the rectified camera is P reduced (roi offset off the
+    principal point, then divided by the binning). Such frames were refused as another size."""
+    model, (bx, by), (x, y, w, h) = 'plumb_bob', binning, roi
+    w, h = w or WIDTH, h or HEIGHT
+    k, p = np.array(K).reshape(3, 3), np.array(P).reshape(3, 4)
+    k[0, [0, 2]] /= bx
+    k[1, [1, 2]] /= by
+    p[0, [0, 2, 3]] /= bx
+    p[1, [1, 2, 3]] /= by
+    map1, map2 = cv2.initUndistortRectifyMap(k, np.array(D[model]), np.array(R_SMALL).reshape(3, 3), p,
+                                             (WIDTH // bx, HEIGHT // by), cv2.CV_16SC2)
+    sensor = cv2.resize(_frame(), (WIDTH // bx, HEIGHT // by), interpolation=cv2.INTER_AREA)  # the binned sensor
+    window = np.s_[y // by:(y + h) // by, x // bx:(x + w) // bx]
+    frame = np.ascontiguousarray(sensor[window])
+    out = Rectifier().rectify(frame, _info(model, binning=binning, roi=roi))
+    expected = cv2.remap(frame, map1[window] - np.array([x // bx, y // by], np.int16), map2[window],
+                         cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(out, expected)
+    full = cv2.remap(sensor, map1, map2, cv2.INTER_LINEAR)[window]
+    source = map1[window]  # where each rectified pixel samples the binned sensor (integer part)
+    inside = ((source[..., 0] >= x // bx + 1) & (source[..., 0] < (x + w) // bx - 2)
+              & (source[..., 1] >= y // by + 1) & (source[..., 1] < (y + h) // by - 2))
+    assert inside.mean() > 0.5
+    np.testing.assert_array_equal(out[inside], full[inside])
+    camera = camera_model(_info(model, binning=binning, roi=roi), frame.shape[1], frame.shape[0])
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (P[0] / bx, P[5] / by, (P[2] - x) / bx, (P[6] - y) / by)
+    with pytest.raises(CameraInfoError, match=r'so a \d+x\d+ image, but the image is') as error:
+        Rectifier().rectify(sensor, _info(model, binning=binning, roi=(x, y, w // 2, h)))
+    assert error.value.kind == 'camera_size_mismatch'

@@ -61,7 +61,7 @@ def test_stats_input_loss_from_stamps_and_stalls():
     stats = FrameStats(window=5.0, clock=clock, period=0.5, loss_hint='; hint')
     for i in range(20):  # every 10 Hz frame, received at 5 Hz
         clock.now = i * 0.2
-        stats.record_input(100.0 + i * 0.1)
+        stats.record_input(round((100.0 + i * 0.1) * 1e9))
         stats.record_output(0.01)
     level, message, values = stats.summary()
     assert (level, message) == (OK, 'ok')
@@ -69,13 +69,28 @@ def test_stats_input_loss_from_stamps_and_stalls():
     stats = FrameStats(window=5.0, clock=clock, period=0.5, loss_hint='; hint')
     for i in range(0, 40, 2):
         clock.now = 10.0 + i * 0.05
-        stats.record_input(200.0 + i * 0.1 + (0.1 if i % 8 == 0 else 0.0))  # half lost, some neighbours kept
+        stats.record_input(round((200.0 + i * 0.1 + (0.1 if i % 8 == 0 else 0.0)) * 1e9))  # half lost
         stats.record_output(0.01)
     level, message, _ = stats.summary()
     assert level == WARN and message.startswith('receiving ') and message.endswith('; hint')
     clock.now += 1.6
     level, message, _ = stats.summary()
     assert level == WARN and 'no image for 1.6 s' in message
+
+
+def test_stamps_that_jump_back_restart_the_loss_window_and_are_counted():
+    """A 10 Hz stream whose stamps jump back 100 s (a bag played in a loop, a simulator reset) with no frame lost:
+    OK, the jump counted in stamp_jumps_back, the received share from the new stamps only. The window spanned the
+    jump before and reported most frames lost."""
+    clock = _Clock()
+    stats = FrameStats(window=5.0, clock=clock, period=0.5, loss_hint='; hint')
+    for i in range(40):
+        clock.now = i * 0.1
+        stats.record_input(round((100.0 + i * 0.1 if i < 20 else (i - 20) * 0.1) * 1e9))
+        stats.record_output(0.01)
+    level, message, values = stats.summary()
+    assert (level, message) == (OK, 'ok')
+    assert (values['stamp_jumps_back'], values['input_received_ratio']) == ('1', '1.00')
 
 
 def test_latency_percentiles_are_nearest_rank_on_any_numpy():

@@ -11,7 +11,9 @@ Cache (``data.cache_dir``, default ``~/.cache/depth_kd_ros/recordings``), one fo
           depth_topic, depth_tolerance_s, every_nth, min_gap_s, test_fraction, depth_png_scale,
           (height, width), (eval_height, eval_width)}
     <key>/index.json               the key, the topics chosen, per split the frames (name, stamp, camera,
-                                   K at the cached size, has_depth) and the reading report
+                                   K at the cached size, has_depth) and the reading report; an uncalibrated
+                                   camera's frames have camera null and K of focal 1 (times data.focal_length
+                                   when read, so the cache holds what the recording says, not the config)
     <key>/<split>_rgb.u8           uint8 [N,H,W,3]: whole frames resized to the split's size (train
                                    data.height x data.width, test data.eval_height x eval_width), K kept
                                    exact (transforms.resize, as the KITTI path does)
@@ -39,11 +41,18 @@ import torch
 from torch.utils.data import Dataset
 
 from depth_kd_ros.frames import skipped_lines
-from disdepth.data.recordings import ReadReport, fingerprint, focal_at, read_recording
+from disdepth.data.recordings import (
+    ReadReport,
+    check_focal_length,
+    fingerprint,
+    focal_at,
+    read_recording,
+    uncalibrated_k,
+)
 from disdepth.data.splits import DatasetError
 from disdepth.data.transforms import Sample, augment, item_rng, resize, to_item
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 SPLITS = ('train', 'test')
 LABEL_BATCH = 8
 _REPORTED: set = set()
@@ -126,10 +135,18 @@ def _locked(path: Path):
             fcntl.flock(stream, fcntl.LOCK_UN)
 
 
-def _summary(path: str, report: dict, counts: dict) -> str:
+def _summary(path: str, report: dict, counts: dict, cfg) -> str:
     lines = [f'{path} ({report["kind"]}): {report["kept"]} of {report["images"]} frames kept, '
              f'{counts["train"]} train / {counts["test"]} held out'
              + (f', {len(report["without_depth"])} without depth' if report['topics'].get('depth') else '')]
+    if report['kind'] == 'rosbag2':
+        jumps = report['segments'] - 1
+        lines.append(f'  {report["segments"]} segment' + (f's: the stamps jump back {jumps} times (a loop or a '
+                                                           'reset); frames selected and paired per segment'
+                                                           if jumps else ' of stamps'))
+    if report['uncalibrated']:
+        lines.append(f'  uncalibrated camera: frames take data.focal_length={cfg.focal_length:g} px '
+                     f'(at {cfg.eval_width}x{cfg.eval_height}); {report["uncalibrated"]}')
     return '\n'.join(lines + skipped_lines(report['skipped']) + [f'  {note}' for note in report['notes']])
 
 
@@ -174,13 +191,14 @@ def _build(path: Path, cfg, key: dict, folder: Path) -> None:
                 split = 'test' if frame.held_out else 'train'
                 depth = np.zeros(frame.rgb.shape[:2], np.float32) if frame.depth is None \
                     else np.nan_to_num(frame.depth, nan=0.0, posinf=0.0, neginf=0.0)
-                sample = resize(Sample(frame.rgb, depth, frame.camera.K), *sizes[split])
+                c, (height, width) = frame.camera, frame.rgb.shape[:2]
+                K = c.K if c is not None else uncalibrated_k(1.0, (cfg.eval_width, cfg.eval_height), (width, height))
+                sample = resize(Sample(frame.rgb, depth, K), *sizes[split])
                 streams[split, 'rgb.u8'].write(np.ascontiguousarray(sample.image, np.uint8).tobytes())
                 if with_depth:
                     streams[split, 'depth.f32'].write(sample.depth.astype(np.float32).tobytes())
-                c = frame.camera
                 frames[split].append({'name': frame.name, 'stamp_ns': frame.stamp_ns, 'K': sample.K.tolist(),
-                                      'camera': [c.fx, c.fy, c.cx, c.cy, c.width, c.height],
+                                      'camera': [c.fx, c.fy, c.cx, c.cy, c.width, c.height] if c else None,
                                       'has_depth': frame.depth is not None})
         finally:
             for stream in streams.values():
@@ -202,9 +220,11 @@ def open_recording(path: Path, cfg) -> CachedRecording:
                 _say(f'decoding {path} into {folder} (once; later runs read the cache)')
                 _build(path, cfg, key, folder)
     cached = CachedRecording(folder)
+    check_focal_length(cfg, path, cached.index['report']['uncalibrated'])  # also when cached with one set
     if folder not in _REPORTED:  # once per process, though the train and test datasets both open it
         _REPORTED.add(folder)
-        _say(_summary(str(path), cached.index['report'], {split: len(cached.frames(split)) for split in SPLITS}))
+        _say(_summary(str(path), cached.index['report'], {split: len(cached.frames(split)) for split in SPLITS},
+                      cfg))
     return cached
 
 
@@ -306,7 +326,10 @@ class RecordingsDataset(Dataset):
         cached = self.recordings[number]
         frame = cached.frames(self.split)[row]
         image = cached.array(f'{self.split}_rgb.u8', self.split, 3)[row].astype(np.float32) / 255.0
-        s = Sample(image, np.array(self._targets[number][row], np.float32), np.array(frame['K']))
+        K = np.array(frame['K'])
+        if frame['camera'] is None:  # uncalibrated: K was cached for focal 1
+            K[0, 0], K[1, 1] = K[0, 0] * self.cfg.focal_length, K[1, 1] * self.cfg.focal_length
+        s = Sample(image, np.array(self._targets[number][row], np.float32), K)
         if self.train and self.cfg.augment:
             s = augment(item_rng(), s, max_rotation=1.0, brightness=(0.9, 1.1))
         return to_item(s, min_depth=self.cfg.min_depth, max_depth=self.cfg.max_depth, name=self._name(cached, frame))

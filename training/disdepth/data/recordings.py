@@ -13,17 +13,24 @@ A recording is
         with ``data.depth_topic`` set: FOLDER/depth/<stem>.png (16-bit, metres = value / data.depth_png_scale).
 
 Per colour image with header stamp t (folders: files in name order, no stamps):
-    camera = the camera_info with the latest stamp <= t (as the node pairs them), intrinsics from P
-    depth  = the depth message with the stamp nearest t, if |t_depth - t| <= data.depth_tolerance_s
-    kept   = index % every_nth == 0  and  t - t_last_kept >= min_gap_s
+    camera = the camera_info with the latest stamp <= t (as the node pairs them), intrinsics from P (binning and
+             roi applied, camera.model); an uncalibrated camera (focal 0 or NaN) takes data.focal_length
+    depth  = the depth message of the same segment with the stamp nearest t, if |t_depth - t| <=
+             data.depth_tolerance_s
+    kept   = index % every_nth == 0  and  t - t_last_kept >= min_gap_s  (t_last_kept of the same segment)
     held out (never random: neighbouring frames are near-duplicates): bags, frames received in the last
         test_fraction of the bag's duration; folders, the last round(test_fraction * kept) frames (>= 1)
+A segment of a stream ends where its stamps jump back (camera.pairing.StampSegments: a recording of a loop or of a
+simulator reset); the colour and depth streams jump together, so the n-th segment of each pairs. Within one, a
+colour frame waits for its depth until the depth stream is past its stamp, or for a second of recording.
 Only kept frames are decoded. Undecodable frames are skipped and named in the report; a missing topic,
-a missing camera_info, depth of another size or encoding stop with a DatasetError (one line).
+a missing camera_info, an uncalibrated camera without data.focal_length, depth of another size or encoding stop
+with a DatasetError (one line).
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +41,7 @@ import numpy as np
 
 from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
 from depth_kd_ros.camera.model import CameraInfoError, CameraModel, camera_model
-from depth_kd_ros.camera.pairing import bag_camera_infos, stamp_nanoseconds
+from depth_kd_ros.camera.pairing import StampSegments, bag_camera_infos, stamp_nanoseconds
 from depth_kd_ros.frames import FrameSkipped, SkippedFrames, camera_frame, frame_name
 from depth_kd_ros.io.bagio import (
     COMPRESSED_IMAGE,
@@ -71,7 +78,7 @@ class Frame:
     stamp_ns: int | None  # header stamp; None in image folders
     rgb: np.ndarray  # uint8 [H,W,3]
     depth: np.ndarray | None  # float32 [H,W] metres, NaN = no measurement; None: no depth paired
-    camera: CameraModel  # from camera_info P (K when P is unset), at the frame's size
+    camera: CameraModel | None  # from camera_info P (K when P is unset), at the frame's size; None: uncalibrated
     held_out: bool
 
 
@@ -84,7 +91,33 @@ class ReadReport(SkippedFrames):
     images: int = 0  # colour frames in the recording
     kept: int = 0  # after every_nth / min_gap_s, before decoding
     without_depth: list[str] = field(default_factory=list)  # kept frames with no depth paired
+    segments: int = 1  # bags: stretches of colour stamps between jumps back (a loop, a reset)
+    uncalibrated: str = ''  # why the camera is uncalibrated (its camera_info), when it is
     notes: list[str] = field(default_factory=list)
+
+    def note_camera(self, camera: CameraModel) -> None:
+        """Note a frame camera's principal point warning (camera.model), once."""
+        warning = camera.principal_point_warning()
+        if warning and f'camera_info: {warning}' not in self.notes:
+            self.notes.append(f'camera_info: {warning}')
+
+
+def check_focal_length(cfg, recording: Path, uncalibrated: str) -> None:
+    """Raise DatasetError (one line: the uncalibrated camera_info and the fix) when the recording's camera is
+    ``uncalibrated`` (ReadReport.uncalibrated) and data.focal_length is not set."""
+    if uncalibrated and cfg.focal_length is None:
+        raise DatasetError(f'recording {recording}: {uncalibrated}; calibrate the camera (ROS '
+                           'camera_calibration) and record its camera_info, or set data.focal_length (its focal '
+                           'length in pixels at data.eval_width x data.eval_height)')
+
+
+def uncalibrated_k(focal_length: float, eval_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """float64 [3,3] K of an uncalibrated camera's frame of ``size`` (width, height): data.focal_length (px at
+    ``eval_size``) scaled as CameraModel.focal_at scales it, sqrt(w h / (w_eval h_eval)), principal point at the
+    centre."""
+    (width, height), (eval_width, eval_height) = size, eval_size
+    focal = focal_length * math.sqrt(width * height / (eval_width * eval_height))
+    return np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
 
 def read_recording(path: Path, cfg, report: ReadReport) -> Iterator[Frame]:
@@ -137,6 +170,19 @@ def _choose_topics(reader, path: Path, cfg) -> tuple[str, str, str, str | None]:
     return topic, msgtype, info_topic, cfg.depth_topic
 
 
+@dataclass
+class _Kept:
+    """A kept colour message waiting for its depth: in its stream's ``segment``, stamped ``stamp`` (ns), received
+    at ``received`` (ns, the bag's time)."""
+
+    segment: int
+    stamp: int
+    received: int
+    name: str
+    held_out: bool
+    message: object
+
+
 def _read_bag(path: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     report.kind = 'rosbag2'
     with open_bag(path) as reader:
@@ -165,39 +211,49 @@ class _BagFrames:
         cfg, reader = self.cfg, self.reader
         # held out: received in the last test_fraction of the bag's duration
         split_time = reader.start_time + (1.0 - cfg.test_fraction) * (reader.end_time - reader.start_time)
-        pending: deque = deque()  # kept colour frames waiting for their depth: (stamp, name, held_out, message)
-        index, last_kept, newest = -1, None, None
+        pending: deque[_Kept] = deque()
+        colour, depth = StampSegments(), StampSegments()
+        newest_colour = newest_depth = None  # (segment, largest stamp in it) of each stream so far
+        index, last_kept = -1, None
         read = [self.topic, self.depth_topic] if self.depth_topic else [self.topic]
         for connection, timestamp, _, message in read_messages(reader, read):
             stamp = stamp_nanoseconds(message.header.stamp)
             if connection.topic == self.depth_topic:
-                self.window.append((stamp, message))
+                depth.add(stamp)
+                newest_depth = max(newest_depth or (0, stamp), (depth.index, stamp))
+                self.window.append((depth.index, stamp, message))
             else:
                 index += 1
-                newest = stamp if newest is None else max(newest, stamp)
+                if colour.add(stamp):
+                    last_kept = None  # the selection starts afresh in the new segment
+                newest_colour = max(newest_colour or (0, stamp), (colour.index, stamp))
                 if index % cfg.every_nth or (last_kept is not None and stamp - last_kept < cfg.min_gap_s * 1e9):
                     continue
                 last_kept = stamp
                 self.report.kept += 1
-                pending.append((stamp, frame_name(index, stamp), timestamp >= split_time, message))
-            # a colour frame's pairing is settled once a depth frame stamped after its window arrived
-            # (depth stamps grow), or a colour frame a second later did (the depth stream has a gap)
-            while pending and (not self.depth_topic or (self.window and self.window[-1][0] > pending[0][0]
-                                                        + self.tolerance)
-                               or newest > pending[0][0] + self.tolerance + MAX_DEPTH_LAG_NS):
-                frame = self._frame(*pending.popleft())
+                pending.append(_Kept(colour.index, stamp, timestamp, frame_name(index, stamp),
+                                     timestamp >= split_time, message))
+            # a colour frame's pairing is settled once the depth stream is past its window (a depth stamp after it
+            # in its segment, or a later segment), or a second of recording later (the depth stream has a gap)
+            while pending and (not self.depth_topic
+                               or (newest_depth is not None
+                                   and newest_depth > (pending[0].segment, pending[0].stamp + self.tolerance))
+                               or timestamp > pending[0].received + self.tolerance + MAX_DEPTH_LAG_NS):
+                frame = self._frame(pending.popleft())
                 if frame is not None:
                     yield frame
-            horizon = (pending[0][0] if pending else newest or 0) - self.tolerance
-            while self.window and self.window[0][0] < horizon:
+            segment, oldest = (pending[0].segment, pending[0].stamp) if pending else newest_colour or (0, 0)
+            while self.window and self.window[0][:2] < (segment, oldest - self.tolerance):
                 self.window.popleft()
-        for item in pending:
-            frame = self._frame(*item)
+        self.report.segments = colour.index + 1
+        for kept in pending:
+            frame = self._frame(kept)
             if frame is not None:
                 yield frame
 
-    def _frame(self, stamp: int, name: str, held_out: bool, message) -> Frame | None:
+    def _frame(self, kept: _Kept) -> Frame | None:
         """Decode one kept colour message with its camera_info and depth; None (and a report entry) if skipped."""
+        stamp, name, message = kept.stamp, kept.name, kept.message
         try:  # the node's frame sequence, not rectified (training sees the frames as recorded)
             match = self.infos.match(stamp)
             frame = camera_frame(message, match.info if match else None, require_camera=True, max_pixels=MAX_PIXELS)
@@ -205,11 +261,18 @@ class _BagFrames:
             self.report.skip(exc.reason, name)
             return None
         rgb, camera = frame.rgb, frame.camera
+        if camera is None:  # an uncalibrated camera (camera_frame serves only those without one)
+            self.report.uncalibrated = self.report.uncalibrated or \
+                f'camera_info {self.report.topics["camera_info"]} at {name}: {frame.camera_missing}'
+            check_focal_length(self.cfg, self.path, self.report.uncalibrated)
+        else:
+            self.report.note_camera(camera)
         depth = None
         if self.depth_topic is not None:
-            nearest = min(self.window, key=lambda d: abs(d[0] - stamp), default=None)
-            if nearest is not None and abs(nearest[0] - stamp) <= self.tolerance:
-                depth = self._depth(nearest[1], name)
+            nearest = min((d for d in self.window if d[0] == kept.segment), key=lambda d: abs(d[1] - stamp),
+                          default=None)
+            if nearest is not None and abs(nearest[1] - stamp) <= self.tolerance:
+                depth = self._depth(nearest[2], name)
                 if depth is not None and depth.shape != rgb.shape[:2]:
                     raise DatasetError(f'{self.path}: depth on {self.depth_topic} is {depth.shape[1]}x'
                                        f'{depth.shape[0]} but the colour image is {rgb.shape[1]}x{rgb.shape[0]} at '
@@ -217,7 +280,7 @@ class _BagFrames:
                                        'aligned_depth_to_color)')
             if depth is None:
                 self.report.without_depth.append(name)
-        return Frame(name, stamp, rgb, depth, camera, held_out)
+        return Frame(name, stamp, rgb, depth, camera, kept.held_out)
 
     def _depth(self, message, name: str) -> np.ndarray | None:
         """float32 metres (NaN none), or None for a corrupt payload. Raises DatasetError for an unsupported one."""
@@ -248,7 +311,12 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     depth_dir = folder / 'depth'
     try:
         calibration = load_camera_yaml(calibration_file)
-        camera_model(calibration, calibration.width, calibration.height)  # usable, or the folder is refused
+        try:  # usable, or the folder is refused (uncalibrated: with data.focal_length)
+            camera_model(calibration, calibration.width, calibration.height)
+        except CameraInfoError as exc:
+            if exc.kind != 'uncalibrated':
+                raise
+            report.uncalibrated = f'calibration file {calibration_file.name}: {exc}'
         files = list_images(frames_dir)
         depth_files = {}
         if cfg.depth_topic is not None:
@@ -258,6 +326,7 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
             depth_files = {p.stem: p for p in list_images(depth_dir, ('.png',))}
     except (CameraFileError, CameraInfoError, ImageFolderError) as exc:
         raise DatasetError(f'image folder {folder}: {exc}') from exc
+    check_focal_length(cfg, folder, report.uncalibrated)
     report.topics = {'image': str(frames_dir), 'camera_info': str(calibration_file),
                      'depth': str(depth_dir) if cfg.depth_topic is not None else None}
     if cfg.min_gap_s > 0:
