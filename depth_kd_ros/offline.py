@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == 'images' and args.gt_scale is not None and not args.gt_scale > 0:
         parser.error('--gt-scale must be positive')
     if args.command == 'bag':
-        from depth_kd_ros.offline_bag import run_bag as run
+        from depth_kd_ros.offline_bag import run_bag as run  # noqa: PLC0415 - it imports this module: a cycle
     else:
-        from depth_kd_ros.offline_images import run_images as run
+        from depth_kd_ros.offline_images import run_images as run  # noqa: PLC0415 - it imports this module: a cycle
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = run(args)
