@@ -6,7 +6,7 @@ later epochs (the memory-mapped cache) and against the training step the frames 
 
 Recordings from scripts/synthetic_recording.py, 640x480 at 10 Hz (a RealSense-class camera, rooms): sqlite3
 with raw rgb8 colour and 16UC1 depth; MCAP with JPEG colour and compressedDepth (PNG). Model input, student
-and batch: config/training/recordings.yaml with the README's CPU overrides (96x128, batch 8); teacher: the
+and batch: config/training/recordings.yaml with training/README.md's CPU overrides (96x128, batch 8); teacher: the
 small Transformer of synthetic_teacher.yaml with random weights (its cost, not its accuracy, matters here).
 
     first pass frames/s   = kept frames / time to build the train and held-out caches from an empty cache
