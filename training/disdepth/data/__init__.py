@@ -11,15 +11,13 @@ validated up front: problems raise ``DatasetError``.
 """
 from __future__ import annotations
 
-from disdepth.data import recording_cache
-from disdepth.data.kitti import KittiDataset
-from disdepth.data.nyu import NyuDataset, NyuMatDataset
 from disdepth.data.splits import DatasetError
-from disdepth.data.synthetic import SyntheticDataset
 
 __all__ = ['DATASETS', 'DatasetError', 'build_dataset', 'check_same_data', 'data_identity']
 
-#: the values of ``data.dataset`` (disdepth.config validates against them)
+#: the values of ``data.dataset`` (disdepth.config validates against them). The config imports this package for
+#: them, so the dataset modules are imported only where one is chosen: loading the config loads no dataset (nor,
+#: through the recordings, the runtime's bag reader).
 DATASETS = ('kitti', 'nyu', 'synthetic_outdoor', 'synthetic_indoor', 'recordings')
 
 
@@ -32,6 +30,8 @@ def data_identity(cfg) -> dict:
     """
     if cfg.dataset != 'recordings':
         return {}
+    from disdepth.data import recording_cache  # noqa: PLC0415 - the chosen dataset only
+
     return recording_cache.data_identity(cfg)
 
 
@@ -43,6 +43,8 @@ def check_same_data(started: dict | None, now: dict) -> None:
     """
     if not started and not now:  # fixed datasets: nothing recorded, nothing to compare
         return
+    from disdepth.data import recording_cache  # noqa: PLC0415 - the chosen dataset only
+
     recording_cache.check_same_data(started, now)
 
 
@@ -58,11 +60,19 @@ def build_dataset(cfg, split: str, labeller=None):
     if split not in ('train', 'test'):
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     if cfg.dataset == 'kitti':
+        from disdepth.data.kitti import KittiDataset  # noqa: PLC0415 - the chosen dataset only
+
         return KittiDataset(cfg, split)
     if cfg.dataset == 'nyu':
+        from disdepth.data.nyu import NyuDataset, NyuMatDataset  # noqa: PLC0415 - the chosen dataset only
+
         return NyuMatDataset(cfg) if split == 'test' and cfg.nyu_mat else NyuDataset(cfg, split)
     if cfg.dataset.startswith('synthetic_'):
+        from disdepth.data.synthetic import SyntheticDataset  # noqa: PLC0415 - the chosen dataset only
+
         return SyntheticDataset(cfg, split, cfg.dataset.split('_', 1)[1])
     if cfg.dataset == 'recordings':
+        from disdepth.data import recording_cache  # noqa: PLC0415 - the chosen dataset only
+
         return recording_cache.RecordingsDataset(cfg, split, labeller)
     raise DatasetError(f'unknown dataset {cfg.dataset!r}; valid: {", ".join(DATASETS)}')
