@@ -11,9 +11,8 @@ import json
 import re
 from pathlib import Path
 
-from seed_statistics import interval, paired
-
 from depth_kd_ros.params import SPECS
+from disdepth.seed_statistics import interval, paired
 
 #: the files holding generated tables, relative to the repository root
 DOCUMENTS = ('README.md', 'docs/results.md', 'docs/node.md')
@@ -190,7 +189,7 @@ def node_table(report: dict) -> str:
 
 
 def _node_goal(report: dict) -> str:
-    """Met or missed by how much, per transport (absent from results older than the goal's verdict)."""
+    """Met or missed by how much, per transport (absent from results older than the 5 ms goal's verdict)."""
     goal = report.get('goal')
     if goal is None:
         return '.'
@@ -202,7 +201,7 @@ def _node_goal(report: dict) -> str:
 
 
 def _camera_blocks_table(blocks: dict | None) -> str:
-    """The robot-camera blocks (rectify, ground-plane fit, 16UC1) alone at 640x480 (absent from older results)."""
+    """The robot-camera blocks alone at 640x480 (rectify, ground-plane fit, 16UC1; absent from older results)."""
     if blocks is None:
         return ''
     rows = [[CAMERA_BLOCKS.get(name, name), f'{v["p50_ms"]:.2f}', f'{v["min_ms"]:.2f}'] for name, v in blocks.items()]

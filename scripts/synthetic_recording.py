@@ -36,8 +36,8 @@ import numpy as np
 import yaml
 from rosbags.rosbag2 import StoragePlugin
 
-from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
-from depth_kd_ros.depth_encoding import depth_to_millimetres
+from depth_kd_ros.io.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
+from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 from disdepth.data.synthetic import SyntheticScenes
 
 T = TYPESTORE.types

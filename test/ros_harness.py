@@ -25,8 +25,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2  # noqa: E402
 
-from depth_kd_ros.camera_info_buffer import stamp_nanoseconds  # noqa: E402
-from depth_kd_ros.mono_depth_node import MonoDepthNode  # noqa: E402
+from depth_kd_ros.camera.pairing import stamp_nanoseconds  # noqa: E402
+from depth_kd_ros.node.mono_depth_node import MonoDepthNode  # noqa: E402
 
 # A domain of its own per test session, so concurrent test runs of other helpers do not cross-talk.
 DOMAIN_ID = 120 + os.getpid() % 100
@@ -43,14 +43,15 @@ OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Ima
 
 
 NODE_BIN = Path(sys.executable).parent / 'mono_depth_node'
-NODE_COMMAND = [str(NODE_BIN)] if NODE_BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
+NODE_COMMAND = [str(NODE_BIN)] if NODE_BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.node.process']
 
 
 def node_command_with_stop_wait(seconds: float) -> list[str]:
     """mono_depth_node's command with its WORKER_STOP_S (how long stopping waits for the frame in progress) set to
     ``seconds``, so that a test's slow frame outlasts it in well under the default 5 s."""
-    return [sys.executable, '-c', 'import sys; import depth_kd_ros.mono_depth_node as node; '
-            f'node.WORKER_STOP_S = {seconds!r}; sys.exit(node.main())']
+    return [sys.executable, '-c', 'import sys; import depth_kd_ros.node.mono_depth_node as node; '
+            'from depth_kd_ros.node.process import main; '
+            f'node.WORKER_STOP_S = {seconds!r}; sys.exit(main())']
 
 
 def start_node_process(*ros_args: str, command: list[str] = NODE_COMMAND) -> subprocess.Popen:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from depth_kd_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 #: size of the [N,N] MatMuls that make the frame slow: about 20 ms a step on one core of the dev machine
 SLOW_SIZE = 1024
@@ -50,7 +50,7 @@ def seconds_per_step(height: int, width: int) -> float:
 
 
 def build_slow_model(path: Path, frame_seconds: float, height: int = 48, width: int = 64, **model_kwargs) -> str:
-    """Write a synthetic model (depth_kd_ros.synthetic_model) whose frame takes about ``frame_seconds`` on one
+    """Write a synthetic model (depth_kd_ros.testing.synthetic_model) whose frame takes about ``frame_seconds`` on one
     ONNX Runtime thread on this machine at its present load; returns the path. ``model_kwargs`` go to
     build_synthetic_onnx."""
     steps = max(1, math.ceil(frame_seconds / seconds_per_step(height, width)))

@@ -1,19 +1,12 @@
 """The docs' numbers come from bench/results/*.json: every number has a script and a file behind it. The node's
 parameter table is depth_kd_ros/params.py's, so the reference cannot fall behind the node."""
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
+from bench.readme_tables import DOCUMENTS, RENDERERS, parameters_table, update_tables
 from depth_kd_ros.params import SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'bench'))  # readme_tables imports its sibling seed_statistics, as run_all does
-# bench/ holds scripts, not a package: load the module from its file
-_spec = importlib.util.spec_from_file_location('readme_tables', ROOT / 'bench' / 'readme_tables.py')
-readme_tables = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(readme_tables)
-RENDERERS, DOCUMENTS, update_tables = readme_tables.RENDERERS, readme_tables.DOCUMENTS, readme_tables.update_tables
 
 
 def test_readme_tables_match_the_committed_results(tmp_path):
@@ -47,7 +40,7 @@ def test_node_parameter_table_is_rendered_from_params_specs(tmp_path):
     added, removed or redescribed in params.py without re-rendering fails here."""
     node_doc = (ROOT / 'docs' / 'node.md').read_text()
     block = node_doc.split('<!-- parameters -->\n', 1)[1].split('\n<!-- /parameters -->', 1)[0]
-    assert block == readme_tables.parameters_table(), 'run `python bench/run_all.py --tables-only`'
+    assert block == parameters_table(), 'run `python bench/run_all.py --tables-only`'
     rows = block.splitlines()[2:]
     assert [row.split(' | ')[0].removeprefix('| ').strip('`') for row in rows] == list(SPECS)
     assert '| `max_input_pixels` | int | `8294400` | 1 to 1073741824 | no |' in block

@@ -11,11 +11,12 @@ import pytest
 import yaml
 from offline_helpers import NYU_K, REAL, assert_clean_error, camera_yaml, run
 
-from depth_kd_ros.image_codec import decode_compressed
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.io.image_codec import decode_compressed
 from depth_kd_ros.metrics import METRIC_KEYS, MetricAverager, compute_metrics
-from depth_kd_ros.offline import default_params_file
+from depth_kd_ros.offline.run import default_params_file
 from depth_kd_ros.params import NodeParams, load_params_file
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.pipeline import load_pipeline
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_image_whose_header_claims_too_many_pixels_is_skipped_before_decoding(tm
     code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
                        '--quiet', capsys=capsys)
     assert code == 0, out
-    assert 'skipped 1 (not decoded (image_too_large))' in out and path.name in out
+    assert 'skipped 1 (undecodable image (image_too_large))' in out and path.name in out
 
 
 def test_camera_file_with_zero_focal_is_named(tmp_path, model_path, nyu, capsys):

@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import EVENT_TIMEOUT_S, Harness, make_camera_info, make_image, node_command_with_stop_wait
 from ros_harness import start_node_process as _start
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 def _renamed_input_model(model_path, tmp_path):
@@ -160,7 +160,7 @@ def test_large_output_profile_only_where_the_environment_configures_no_fast_dds(
                                                                                 environment, applied):
     """The node's Fast DDS profile (bigger shared-memory segment, 100 ms heartbeat: docs/node.md) is a default: a
     profile, builtin transports or another RMW in the environment is kept as it is."""
-    from depth_kd_ros.mono_depth_node import FASTDDS_SETTINGS, use_large_output_profile
+    from depth_kd_ros.node.process import FASTDDS_SETTINGS, use_large_output_profile
 
     monkeypatch.chdir(tmp_path)  # no DEFAULT_FASTRTPS_PROFILES.xml here
     # a copy, so that what the function sets does not leak into the nodes this session starts later

@@ -13,8 +13,8 @@ from rclpy.node import Node
 from ros_harness import DOMAIN_ID, EVENT_TIMEOUT_S, HEIGHT, WIDTH, K, make_camera_info, make_image
 from sensor_msgs.msg import Image
 
-from depth_kd_ros.mono_depth_node import LATCHED_QOS
-from depth_kd_ros.synthetic_model import build_synthetic_onnx, ground_image
+from depth_kd_ros.node.mono_depth_node import LATCHED_QOS
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx, ground_image
 
 
 def _expected_depth(rgb):

@@ -16,8 +16,8 @@ import pytest
 import torch
 from tiny_teachers import write_tiny_teacher
 
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.model_file import read_model_info
-from depth_kd_ros.pipeline import CameraModel
 from disdepth.build import build_labeller, build_teacher
 from disdepth.checkpoint import save_checkpoint
 from disdepth.config import config_from_dict, config_to_dict

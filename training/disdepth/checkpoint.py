@@ -5,7 +5,7 @@ Layout from docs/design.md section 3.
     output_dir/checkpoints/{last,best}.pt    tensors and plain containers: {'model', 'step', ...}
     output_dir/checkpoints/{last,best}.json  meta: config (resolved dict), task, step, epoch, metrics
 
-Every file is written atomically (``depth_kd_ros.atomic_file``: a temporary file beside it, fsync'ed, then
+Every file is written atomically (``depth_kd_ros.io.atomic_file``: a temporary file beside it, fsync'ed, then
 ``os.replace``d over it), so a kill at any moment leaves the previous file whole. Nothing pickled: the config goes to
 JSON beside the weights (nanochat's model_*.pt + meta_*.json), RNG states are stored as tensors.
 This module is the file format alone: ``disdepth.build.load_model`` rebuilds a model from a checkpoint.
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_kd_ros.atomic_file import atomic_write_bytes
+from depth_kd_ros.io.atomic_file import atomic_write_bytes
 
 
 class CheckpointError(ValueError):

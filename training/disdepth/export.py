@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depth_kd_ros.atomic_file import atomic_path
+from depth_kd_ros.io.atomic_file import atomic_path
 from depth_kd_ros.model_file import EXPORT_VERSION, ModelFileError, read_model_info
 from disdepth.build import build_labeller
 from disdepth.config import Config

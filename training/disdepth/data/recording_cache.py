@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from depth_kd_ros.frames import skipped_lines
 from disdepth.data.recordings import ReadReport, fingerprint, focal_at, read_recording
 from disdepth.data.splits import DatasetError
 from disdepth.data.transforms import Sample, augment, item_rng, resize, to_item
 
 CACHE_VERSION = 1
 SPLITS = ('train', 'test')
-NAMES_SHOWN = 5
 LABEL_BATCH = 8
 _REPORTED: set = set()
 
@@ -129,10 +129,7 @@ def _summary(path: str, report: dict, counts: dict) -> str:
     lines = [f'{path} ({report["kind"]}): {report["kept"]} of {report["images"]} frames kept, '
              f'{counts["train"]} train / {counts["test"]} held out'
              + (f', {len(report["without_depth"])} without depth' if report['topics'].get('depth') else '')]
-    for reason, names in sorted(report['skipped'].items()):
-        more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
-        lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')
-    return '\n'.join(lines + [f'  {note}' for note in report['notes']])
+    return '\n'.join(lines + skipped_lines(report['skipped']) + [f'  {note}' for note in report['notes']])
 
 
 class CachedRecording:
@@ -176,7 +173,7 @@ def _build(path: Path, cfg, key: dict, folder: Path) -> None:
                 split = 'test' if frame.held_out else 'train'
                 depth = np.zeros(frame.rgb.shape[:2], np.float32) if frame.depth is None \
                     else np.nan_to_num(frame.depth, nan=0.0, posinf=0.0, neginf=0.0)
-                sample = resize(Sample(frame.rgb, depth, frame.K), *sizes[split])
+                sample = resize(Sample(frame.rgb, depth, frame.camera.K), *sizes[split])
                 streams[split, 'rgb.u8'].write(np.ascontiguousarray(sample.image, np.uint8).tobytes())
                 if with_depth:
                     streams[split, 'depth.f32'].write(sample.depth.astype(np.float32).tobytes())
