@@ -126,11 +126,12 @@ class DataConfig:
     depth_topic: Optional[str] = None  # registered depth (16UC1 mm, 32FC1 m, compressedDepth); null: teacher
     depth_tolerance_s: float = 0.02  # |stamp(depth) - stamp(image)| allowed when pairing, seconds
     every_nth: int = 1  # keep every n-th image of a recording ...
-    min_gap_s: float = 0.0  # ... and at least this long after the last kept one (bags only)
+    min_gap_s: float = 0.0  # ... and at least this long after the last kept one of its segment (bags only)
     test_fraction: float = 0.1  # held out: the last part of each recording (by time)
     depth_png_scale: float = 1000.0  # image folders: metres = depth PNG value / scale (1000: mm)
     cache_dir: Optional[str] = None  # decoded frames; null: ~/.cache/depth_kd_ros/recordings
-    # px at eval_width x eval_height of the training camera; null: the dataset's own (recordings: camera_info P)
+    # px at eval_width x eval_height of the training camera; null: the dataset's own (recordings: camera_info P;
+    # an uncalibrated camera needs it)
     focal_length: Optional[float] = None
 
 
