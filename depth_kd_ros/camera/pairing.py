@@ -45,8 +45,8 @@ NANOSECONDS_PER_SECOND = 1_000_000_000
 #: seconds of camera_info stamps the node keeps before the latest received: more than any image lags its
 #: calibration (a large image over WiFi, a congested reliable link, a bag replayed with its receive lag)
 DEFAULT_SPAN_S = 10.0
-#: camera_infos the node holds at most: DEFAULT_SPAN_S at 400 Hz; a few hundred kB, as equal calibrations share a
-#: message
+#: camera_infos the node holds at most: DEFAULT_SPAN_S at 400 Hz (equal calibrations share one message, so an entry
+#: is a list slot and its stamp)
 MAX_HELD = 4096
 #: a stamp this much earlier than the previous one of its stream starts a new segment (a loop or a reset). One
 #: camera's frames are delivered and recorded in order, or a few frame periods out of it at most.
@@ -109,6 +109,7 @@ class CameraInfoBuffer:
         self._max_held = max_held
         self._keys: list[tuple[int, int]] = []  # (stamp ns, arrival number), sorted
         self._calibrations: list[tuple] = []  # the calibration_key of each entry
+        self._canonical: dict[tuple, tuple] = {}  # calibration_key -> the equal key object the entries hold
         self._messages: dict[tuple, object] = {}  # calibration_key -> its last received message
         self._last_arrival: dict[tuple, int] = {}  # calibration_key -> its last arrival number
         self._entries: collections.Counter = collections.Counter()  # calibration_key -> entries held
@@ -123,20 +124,23 @@ class CameraInfoBuffer:
         buffer = cls(span_s=None)
         entries = []
         for stamp, info in stamped:
-            calibration = calibration_key(info)
-            entries.append(((stamp, buffer._note(info, calibration)), calibration))
+            arrival, calibration = buffer._note(info, calibration_key(info))
+            entries.append(((stamp, arrival), calibration))
             buffer.latest_stamp_ns = stamp
         entries.sort(key=lambda entry: entry[0])  # keys are unique
         buffer._keys = [key for key, _ in entries]
         buffer._calibrations = [calibration for _, calibration in entries]
         return buffer
 
-    def _note(self, info, calibration: tuple) -> int:
-        """Hold ``info`` as the last message of its ``calibration`` (calibration_key); returns its arrival number."""
+    def _note(self, info, calibration: tuple) -> tuple[int, tuple]:
+        """Hold ``info`` as the last message of its ``calibration`` (calibration_key); returns its arrival number and
+        the held key equal to ``calibration``, which the entry keeps (one key object per calibration, not one per
+        entry: an entry then costs a list slot and its (stamp, arrival) pair)."""
+        calibration = self._canonical.setdefault(calibration, calibration)
         arrival = next(self._arrivals)
         self._messages[calibration], self._last_arrival[calibration] = info, arrival
         self._entries[calibration] += 1
-        return arrival
+        return arrival, calibration
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -147,7 +151,8 @@ class CameraInfoBuffer:
         stamp = stamp_nanoseconds(info.header.stamp) if stamp_ns is None else int(stamp_ns)
         calibration = calibration_key(info)
         with self._lock:
-            key = (stamp, self._note(info, calibration))
+            arrival, calibration = self._note(info, calibration)
+            key = (stamp, arrival)
             index = bisect.bisect(self._keys, key)
             self._keys.insert(index, key)
             self._calibrations.insert(index, calibration)
@@ -169,6 +174,7 @@ class CameraInfoBuffer:
         self._entries[calibration] -= 1
         if not self._entries[calibration]:
             del self._entries[calibration], self._messages[calibration], self._last_arrival[calibration]
+            del self._canonical[calibration]
 
     def match(self, stamp_ns: int) -> CameraInfoMatch | None:
         """The camera_info for an image stamped ``stamp_ns`` (module docstring). None when every held stamp is
