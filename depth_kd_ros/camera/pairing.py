@@ -24,8 +24,6 @@ import threading
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from depth_kd_ros.io.bagio import read_messages
-
 NANOSECONDS_PER_SECOND = 1_000_000_000
 #: ~1 s of camera_info at 30 Hz: more than a frame waits between its callback and the worker (keep-latest)
 DEFAULT_CAPACITY = 30
@@ -103,8 +101,8 @@ class CameraInfoBuffer:
             self._infos.clear()
 
 
-def bag_camera_infos(reader, topic: str | None) -> CameraInfoBuffer:
-    """Every camera_info of ``topic`` in an open bag (none without a topic), to match image stamps with.
+def bag_camera_infos(bag, topic: str | None) -> CameraInfoBuffer:
+    """Every camera_info of ``topic`` in an open bag (io.bagio.Bag; none without a topic), to match image stamps with.
 
     Messages with equal contents (size, distortion, K, R, P, binning; the header aside) share one object, so an
     hour of 30 Hz camera_info holds a list of stamps, not 100k messages.
@@ -115,7 +113,7 @@ def bag_camera_infos(reader, topic: str | None) -> CameraInfoBuffer:
     unique: dict[tuple, object] = {}
 
     def stamped():
-        for _, _, _, msg in read_messages(reader, [topic]) if topic else ():
+        for _, _, _, msg in bag.messages([topic]) if topic else ():
             key = (msg.width, msg.height, msg.distortion_model, msg.d.tobytes(), msg.k.tobytes(), msg.r.tobytes(),
                    msg.p.tobytes(), msg.binning_x, msg.binning_y)
             yield stamp_nanoseconds(msg.header.stamp), unique.setdefault(key, msg)

@@ -39,10 +39,8 @@ from depth_kd_ros.io.bagio import (
     camera_info_note,
     namespace_of,
     open_bag,
-    read_messages,
     select_camera_info_topic,
     select_image_topic,
-    storage_of,
 )
 from depth_kd_ros.offline.overlapped import Overlapped
 from depth_kd_ros.offline.run import AtomicOutput, OfflineError, Summary, make_pipeline
@@ -149,10 +147,10 @@ def run_bag(args) -> Summary:
         ParameterError, ModelFileError, BackendError: bad params file, model or backend.
     """
     summary = Summary()
-    with open_bag(args.input) as reader:
-        topic, msgtype = select_image_topic(reader, args.image_topic)
-        info_topic = select_camera_info_topic(reader, topic, msgtype, args.camera_info_topic)
-        infos = bag_camera_infos(reader, info_topic)
+    with open_bag(args.input) as bag:
+        topic, msgtype = select_image_topic(bag, args.image_topic)
+        info_topic = select_camera_info_topic(bag, topic, msgtype, args.camera_info_topic)
+        infos = bag_camera_infos(bag, info_topic)
         if not infos:
             summary.notes.append('no camera_info in the bag: depth only, without focal scaling or points')
         elif args.camera_info_topic is None and (note := camera_info_note(topic, msgtype, info_topic,
@@ -164,7 +162,7 @@ def run_bag(args) -> Summary:
         read = [topic, info_topic] if args.copy_inputs and info_topic else [topic]
 
         def prepared():  # the reader thread: read, deserialize, pair, decode, rectify
-            for connection, timestamp, raw, message in read_messages(reader, read):
+            for connection, timestamp, raw, message in bag.messages(read):
                 if connection.topic != topic:
                     yield BagFrame(connection, timestamp, raw)
                     continue
@@ -175,15 +173,15 @@ def run_bag(args) -> Summary:
         output = AtomicOutput(args.output, args.overwrite, args.input, keep=(frames.pipeline.params.model_path,))
         writer = None
         try:
-            writer = BagWriter(output.path, storage_of(args.input))
-            total = sum(c.msgcount for c in reader.connections if c.topic in read)
+            writer = BagWriter(output.path, bag.storage)
+            total = sum(c.msgcount for c in bag.connections if c.topic in read)
             summary.begin()
             with tqdm(total=total, unit='msg', disable=args.quiet, leave=False) as progress, \
                     Overlapped(prepared(), lambda frame: infer_frame(frames, frame)) as inferred:
                 for frame in inferred:  # this thread writes: the sqlite3 writer stays on the thread that opened it
                     progress.update()
                     if args.copy_inputs:
-                        writer.write_raw(frame.connection, frame.timestamp, frame.raw, reader.typestore)
+                        writer.write_raw(frame.connection, frame.timestamp, frame.raw, bag.typestore)
                     if frame.message is None:
                         continue
                     summary.frames_in += 1
@@ -195,6 +193,7 @@ def run_bag(args) -> Summary:
                     else:
                         summary.add(frame.outcome)
             summary.end()
+            summary.notes.extend(bag.notes)
             if summary.written == 0:
                 raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag); '
                                    'nothing written')

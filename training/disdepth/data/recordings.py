@@ -43,7 +43,6 @@ from depth_kd_ros.io.bagio import (
     camera_info_note,
     is_bag,
     open_bag,
-    read_messages,
     select_camera_info_topic,
     select_image_topic,
     sibling_camera_info,
@@ -141,6 +140,7 @@ def _read_bag(path: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     report.kind = 'rosbag2'
     with open_bag(path) as reader:
         yield from _BagFrames(path, reader, cfg, report)
+        report.notes.extend(reader.notes)
 
 
 class _BagFrames:
@@ -168,7 +168,7 @@ class _BagFrames:
         pending: deque = deque()  # kept colour frames waiting for their depth: (stamp, name, held_out, message)
         index, last_kept, newest = -1, None, None
         read = [self.topic, self.depth_topic] if self.depth_topic else [self.topic]
-        for connection, timestamp, _, message in read_messages(reader, read):
+        for connection, timestamp, _, message in reader.messages(read):
             stamp = stamp_nanoseconds(message.header.stamp)
             if connection.topic == self.depth_topic:
                 self.window.append((stamp, message))
