@@ -1,6 +1,6 @@
 """Recordings as robots and cameras leave them, made from what rosbags and OpenCV write by editing the files: a bag
 whose metadata.yaml is edited or of an older ROS 2, splits compressed file by file, an MCAP without its index or
-cut short.
+cut short; a JPEG with an EXIF orientation, as phones write them.
 
 Sources: rosbag2's metadata versions (rosbag2_storage metadata_io.cpp: v5 Humble, v6 custom_data, v7
 type_description_hash on Iron, v8 ros_distro, v9 Jazzy's QoS as a list), Humble's sqlite3 schema 3
@@ -162,3 +162,10 @@ def cut_mcap(mcap: Path, chunk: int) -> tuple[int, int]:
     mcap.write_bytes(data[:keep])
     return keep, start
 
+
+def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an APP1 EXIF segment after SOI whose IFD0 holds only the Orientation tag (1-8), as a phone
+    writes it beside the sensor's pixels."""
+    tiff = b'II*\x00' + struct.pack('<IHHHIHHI', 8, 1, 0x0112, 3, 1, orientation, 0, 0)
+    app1 = b'Exif\x00\x00' + tiff
+    return jpeg[:2] + b'\xff\xe1' + struct.pack('>H', len(app1) + 2) + app1 + jpeg[2:]

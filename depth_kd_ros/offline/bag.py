@@ -89,6 +89,7 @@ class BagFrame:
     camera_info: Any = None  # the paired CameraInfo, or None
     pending: PendingFrame | None = None
     outcome: FrameResult | str | None = None
+    cause: str = ''  # the error message of a skipped frame
 
 
 def output_topics(image_topic: str, msgtype: str) -> dict[str, str]:
@@ -106,7 +107,7 @@ def prepare_frame(frames: FramePath, frame: BagFrame, *, paired: bool) -> BagFra
     try:
         camera_frame, frame.pending = frames.prepare(frame.message, frame.camera_info, require_camera=paired)
     except FrameSkipped as exc:
-        frame.outcome = exc.reason
+        frame.outcome, frame.cause = exc.reason, str(exc)
         return frame
     frame.camera_info = camera_frame.camera_info
     return frame
@@ -189,14 +190,14 @@ def run_bag(args) -> Summary:
                         write_frame(frames, frame, outputs, topics, writer)
                     if isinstance(frame.outcome, str):
                         stamp = stamp_nanoseconds(frame.message.header.stamp)
-                        summary.skip(frame.outcome, frame_name(summary.frames_in - 1, stamp))
+                        summary.skip(frame.outcome, frame_name(summary.frames_in - 1, stamp), frame.cause)
                     else:
                         summary.add(frame.outcome)
             summary.end()
             summary.notes.extend(bag.notes)
             if summary.written == 0:
-                raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag); '
-                                   'nothing written')
+                raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag: '
+                                   f'{summary.causes() or "none"}); nothing written')
             writer.close()
             summary.notes.insert(0, f'wrote {args.output}: {", ".join(writer.topics)}')
             output.commit()

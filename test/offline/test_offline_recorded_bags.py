@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from offline_helpers import (
@@ -22,8 +23,11 @@ from offline_helpers import (
     write_bag,
 )
 from recorded_data import LATCHED, as_version, cut_mcap, edit_metadata, join_splits, topic_entry, unindexed_mcap
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from depth_kd_ros.io.bagio import BAG_VERSION, BagWriter
+from depth_kd_ros.io.bagio import BAG_VERSION, COMPRESSED_IMAGE, TYPESTORE, BagWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = {'sqlite3': '.db3', 'mcap': '.mcap'}
@@ -247,3 +251,35 @@ def test_output_bag_reads_as_humble_reads_it(tmp_path, model_path, capsys, stora
         connection.close()
         assert answers[0][0][0] >= 3 and len(answers[2]) == info['message_count']
 
+
+# CompressedImage formats and video topics
+
+def test_h264_compressed_images_stop_with_one_line_naming_the_format(tmp_path, model_path, capsys):
+    """A bag of CompressedImage in 'h264' (Isaac ROS's encoder): one line naming the format and why; it said only
+    that no frame could be processed."""
+    bag = write_bag(tmp_path / 'in', synthetic_frames(2), compressed=True)
+    edit = tmp_path / 'h264'
+    with Writer(edit, version=8) as writer, AnyReader([bag], default_typestore=TYPESTORE) as reader:
+        connections = {c.topic: writer.add_connection(c.topic, c.msgtype, typestore=TYPESTORE)
+                       for c in reader.connections}
+        for connection, timestamp, raw in reader.messages():
+            message = reader.deserialize(raw, connection.msgtype)
+            if connection.msgtype == COMPRESSED_IMAGE:
+                message.format, message.data = 'h264', np.frombuffer(b'\x00\x00\x00\x01\x67\x42\x00\x1e', np.uint8)
+            writer.write(connections[connection.topic], timestamp, TYPESTORE.serialize_cdr(message, connection.msgtype))
+    code, _, err = run('bag', edit, tmp_path / 'out', '--model', model_path, '--quiet', capsys=capsys)
+    assert_clean_error(code, err, 'no frame of /camera/image_raw/compressed could be processed',
+                       "2 undecodable image (unsupported_format) (first: format 'h264': a video stream")
+
+
+def test_video_topics_are_named_as_unsupported(tmp_path, model_path, capsys):
+    """A bag whose camera was recorded through foxglove's video transport (foxglove_msgs/CompressedVideo): the
+    error lists the video topic as unsupported, not 'the bag has 0 image topics' alone."""
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    typestore.register(get_types_from_msg('builtin_interfaces/Time timestamp\nstring frame_id\nuint8[] data\n'
+                                          'string format', 'foxglove_msgs/msg/CompressedVideo'))
+    with Writer(tmp_path / 'in', version=8) as writer:
+        writer.add_connection('/camera/h264', 'foxglove_msgs/msg/CompressedVideo', typestore=typestore)
+    code, _, err = run('bag', tmp_path / 'in', tmp_path / 'out', '--model', model_path, capsys=capsys)
+    assert_clean_error(code, err, 'the bag has 0 image topics', 'video topics, which are not supported',
+                       '/camera/h264 (foxglove_msgs/msg/CompressedVideo)')

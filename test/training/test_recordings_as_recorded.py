@@ -1,13 +1,15 @@
 """Training's recordings reader (disdepth.data.recordings) on recordings as robots leave them: the bags of
 test/recorded_data.py (metadata.yaml edited, an unindexed MCAP with depth out of order, an MCAP cut short,
-splits compressed file by file, older rosbag2 versions). Recordings are written by scripts/synthetic_recording.py
-at 48x64 with 16UC1 depth 2 ms after colour."""
+splits compressed file by file, older rosbag2 versions), and an image folder of EXIF-rotated JPEGs with depth
+PNGs. Recordings are written by scripts/synthetic_recording.py at 48x64 with 16UC1 depth 2 ms after colour."""
 from __future__ import annotations
 
 import importlib.util
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from recorded_data import (
     LATCHED,
@@ -17,6 +19,7 @@ from recorded_data import (
     join_splits,
     topic_entry,
     unindexed_mcap,
+    with_exif_orientation,
 )
 
 from disdepth.config import config_from_dict
@@ -102,3 +105,21 @@ def test_file_compressed_splits_and_older_metadata_read(tmp_path, monkeypatch):
     humble = as_version(shutil.copytree(parts[0], tmp_path / 'humble'), 5)
     assert len(read(humble)[0]) == FRAMES
 
+
+@pytest.mark.parametrize('orientation', [3, 6])
+def test_exif_rotated_jpegs_stay_registered_with_their_depth(tmp_path, orientation):
+    """An image folder of JPEGs that carry an EXIF orientation (180 degrees, 90 degrees) with depth PNGs of the same
+    stored pixels: each frame is its stored pixels, registered with its depth and calibration, and the report names
+    the files. OpenCV's colour read turned the JPEG (silently against its depth at 180 degrees; at 90 degrees the
+    folder was refused as another camera's size)."""
+    folder = record(tmp_path / 'walk', storage='folder', frames=2)
+    for path in sorted((folder / 'rgb').iterdir()):
+        jpeg = cv2.imencode('.jpg', cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes()
+        path.with_suffix('.jpg').write_bytes(with_exif_orientation(jpeg, orientation))
+        path.unlink()
+    frames, report = read(folder)
+    for frame in frames:
+        stored = cv2.imdecode(np.fromfile(folder / 'rgb' / frame.name, np.uint8), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(frame.rgb, stored[..., ::-1])
+        assert frame.depth.shape == frame.rgb.shape[:2] == (HEIGHT, WIDTH)
+    assert any('2 images carry an EXIF orientation, not applied (000000.jpg, 000001.jpg)' in n for n in report.notes)

@@ -35,7 +35,7 @@ import numpy as np
 from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
 from depth_kd_ros.camera.model import CameraInfoError, CameraModel, camera_model
 from depth_kd_ros.camera.pairing import bag_camera_infos, stamp_nanoseconds
-from depth_kd_ros.frames import FrameSkipped, SkippedFrames, camera_frame, frame_name
+from depth_kd_ros.frames import FrameSkipped, SkippedFrames, camera_frame, exif_orientation_note, frame_name
 from depth_kd_ros.io.bagio import (
     COMPRESSED_IMAGE,
     IMAGE_TYPES,
@@ -263,6 +263,8 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     if cfg.min_gap_s > 0:
         report.notes.append('image folders have no stamps: data.min_gap_s does not apply (data.every_nth does)')
     report.images = len(files)
+    if note := exif_orientation_note(files):
+        report.notes.append(note)
     kept = files[::cfg.every_nth]
     report.kept = len(kept)
     held_out = max(1, round(cfg.test_fraction * len(kept))) if len(kept) > 1 else 0
