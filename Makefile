@@ -67,7 +67,7 @@ bench: $(STAMP)
 	@$(PY) bench/run_all.py
 
 # Robot stacks: the runtime's tests (no torch, no training code) also run on the library versions robots have,
-# each in a venv built from its pins with the Python of that Ubuntu release (README "Tests"):
+# each in a venv built from its pins with the Python of that Ubuntu release (docs/development.md, "Robot stacks"):
 # humble = Ubuntu 22.04 / Humble / JetPack 6 (Python 3.10), jazzy = Ubuntu 24.04 / Jazzy (Python 3.12).
 # `make test STACKS=` leaves them out; a stack whose Python is missing stops `make test` with what to install.
 STACKS            ?= humble jazzy

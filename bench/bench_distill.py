@@ -151,8 +151,8 @@ def time_step(cfg_path: str, overrides: list[str], repeats: int) -> dict:
     """Median seconds of: a distillation step, a student-only step, a teacher feature forward."""
     from torch.utils.data import default_collate
 
+    from disdepth.build import build_task
     from disdepth.data import build_dataset
-    from disdepth.distill.task import build_task
     from disdepth.optim import build_optimizer
     cfg = load_config(cfg_path, overrides)
     torch.manual_seed(0)

@@ -117,7 +117,7 @@ def write_previews(frames: list, checkpoints: dict, out: Path, count: int = 4) -
     """PNG rows: image | ground truth | teacher | distilled student, one fixed depth range (turbo)."""
     import torch
 
-    from disdepth.checkpoint import load_model
+    from disdepth.build import load_model
 
     models = {name: load_model(checkpoints[name])[0] for name in ('teacher', 'student_distilled')}
     paths = []

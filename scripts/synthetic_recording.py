@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write a small synthetic RGB-D recording, as a robot's camera would record it, to try "Train for your own
-camera" without a robot (README); the tests and bench/bench_recordings.py write theirs with it too.
+camera" without a robot (training/README.md); the tests and bench/bench_recordings.py write theirs with it too.
 
     python scripts/synthetic_recording.py OUTPUT [--frames 120] [--rate 10] [--preset indoor|outdoor]
         [--height 480 --width 640] [--storage sqlite3|mcap|folder] [--depth 16UC1 compressedDepth ...]

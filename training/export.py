@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from disdepth.checkpoint import CheckpointError, load_model
+from disdepth.build import load_model
+from disdepth.checkpoint import CheckpointError
 from disdepth.export import ExportError, export_onnx, export_pt2
 
 

@@ -26,6 +26,7 @@ from depth_kd_ros.backends import PRECISIONS, BackendError, DepthBackend, engine
 from depth_kd_ros.backends.calibration_images import CalibrationBatches, CalibrationDataError
 from depth_kd_ros.backends.cuda_memory import CudaMemory
 from depth_kd_ros.io.atomic_file import atomic_write_bytes
+from depth_kd_ros.model_file import ModelFileError, read_model_info
 
 LOGGER = logging.getLogger(__name__)
 TRT_MISSING = ("TensorRT Python package not installed; install JetPack's python3-libnvinfer "
@@ -40,7 +41,7 @@ def import_tensorrt():
         BackendError: TensorRT is not installed (the message says how to install it).
     """
     try:
-        import tensorrt as trt
+        import tensorrt as trt  # noqa: PLC0415 - only when this backend is chosen (Jetson, TensorRT installed)
     except ImportError as exc:
         raise BackendError(TRT_MISSING) from exc
     return trt
@@ -158,8 +159,6 @@ class TensorRTBackend(DepthBackend):
     def __init__(self, model_path: str | Path, precision: str = 'fp16', cache_dir: str | Path | None = None,
                  calibration_dir: str | Path | None = None, **_unused):
         trt = import_tensorrt()
-        from depth_kd_ros.model_file import ModelFileError, read_model_info
-
         if precision not in PRECISIONS:
             raise BackendError(f'precision {precision!r} is not one of {PRECISIONS}')
         model_path = Path(model_path)

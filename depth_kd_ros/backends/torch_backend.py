@@ -29,7 +29,7 @@ class TorchBackend(DepthBackend):
 
     def __init__(self, model_path: str, device: str = 'cpu', num_threads: int = 0, **_unused):
         try:
-            import torch
+            import torch  # noqa: PLC0415 - the runtime imports torch only when this backend is chosen
         except ImportError as exc:
             raise BackendError(TORCH_MISSING) from exc
         if not str(model_path).endswith('.pt2'):

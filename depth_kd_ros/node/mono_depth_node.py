@@ -419,13 +419,13 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
             self._uncertainty_removed_every_point(result, params)
 
     def _uncertainty_removed_every_point(self, result, params: NodeParams) -> None:
-        """A fault: the cloud is empty only because of uncertainty_threshold (README: its sensible values)."""
+        """A fault: the cloud is empty only because of uncertainty_threshold (docs/node.md: its sensible values)."""
         stride = params.points_stride
         with np.errstate(invalid='ignore', divide='ignore'):
             ratio = np.nanmedian(result.depth_std[::stride, ::stride] / result.depth[::stride, ::stride])
         self._fault('uncertainty_removes_all', f'uncertainty_threshold {params.uncertainty_threshold:g} removes '
                     f'every point: depth_std/depth has a median of {ratio:.2f} in this frame (the spread of this '
-                    "model's bins; README: uncertainty_threshold); raise it, or 0 turns the filter off")
+                    "model's bins; docs/node.md: Uncertainty); raise it, or 0 turns the filter off")
 
     def _publish_diagnostics(self) -> None:
         state = self.lifecycle_state

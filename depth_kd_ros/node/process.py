@@ -24,7 +24,7 @@ from depth_kd_ros.io.package_files import share_file
 from depth_kd_ros.node.mono_depth_node import CONFIGURATION_ERRORS, MonoDepthNode
 from depth_kd_ros.params import NODE_NAME, params_files_in_args, unmatched_section_hint
 
-#: Fast DDS profile for the node's large reliable outputs (the file says why; README: Large messages and Fast DDS)
+#: Fast DDS profile for the node's large reliable outputs (the file says why; docs/node.md: Large messages and Fast DDS)
 FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
 #: what configures Fast DDS already: then the environment's choice is kept
 FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')

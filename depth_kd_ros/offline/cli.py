@@ -1,8 +1,8 @@
 """``mono_depth_offline``: metric depth for recordings (rosbag2 sqlite3/MCAP, image folders), every frame.
 
 The student runs through the node's own frame path (depth_kd_ros.frames: decode, resize, infer, focal rescale
-z * f_camera / f_train, back-project, output messages), so offline results equal live ones. Sub-commands (README
-"Offline processing"):
+z * f_camera / f_train, back-project, output messages), so offline results equal live ones.
+Sub-commands (docs/offline.md; their speed in docs/results.md, "Offline processing"):
 
     mono_depth_offline bag INPUT OUTPUT --model PATH [--image-topic T] [--camera-info-topic T] [--copy-inputs]
     mono_depth_offline images INPUT_DIR OUTPUT_DIR --model PATH --camera-info FILE.yaml [--ply]

@@ -65,9 +65,9 @@ def optimised_nodes(model: nn.Module, path) -> list:
 
 
 def test_deployed_student_graph_is_leaner_than_the_former_one(tmp_path):
-    """The deployed student (synthetic_demo.yaml, issue 16) runs one LGConv global branch and a third fewer ONNX
-    Runtime nodes than the same config with the former student's keys (config/variants/former_student.yaml), whose
-    four LGConvs on stage 4 doubled the backbone's per-op overhead."""
+    """The deployed student (synthetic_demo.yaml, chosen for CPU speed) runs one LGConv global branch and a third
+    fewer ONNX Runtime nodes than the same config with the former student's keys
+    (config/variants/former_student.yaml), whose four LGConvs on stage 4 doubled the backbone's per-op overhead."""
     config = ROOT / 'config' / 'training' / 'synthetic_demo.yaml'
     nodes = {}
     for name, overrides in (('deployed', []), ('former', [o for group in FORMER.values() for o in group])):

@@ -136,7 +136,7 @@ def test_resolution_change_while_running(shared):
     """A new image size is served at that size; points resume once camera_info matches it. Each change is
     counted as resolution_change in /diagnostics (which also shows the current input size).
 
-    The README promised the count; nothing counted or logged a change.
+    The docs promised the count; nothing counted or logged a change.
     """
     shared.request(make_image(399)[0], 399)  # the model's size first, whichever test ran before
     before = shared.node.stats.faults().get('resolution_change', 0)

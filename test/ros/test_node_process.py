@@ -158,7 +158,7 @@ def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tm
 ])
 def test_large_output_profile_only_where_the_environment_configures_no_fast_dds(monkeypatch, tmp_path,
                                                                                 environment, applied):
-    """The node's Fast DDS profile (bigger shared-memory segment, 100 ms heartbeat: README) is a default: a
+    """The node's Fast DDS profile (bigger shared-memory segment, 100 ms heartbeat: docs/node.md) is a default: a
     profile, builtin transports or another RMW in the environment is kept as it is."""
     from depth_kd_ros.node.process import FASTDDS_SETTINGS, use_large_output_profile
 

@@ -111,7 +111,7 @@ def one_thread():
 
 
 def test_checkpoint_evaluation(tmp_path, one_thread):
-    """--checkpoint loads a saved student via disdepth.checkpoint.load_model and reports its metrics."""
+    """--checkpoint loads a saved student via disdepth.build.load_model and reports its metrics."""
     from disdepth.checkpoint import save_checkpoint
     from disdepth.models.student import build_student
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from tiny_run import load_distill_module, tiny_overrides
 
-from disdepth.checkpoint import load_checkpoint, load_model, read_meta
+from disdepth.build import load_model
+from disdepth.checkpoint import load_checkpoint, read_meta
 from disdepth.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +179,7 @@ def test_config_errors_are_clear(tmp_path, capsys):
 
 
 def test_augmentation_does_not_depend_on_which_modules_the_config_builds(tmp_path, monkeypatch):
-    """Issue 18: ablation rows with one seed are compared seed by seed, so a row that builds more modules
+    """Ablation rows with one seed are compared seed by seed, so a row that builds more modules
     (here LGConv and the KD parts) must still draw the same augmentations: the same first item RNG state."""
     from disdepth.data import synthetic
     draws = []

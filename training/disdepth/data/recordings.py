@@ -1,7 +1,7 @@
 """Robot recordings as training frames: rosbag2 (sqlite3, MCAP) and image folders, read by the runtime.
 
 Paper: DisDepth (arXiv 2404.16386) distils on a labelled dataset; here the dataset is the robot's own
-recording (README "Train for your own camera"). Every call into the runtime (``depth_kd_ros``: bag
+recording (training/README.md, "Train for your own camera"). Every call into the runtime (``depth_kd_ros``: bag
 reading, topic choice, camera_info pairing, image/depth decoding, calibration files, image listing) is in
 this module, so that a change of the runtime's frame path changes one file of the training side.
 

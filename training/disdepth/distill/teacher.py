@@ -15,12 +15,12 @@ relative inverse depth (only the features are used for distillation, so either i
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import AutoConfig, AutoModelForDepthEstimation
 
 from disdepth.config import ModelConfig, TeacherConfig
 from disdepth.distill.small_teacher import IMAGENET_MEAN, IMAGENET_STD, SmallDepthTransformer
@@ -142,7 +142,6 @@ def _probe_feature_info(teacher: HFDepthTeacher) -> list[dict]:
 
 def _load_hf_config(cfg: TeacherConfig):
     """The transformers config at ``cfg.path``. Raises TeacherError: no path, unreadable, unsupported type."""
-    from transformers import AutoConfig
     if not cfg.path:
         raise TeacherError('teacher.kind=hf needs teacher.path (a local folder or hub id of a depth model)')
     try:
@@ -158,7 +157,6 @@ def _load_hf_config(cfg: TeacherConfig):
 
 def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
     """``AutoModelForDepthEstimation`` from a local folder or hub id; weights skipped if ``random_init``."""
-    from transformers import AutoModelForDepthEstimation
     hf_cfg = _load_hf_config(cfg)
     try:
         if cfg.random_init:
@@ -168,29 +166,24 @@ def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
         raise TeacherError(f'teacher.path={cfg.path!r}: cannot load depth model weights: {exc}') from exc
 
 
-def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
-    """Build the teacher named by ``cfg`` (docs/design.md section 2).
-
-    kind='hf': ``AutoModelForDepthEstimation`` at ``cfg.path`` (GLPN, DPT, Depth Anything V1/V2).
-    kind='small': :class:`SmallDepthTransformer` from the ``cfg`` fields; if ``cfg.path`` is set it is
-    a checkpoint of a ``task=teacher`` run and its own architecture and weights are loaded.
+def build_hf_teacher(cfg: TeacherConfig) -> HFDepthTeacher:
+    """``AutoModelForDepthEstimation`` at ``cfg.path`` (GLPN, DPT, Depth Anything V1/V2), as a teacher.
 
     Returns:
-        A module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
-        ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
+        An :class:`HFDepthTeacher` (``feature_info``, ``forward_features``, ``forward``; see its docstring).
     Raises:
-        TeacherError: unsupported model type, unreadable path, unmatched strides.
-        CheckpointError: ``kind='small'`` checkpoint that is corrupt or not a teacher.
+        TeacherError: no path, unreadable path, unsupported model type, unmatched strides.
     """
-    if cfg.kind == 'hf':
-        model = _load_hf_model(cfg)
-        return HFDepthTeacher(model, *_read_norm(cfg.path, model.config.model_type))
-    if cfg.kind != 'small':
-        raise TeacherError(f'teacher.kind={cfg.kind!r}; valid: small, hf')
-    if cfg.path:
-        from disdepth.checkpoint import load_model
-        teacher, _ = load_model(cfg.path, expect_task='teacher')
-        return teacher
+    model = _load_hf_model(cfg)
+    return HFDepthTeacher(model, *_read_norm(cfg.path, model.config.model_type))
+
+
+def build_small_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> SmallDepthTransformer:
+    """A new :class:`SmallDepthTransformer` from the ``cfg`` fields, with the student's depth range (metres).
+
+    Its trained weights, a ``task=teacher`` checkpoint at ``cfg.path``, are loaded by
+    ``disdepth.build.build_teacher``, which knows the checkpoint format.
+    """
     return SmallDepthTransformer(patch_size=cfg.patch_size, hidden_size=cfg.hidden_size,
                                  num_layers=cfg.num_layers, num_heads=cfg.num_heads,
                                  neck_channels=cfg.neck_channels, min_depth=model_cfg.min_depth,
@@ -217,10 +210,3 @@ def check_metric_teacher(cfg: TeacherConfig) -> None:
     if cfg.random_init:
         raise TeacherError(f'teacher.random_init=true has no trained weights to give depth targets; {instead}')
 
-
-def teacher_without_path(cfg: TeacherConfig) -> TeacherConfig:
-    """The same teacher architecture without loading weights (the checkpoint being restored has them).
-
-    small: no checkpoint path; hf: config.json only (the folder is still needed for the architecture).
-    """
-    return replace(cfg, path=None) if cfg.kind == 'small' else replace(cfg, random_init=True)
