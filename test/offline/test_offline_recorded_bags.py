@@ -13,15 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from offline_helpers import (
-    assert_clean_error,
-    file_size_limit,
-    read_bag,
-    run,
-    stamp_of,
-    synthetic_frames,
-    write_bag,
-)
+from offline_helpers import assert_clean_error, file_size_limit, read_bag, run, stamp_of, synthetic_frames, write_bag
 from recorded_data import LATCHED, as_version, cut_mcap, edit_metadata, join_splits, topic_entry, unindexed_mcap
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Writer

@@ -4,7 +4,6 @@ splits compressed file by file, older rosbag2 versions), and an image folder of 
 PNGs. Recordings are written by scripts/synthetic_recording.py at 48x64 with 16UC1 depth 2 ms after colour."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -21,25 +20,15 @@ from recorded_data import (
     unindexed_mcap,
     with_exif_orientation,
 )
+from recording_script import SCRIPT
 
 from disdepth.config import config_from_dict
 from disdepth.data.recordings import ReadReport, read_recording
 from disdepth.data.splits import DatasetError
 
-ROOT = Path(__file__).resolve().parents[2]
 RGB_TOPIC, INFO_TOPIC = '/camera/color/image_raw', '/camera/color/camera_info'
 DEPTH_TOPIC = '/camera/aligned_depth_to_color/image_raw'
 FRAMES, HEIGHT, WIDTH = 8, 48, 64
-
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _load(ROOT / 'scripts' / 'synthetic_recording.py', 'synthetic_recording')
 
 
 def record(path: Path, **options) -> Path:
