@@ -318,10 +318,11 @@ class Bag:
                            'it')
         self._cut_short = True
         last = reader.end_time - 1
-        self.notes.append(f'{file} was cut short (no MCAP footer: the recorder did not close it): read its complete '
-                          f'chunks, {reader.message_count} messages received up to {last // 10**9}.'
-                          f'{last % 10**9:09d}, the first {complete} of its {size} bytes; the rest is lost '
-                          '(`mcap recover` may salvage part of it)')
+        note = (f'{file} was cut short (no MCAP footer: the recorder did not close it): read its complete chunks, '
+                f'{reader.message_count} messages received up to {last // 10**9}.{last % 10**9:09d}, the first '
+                f'{complete} of its {size} bytes; the rest is lost (`mcap recover` may salvage part of it)')
+        if note not in self.notes:  # a split is opened once per pass over the bag
+            self.notes.append(note)
 
     def messages(self, topics: list[str]) -> Iterator[tuple[Connection, int, bytes, object]]:
         """``(connection, receive time ns, raw bytes, message)`` of ``topics``, storage file after storage file, each in
