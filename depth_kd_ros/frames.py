@@ -49,7 +49,7 @@ from depth_kd_ros.camera.model import CameraInfoError, CameraModel, camera_model
 from depth_kd_ros.camera.rectify import Rectifier, rectified_calibration
 from depth_kd_ros.io.depth_encoding import encode_depth
 from depth_kd_ros.io.image_codec import ENCODINGS, ImageDecodeError, decode_compressed, decode_image
-from depth_kd_ros.io.image_files import read_image
+from depth_kd_ros.io.image_files import exif_turned, read_image
 from depth_kd_ros.messages import copy_camera_info, fill_calibration, fill_image, fill_pointcloud2
 from depth_kd_ros.pipeline import DepthPipeline, FrameResult, PendingFrame
 
@@ -130,12 +130,23 @@ def frame_name(index: int, stamp_ns: int) -> str:
 
 @dataclass
 class SkippedFrames:
-    """The frames a run skipped, by reason (``FrameSkipped.reason`` or the caller's own), in the order met."""
+    """The frames a run skipped, by reason (``FrameSkipped.reason`` or the caller's own), in the order met, and the
+    first one's error message per reason."""
 
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> frame names
+    first_cause: dict[str, str] = field(default_factory=dict)  # reason -> the first frame's error message
 
-    def skip(self, reason: str, name: str) -> None:
+    def skip(self, reason: str, name: str, cause: str = '') -> None:
         self.skipped.setdefault(reason, []).append(name)
+        if cause:
+            self.first_cause.setdefault(reason, cause)
+
+    def causes(self) -> str:
+        """Why frames were skipped, on one line: ``'N reason (first: message); ...'``, for an error when none was
+        kept."""
+        return '; '.join(f'{len(names)} {reason}' + (f' (first: {self.first_cause[reason]})'
+                                                     if reason in self.first_cause else '')
+                         for reason, names in sorted(self.skipped.items()))
 
 
 def skipped_lines(skipped: dict[str, list[str]]) -> list[str]:
@@ -145,6 +156,22 @@ def skipped_lines(skipped: dict[str, list[str]]) -> list[str]:
         more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
         lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')
     return lines
+
+
+def exif_orientation_note(files: list[Path]) -> str:
+    """A line for a run's summary naming the image files whose EXIF orientation is not 'as stored' ('' when none):
+    the sequence decodes them as stored, as their depth images and the calibration are (io.image_files), not
+    turned as a photo viewer shows them.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    turned = [p.name for p in exif_turned(files)]
+    if not turned:
+        return ''
+    more = f' and {len(turned) - NAMES_SHOWN} more' if len(turned) > NAMES_SHOWN else ''
+    return (f'{len(turned)} images carry an EXIF orientation, not applied ({", ".join(turned[:NAMES_SHOWN])}{more}): '
+            'each is read as stored, as its depth and the calibration are, not turned as a viewer shows it')
 
 
 @dataclass

@@ -39,8 +39,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from depth_kd_ros.io.bagio import read_messages
-
 NANOSECONDS_PER_SECOND = 1_000_000_000
 #: seconds of camera_info stamps the node keeps before the latest received: more than any image lags its
 #: calibration (a large image over WiFi, a congested reliable link, a bag replayed with its receive lag)
@@ -186,8 +184,8 @@ class CameraInfoBuffer:
             return CameraInfoMatch(self._messages[self._calibrations[index - 1]], self._keys[index - 1][0] == stamp_ns)
 
 
-def bag_camera_infos(reader, topic: str | None) -> CameraInfoBuffer:
-    """Every camera_info of ``topic`` in an open bag (none without a topic), to match image stamps with.
+def bag_camera_infos(bag, topic: str | None) -> CameraInfoBuffer:
+    """Every camera_info of ``topic`` in an open bag (io.bagio.Bag; none without a topic), to match image stamps with.
 
     Messages with equal contents (calibration_key) share one object, so an hour of 30 Hz camera_info holds a list
     of stamps, not 100k messages.
@@ -196,4 +194,4 @@ def bag_camera_infos(reader, topic: str | None) -> CameraInfoBuffer:
         BagError: the storage is truncated or corrupt.
     """
     return CameraInfoBuffer.holding((stamp_nanoseconds(msg.header.stamp), msg)
-                                    for _, _, _, msg in (read_messages(reader, [topic]) if topic else ()))
+                                    for _, _, _, msg in (bag.messages([topic]) if topic else ()))

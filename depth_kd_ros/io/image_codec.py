@@ -15,18 +15,34 @@ Row layout (sensor_msgs/Image): value c of pixel (v, u) starts at byte ``v * ste
 ``step >= width * channels * bytes`` (rows may be padded) and ``len(data) >= height * step``; 16-bit values are
 big-endian when ``is_bigendian`` is set, as cv_bridge's matFromImage reads them.
 
-CompressedImage (image_transport's compressed plugin): ``format`` is ``'<encoding>; <jpeg|png> compressed
-[<target>]'``, e.g. ``'rgb8; jpeg compressed bgr8'``, ``'mono16; png compressed '``; older publishers send
-``'jpeg'`` or ``'png'``. A PNG's bit depth is read from its header (image_header.png_sample_format), never
-guessed by the decoder: OpenCV's IMREAD_COLOR keeps the high byte of 16-bit samples, so a 16UC1 depth of
-2500 mm would come out as grey 9. What is decoded:
+CompressedImage: ``format`` says what the bytes hold. image_transport_plugins' compressed publisher
+(compressed_image_transport, compressed_publisher.cpp) writes ``'<encoding>; <codec> compressed [<target>]'``:
 
-    8-bit JPEG/PNG                          as before (bayer_* formats are demosaiced as their raw encoding)
-    16-bit PNG, format mono16/rgb16/...     scaled to 8 bit as cv_bridge scales the raw encoding
-    16-bit colour PNG, no encoding named    the same (a depth image has one channel)
-    refused ('unsupported_format', the format named): compressedDepth, non-colour encodings (16UC1, 32FC1,
-    8UC3, ...: cv_bridge refuses to convert them to rgb8 either), a 16-bit PNG whose format names an 8-bit
-    encoding, and a 16-bit grey PNG that names no encoding (most likely depth, not a camera image).
+    <enc>; jpeg compressed bgr8         a colour encoding (16-bit ones too), converted to bgr8 before imencode
+    <enc>; jpeg compressed mono8        any other 8/16-bit encoding (mono; bayer, demosaiced to grey by cv_bridge)
+    <enc>; png compressed bgr8|bgr16    a colour encoding, converted to bgr of its bit depth
+    <enc>; png compressed               any other 8/16-bit encoding, the message's pixels as they are (a bayer
+                                        mosaic, mono16)
+    <enc>; tiff compressed              any 8/16/32-bit encoding, the message's pixels as they are, in the
+                                        encoding's channel order (an rgb8 TIFF holds R, G, B where OpenCV reads
+                                        B, G, R)
+
+so the decoded pixels are in the layout of the target when there is one, else (png, tiff) of the encoding, which
+``ENCODINGS`` then turns into RGB as it does the raw encoding. Older publishers send only ``'jpeg'`` or ``'png'``,
+and a file has no format: its pixels are what OpenCV reads (grey, BGR, BGRA). Every image is decoded as stored
+(IMREAD_UNCHANGED): its bit depth kept, and an EXIF orientation never applied, as ROS decodes CompressedImage
+(cv_bridge, the compressed subscriber's default mode) and reads depth PNGs, and as camera_info describes the
+sensor's pixels (docs/design.md section 3). Refused (kind 'unsupported_format', the format named):
+
+    compressedDepth             a depth image (compressed_depth_image_transport), not a camera image
+    video streams               h264, h265/hevc, av1, vp8/vp9, theora (Isaac ROS's encoder, ffmpeg and foxglove
+                                transports): each message is a packet that depends on earlier ones
+    zstd                        zstd_image_transport's own packing of the raw pixels
+    generic encodings           16UC1, 32FC1, 8UC3, ...: no colour meaning (cv_bridge refuses them as rgb8 too)
+    a layout mismatch           pixels whose channels or bit depth differ from what the format names
+    16-bit grey, no encoding    most likely depth (16UC1), not a camera image
+    other formats               whose data OpenCV cannot read either (undecodable data under an image_transport
+                                format, or none, is 'corrupt_compressed')
 """
 from __future__ import annotations
 
@@ -38,14 +54,7 @@ import cv2
 import numpy as np
 
 from depth_kd_ros.io.depth_encoding import MILLIMETRES_PER_METRE
-from depth_kd_ros.io.image_header import (
-    PNG_GREY_COLOUR_TYPES,
-    PNG_SIGNATURE,
-    ImageHeaderError,
-    check_complete,
-    compressed_image_size,
-    png_sample_format,
-)
+from depth_kd_ros.io.image_header import ImageHeaderError, check_complete, compressed_image_size
 
 
 class Encoding(NamedTuple):
@@ -157,25 +166,58 @@ def decode_image(encoding: str, height: int, width: int, step: int, data, *,
     return _to_rgb(rows.reshape(height, width, channels), conversion, encoding)
 
 
-def format_encoding(message_format: str) -> str:
-    """The encoding named by a CompressedImage ``format`` ('' when it names none, e.g. 'jpeg').
+#: video codecs (and ffmpeg's encoder names for them: libx264, h264_nvenc, hevc_vaapi, ...) in a format
+VIDEO_FORMAT = re.compile(r'(lib)?(h26[45]|x26[45]|hevc|av1|vp[89]|theora|mpeg4)(_\w+)?')
+#: the codecs of image_transport's compressed plugin
+COMPRESSED_CODECS = ('jpeg', 'png', 'tiff')
+#: OpenCV's channel order of a decoded image without a named encoding, by channel count
+OPENCV_LAYOUTS = {1: 'mono', 3: 'bgr', 4: 'bgra'}
+
+
+class CompressedFormat(NamedTuple):
+    """What a CompressedImage ``format`` says (module docstring)."""
+
+    codec: str  # 'jpeg', 'png' or 'tiff' as image_transport names it, '' when the format names none
+    layout: str  # the ENCODINGS entry the decoded pixels are in; '' for OpenCV's own (OPENCV_LAYOUTS)
+
+
+def _unsupported(message_format: str, why: str) -> ImageDecodeError:
+    return ImageDecodeError(f'format {message_format!r}: {why}', 'unsupported_format')
+
+
+def parse_format(message_format: str) -> CompressedFormat:
+    """The codec and pixel layout a CompressedImage ``format`` names (module docstring).
 
     Raises:
-        ImageDecodeError ('unsupported_format'): compressedDepth, or a generic encoding (16UC1, 32FC1, 8UC3, ...)
-            that is not a camera image.
+        ImageDecodeError ('unsupported_format'): compressedDepth, a video stream, zstd_image_transport's format,
+            a generic encoding, or an encoding this module does not decode.
     """
-    if 'compresseddepth' in message_format.lower():
-        raise ImageDecodeError(f'format {message_format!r}: compressedDepth carries a depth image, not a camera '
-                               'image', 'unsupported_format')
-    encoding = message_format.split(';', 1)[0].strip()
+    words = [w for w in re.split(r'[;\s]+', message_format.lower()) if w]
+    if 'compresseddepth' in words:
+        raise _unsupported(message_format, 'compressedDepth carries a depth image, not a camera image')
+    if any(VIDEO_FORMAT.fullmatch(w) for w in words):
+        raise _unsupported(message_format, 'a video stream (each message a packet that depends on earlier ones), '
+                           "not an image; give a raw Image topic or image_transport's compressed (jpeg, png) one")
+    if words == ['zstd']:
+        raise _unsupported(message_format, "zstd_image_transport's packing of raw pixels is not supported; give "
+                           "a raw Image topic or image_transport's compressed (jpeg, png) one")
+    encoding, separator, compression = message_format.partition(';')
+    if not separator:  # older publishers: 'jpeg', 'png'
+        return CompressedFormat('', '')
+    encoding, (codec, *rest) = encoding.strip(), compression.split() or ['']
     if GENERIC_ENCODING.fullmatch(encoding):
-        raise ImageDecodeError(f'format {message_format!r}: {encoding} is not a camera image (no colour meaning; '
-                               'cv_bridge does not convert it to rgb8 either)', 'unsupported_format')
-    return encoding if encoding in ENCODINGS else ''
+        raise _unsupported(message_format, f'{encoding} is not a camera image (no colour meaning; cv_bridge does '
+                           'not convert it to rgb8 either)')
+    target = rest[1] if len(rest) > 1 and rest[0] == 'compressed' else ''
+    layout = target or (encoding if codec in ('png', 'tiff') else '')
+    if layout and layout not in ENCODINGS:
+        raise _unsupported(message_format, f'{layout} is not an encoding this decoder knows; supported: '
+                           f'{sorted(ENCODINGS)}')
+    return CompressedFormat(codec if codec in COMPRESSED_CODECS else '', layout)
 
 
 def decode_compressed(data, *, message_format: str = '', max_pixels: int | None = None) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage payload (JPEG, PNG, ... as OpenCV reads them) to RGB.
+    """Decode a sensor_msgs/CompressedImage payload (JPEG, PNG, TIFF, ... as OpenCV reads them) to RGB, as stored.
 
     Args:
         data: the compressed bytes (bytes, array.array('B') or uint8 numpy array).
@@ -184,56 +226,54 @@ def decode_compressed(data, *, message_format: str = '', max_pixels: int | None 
             image_transport's compressed plugin sends) are checked on their header, before decoding
             allocates anything; other formats OpenCV reads are checked after decoding.
     Returns:
-        uint8 [H,W,3] RGB.
+        uint8 [H,W,3] RGB of the stored pixels (an EXIF orientation is not applied).
     Raises:
         ImageDecodeError: empty, truncated (a PNG or JPEG without its end, image_header.check_complete: OpenCV
-            4.5/4.6 decode such a JPEG to grey) or undecodable data (kind 'corrupt_compressed'), more than
-            ``max_pixels`` pixels ('image_too_large'), a format or bit depth that is not a camera image
-            ('unsupported_format', module docstring).
+            4.5/4.6 decode such a JPEG to grey) or undecodable data under an image_transport format or none (kind
+            'corrupt_compressed'), more than ``max_pixels`` pixels ('image_too_large'), a format or pixels that
+            are not a camera image ('unsupported_format', module docstring).
     """
     buffer = _as_bytes(data)
     if buffer.size == 0:
         raise ImageDecodeError('compressed image is empty', 'corrupt_compressed')
-    encoding = format_encoding(message_format)
+    codec, layout = parse_format(message_format)
     if max_pixels is not None:
         _check_header_pixels(buffer, max_pixels)
     try:
         check_complete(buffer)
-        sixteen_bit_png = bytes(buffer[:8]) == PNG_SIGNATURE and png_sample_format(buffer)[0] == 16
     except ImageHeaderError as exc:
         raise ImageDecodeError(f'compressed image ({buffer.size} bytes): {exc}', 'corrupt_compressed') from exc
-    if sixteen_bit_png:
-        return _decode_png16(buffer, encoding, message_format)
-    if encoding.startswith('bayer_'):
-        mosaic = _imdecode(buffer, cv2.IMREAD_GRAYSCALE)
-        return _to_rgb(mosaic, ENCODINGS[encoding].conversion, encoding)
-    bgr = _imdecode(buffer, cv2.IMREAD_COLOR)
+    stored = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)  # as stored: bit depth kept, no EXIF rotation
+    if stored is None:
+        if codec or message_format.strip().lower() in ('', *COMPRESSED_CODECS):
+            raise ImageDecodeError(f'cannot decode compressed image ({buffer.size} bytes)', 'corrupt_compressed')
+        raise _unsupported(message_format, "not a format of image_transport's compressed plugin "
+                           f'({", ".join(COMPRESSED_CODECS)}), and OpenCV cannot read its {buffer.size} bytes either')
     if max_pixels is not None:  # formats without a header reader in image_header
-        _check_pixels(bgr.shape[1], bgr.shape[0], max_pixels)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        _check_pixels(stored.shape[1], stored.shape[0], max_pixels)
+    return _stored_to_rgb(stored, layout, message_format)
 
 
-def _imdecode(buffer: np.ndarray, flags: int) -> np.ndarray:
-    image = cv2.imdecode(buffer, flags)
-    if image is None:
-        raise ImageDecodeError(f'cannot decode compressed image ({buffer.size} bytes)', 'corrupt_compressed')
-    return image
-
-
-def _decode_png16(buffer: np.ndarray, encoding: str, message_format: str) -> np.ndarray:
-    """A 16-bit PNG as cv_bridge converts the 16-bit encoding it stands for (module docstring)."""
-    colour_type = png_sample_format(buffer)[1]
-    if encoding and ENCODINGS[encoding].value_bytes != 2:
-        raise ImageDecodeError(f'format {message_format!r} names the 8-bit encoding {encoding}, but the PNG has '
-                               '16-bit samples', 'unsupported_format')
-    if not encoding and colour_type in PNG_GREY_COLOUR_TYPES:
-        raise ImageDecodeError(f'a 16-bit grey PNG with format {message_format!r} is depth-like data (16UC1), not '
-                               "a camera image; a mono16 camera sends the format 'mono16; png compressed'",
-                               'unsupported_format')
-    image = scale_16_to_8(_imdecode(buffer, cv2.IMREAD_UNCHANGED))  # BGR(A) order, as OpenCV wrote it
-    if image.ndim == 2 or image.shape[2] <= 2:  # grey, or grey + alpha
-        return cv2.cvtColor(image if image.ndim == 2 else image[..., 0], cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
+def _stored_to_rgb(stored: np.ndarray, layout: str, message_format: str) -> np.ndarray:
+    """Decoded pixels in ``layout`` (an ENCODINGS entry; '' for OpenCV's own order) as uint8 RGB."""
+    channels = 1 if stored.ndim == 2 else stored.shape[2]
+    if stored.dtype not in (np.uint8, np.uint16):
+        raise _unsupported(message_format, f'{stored.dtype} samples are not a camera image')
+    value_bytes = stored.dtype.itemsize
+    if not layout:
+        if value_bytes == 2 and channels == 1:
+            raise _unsupported(message_format, 'a 16-bit grey image without an encoding is depth-like data '
+                               "(16UC1), not a camera image; a mono16 camera sends the format 'mono16; png "
+                               "compressed '")
+        if channels not in OPENCV_LAYOUTS:
+            raise _unsupported(message_format, f'an image of {channels} channels is not a camera image')
+        layout = f'{OPENCV_LAYOUTS[channels]}{8 * value_bytes}'
+    expected = ENCODINGS[layout]
+    if (channels, value_bytes) != (expected.channels, expected.value_bytes):
+        raise _unsupported(message_format, f'it names {layout} ({expected.channels} channels of '
+                           f'{8 * expected.value_bytes} bits) but the image has {channels} of {8 * value_bytes}')
+    pixels = scale_16_to_8(stored) if value_bytes == 2 else stored
+    return _to_rgb(pixels, expected.conversion, layout)
 
 
 def _check_header_pixels(buffer: np.ndarray, max_pixels: int) -> None:

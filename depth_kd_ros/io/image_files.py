@@ -4,7 +4,9 @@ The one lister for every folder the runtime reads (``mono_depth_offline images``
 calibration, scripts/verify_trt.py): the files directly inside the folder whose suffix (any case) is one of
 ``IMAGE_SUFFIXES``, the formats OpenCV decodes, sorted by name, so every run sees them in the same order.
 Reading goes through the node's decoder (image_codec.decode_compressed): a truncated PNG or JPEG is refused
-instead of decoding to grey.
+instead of decoding to grey, and every image is read as stored: an EXIF orientation (phones store the sensor's
+pixels and a tag telling a viewer to turn them) is not applied, as it is not to the depth PNGs beside them or to
+the calibration of the sensor. ``exif_turned`` finds the files a viewer shows turned.
 """
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from depth_kd_ros.io.image_codec import decode_compressed
+from depth_kd_ros.io.image_header import jpeg_exif_orientation
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
+#: a JPEG's EXIF lies in its first marker segments (an APP1 segment holds at most 64 kB)
+EXIF_SEARCH_BYTES = 1 << 17
 
 
 class ImageFolderError(ValueError):
@@ -46,3 +51,20 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
         ImageDecodeError: truncated or undecodable ('corrupt_compressed'), or over ``max_pixels``.
     """
     return decode_compressed(Path(path).read_bytes(), max_pixels=max_pixels)
+
+
+
+def exif_turned(files: list[Path]) -> list[Path]:
+    """The JPEGs of ``files`` whose EXIF orientation is not 'as stored' (image_header.jpeg_exif_orientation): a
+    photo viewer shows them turned or mirrored, the frame path reads them as stored (module docstring).
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    turned = []
+    for path in files:
+        if path.suffix.lower() in ('.jpg', '.jpeg'):
+            with path.open('rb') as stream:
+                if jpeg_exif_orientation(stream.read(EXIF_SEARCH_BYTES)) != 1:
+                    turned.append(path)
+    return turned

@@ -42,10 +42,8 @@ from depth_kd_ros.io.bagio import (
     camera_info_note,
     namespace_of,
     open_bag,
-    read_messages,
     select_camera_info_topic,
     select_image_topic,
-    storage_of,
 )
 from depth_kd_ros.offline.overlapped import Overlapped
 from depth_kd_ros.offline.run import AtomicOutput, OfflineError, Summary, make_pipeline
@@ -95,6 +93,7 @@ class BagFrame:
     camera_note: str | None = None  # why the frame is served without a camera, or a warning about its camera
     pending: PendingFrame | None = None
     outcome: FrameResult | str | None = None
+    cause: str = ''  # the error message of a skipped frame
 
 
 def output_topics(image_topic: str, msgtype: str) -> dict[str, str]:
@@ -112,7 +111,7 @@ def prepare_frame(frames: FramePath, frame: BagFrame, *, paired: bool) -> BagFra
     try:
         camera_frame, frame.pending = frames.prepare(frame.message, frame.camera_info, require_camera=paired)
     except FrameSkipped as exc:
-        frame.outcome = exc.reason
+        frame.outcome, frame.cause = exc.reason, str(exc)
         return frame
     frame.camera_info = camera_frame.camera_info
     if camera_frame.camera is not None:
@@ -158,10 +157,10 @@ def run_bag(args) -> Summary:
         ParameterError, ModelFileError, BackendError: bad params file, model or backend.
     """
     summary = Summary()
-    with open_bag(args.input) as reader:
-        topic, msgtype = select_image_topic(reader, args.image_topic)
-        info_topic = select_camera_info_topic(reader, topic, msgtype, args.camera_info_topic)
-        infos = bag_camera_infos(reader, info_topic)
+    with open_bag(args.input) as bag:
+        topic, msgtype = select_image_topic(bag, args.image_topic)
+        info_topic = select_camera_info_topic(bag, topic, msgtype, args.camera_info_topic)
+        infos = bag_camera_infos(bag, info_topic)
         if not infos:
             summary.notes.append('no camera_info in the bag: depth only, without focal scaling or points')
         elif args.camera_info_topic is None and (note := camera_info_note(topic, msgtype, info_topic,
@@ -173,7 +172,7 @@ def run_bag(args) -> Summary:
         read = [topic, info_topic] if args.copy_inputs and info_topic else [topic]
 
         def prepared():  # the reader thread: read, deserialize, pair, decode, rectify
-            for connection, timestamp, raw, message in read_messages(reader, read):
+            for connection, timestamp, raw, message in bag.messages(read):
                 if connection.topic != topic:
                     yield BagFrame(connection, timestamp, raw)
                     continue
@@ -185,15 +184,15 @@ def run_bag(args) -> Summary:
         segments, camera_notes = StampSegments(), {}  # camera note -> frames it applies to
         writer = None
         try:
-            writer = BagWriter(output.path, storage_of(args.input))
-            total = sum(c.msgcount for c in reader.connections if c.topic in read)
+            writer = BagWriter(output.path, bag.storage)
+            total = sum(c.msgcount for c in bag.connections if c.topic in read)
             summary.begin()
             with tqdm(total=total, unit='msg', disable=args.quiet, leave=False) as progress, \
                     Overlapped(prepared(), lambda frame: infer_frame(frames, frame)) as inferred:
                 for frame in inferred:  # this thread writes: the sqlite3 writer stays on the thread that opened it
                     progress.update()
                     if args.copy_inputs:
-                        writer.write_raw(frame.connection, frame.timestamp, frame.raw, reader.typestore)
+                        writer.write_raw(frame.connection, frame.timestamp, frame.raw, bag.typestore)
                     if frame.message is None:
                         continue
                     summary.frames_in += 1
@@ -202,17 +201,16 @@ def run_bag(args) -> Summary:
                     if frame.pending is not None:
                         write_frame(frames, frame, outputs, topics, writer)
                     if isinstance(frame.outcome, str):
-                        summary.skip(frame.outcome, frame_name(summary.frames_in - 1, stamp))
+                        summary.skip(frame.outcome, frame_name(summary.frames_in - 1, stamp), frame.cause)
                     else:
                         summary.add(frame.outcome)
                         if frame.camera_note:
                             camera_notes[frame.camera_note] = camera_notes.get(frame.camera_note, 0) + 1
             summary.end()
+            summary.notes.extend(bag.notes)
             if summary.written == 0:
-                reasons = ''.join(f', {len(names)} {reason}' for reason, names in sorted(
-                    summary.skipped.items(), key=lambda item: -len(item[1])))
-                raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag'
-                                   f'{reasons}); nothing written')
+                raise OfflineError(f'no frame of {topic} could be processed ({summary.frames_in} in the bag: '
+                                   f'{summary.causes() or "none"}); nothing written')
             summary.notes += [f'{count} frames: {note}' for note, count in camera_notes.items()]
             if segments.index:
                 summary.notes.append(f'the image stamps jump back {segments.index} times ({segments.index + 1} '

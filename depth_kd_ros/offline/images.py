@@ -32,7 +32,7 @@ from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
 from depth_kd_ros.camera.model import CameraInfoError, camera_model
 from depth_kd_ros.camera.pointcloud import write_ply
 from depth_kd_ros.camera.rectify import Calibration
-from depth_kd_ros.frames import NAMES_SHOWN, FramePath, FrameSkipped
+from depth_kd_ros.frames import NAMES_SHOWN, FramePath, FrameSkipped, exif_orientation_note
 from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 from depth_kd_ros.io.image_files import list_images
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
@@ -141,6 +141,8 @@ def run_images(args) -> Summary:
     outputs = ('depth', 'depth/colored', 'points') if args.ply else ('depth', 'depth/colored')
     averager, no_gt = MetricAverager(), []
     summary = Summary()
+    if note := exif_orientation_note(files):
+        summary.notes.append(note)
     output = AtomicOutput(args.output, args.overwrite, args.input,
                           keep=(frames.pipeline.params.model_path, args.camera_info, args.gt_dir))
     try:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from rosbags.highlevel import AnyReader
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
 from depth_kd_ros.io.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
 from depth_kd_ros.offline.cli import main
@@ -131,30 +131,39 @@ def write_bag(path: Path, frames: list[Frame], *, storage: str = 'sqlite3', comp
               topic: str = '/camera/image_raw', frame_id: str = 'camera_optical_frame',
               info_topic: str | None = '/camera/camera_info', info_delay: int = 0, corrupt: tuple[int, ...] = (),
               extra: dict[str, str] | None = None, image_format: str = 'png',
-              calibration: Callable[[int], dict] | None = None) -> Path:
-    """A rosbag2 with one image per frame (stamp_of(i), received 7 ms later) and a camera_info per frame
+              calibration: Callable[[int], dict] | None = None, first: int = 0, version: int = 8,
+              compression: str = '', info_ahead: int = 0) -> Path:
+    """A rosbag2 with one image per frame (stamp_of(first + i), received 7 ms later) and a camera_info per frame
     stamped ``info_delay`` ns after its image; ``extra`` adds empty topics {name: msgtype}; compressed images
     are ``image_format`` ('png' or 'jpeg') and those of the frames in ``corrupt`` truncated; ``calibration(i)``
-    gives fields to set on frame i's camera_info (a distorted camera: distortion_model, d, p)."""
+    gives fields to set on frame i's camera_info (a distorted camera: distortion_model, d, p). ``version``: rosbag2
+    metadata 8 or 9; ``compression``: '' or rosbag2's zstd 'message' / 'file' mode; ``info_ahead`` > 0 writes each
+    camera_info before its image although it was received that many ns after it (a recorder's topics slightly out
+    of order)."""
     if compressed and not topic.endswith('/compressed'):
         topic += '/compressed'
-    with Writer(path, version=8, storage_plugin=STORAGES[storage]) as writer:
+    writer = Writer(path, version=version, storage_plugin=STORAGES[storage])
+    if compression:
+        writer.set_compression(CompressionMode[compression.upper()], CompressionFormat.ZSTD)
+    with writer:
         image_conn = writer.add_connection(topic, COMPRESSED_IMAGE if compressed else IMAGE, typestore=TYPESTORE)
         info_conn = info_topic and writer.add_connection(info_topic, CAMERA_INFO, typestore=TYPESTORE)
         for name, msgtype in (extra or {}).items():
             writer.add_connection(name, msgtype, typestore=TYPESTORE)
-        for i, frame in enumerate(frames):
+        for i, frame in enumerate(frames, start=first):
             stamp = stamp_of(i)
             message = image_message(frame, stamp, frame_id, compressed, corrupt=i in corrupt, image_format=image_format)
-            writer.write(image_conn, stamp + RECEIVE_DELAY,
-                         TYPESTORE.serialize_cdr(message, message.__msgtype__))
+            written = [(image_conn, stamp + RECEIVE_DELAY, TYPESTORE.serialize_cdr(message, message.__msgtype__))]
             if info_conn:
                 height, width = frame.rgb.shape[:2]
                 info = camera_info_message(frame.k, width, height, stamp + info_delay, frame_id)
                 for name, value in (calibration(i) if calibration else {}).items():
                     setattr(info, name, value)
-                writer.write(info_conn, stamp + info_delay + RECEIVE_DELAY,
-                             TYPESTORE.serialize_cdr(info, CAMERA_INFO))
+                received = stamp + info_delay + RECEIVE_DELAY + info_ahead
+                written.insert(len(written) if not info_ahead else 0,
+                               (info_conn, received, TYPESTORE.serialize_cdr(info, CAMERA_INFO)))
+            for connection, timestamp, data in written:
+                writer.write(connection, timestamp, data)
     return path
 
 
@@ -258,3 +267,14 @@ def robot_data(case: str) -> tuple[list[tuple[str, object]], dict[int, float | N
             messages.append((INFO_TOPIC, robot_camera_info(second * SECOND, (0.0,) * 9, distortion_model='')))
             image(second * SECOND, frames[second], None)
     return messages, focals
+
+
+def file_size_limit(limit: int):
+    """preexec_fn: files this process writes stop growing at ``limit`` bytes (write fails with EFBIG, as a full disk
+    fails with ENOSPC), without SIGXFSZ killing it."""
+    def apply():
+        import resource
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply

@@ -12,6 +12,7 @@ import pytest
 from offline_helpers import (
     RECEIVE_DELAY,
     assert_clean_error,
+    file_size_limit,
     load_real,
     read_bag,
     run,
@@ -298,17 +299,6 @@ def test_ctrl_c_while_writing_stops_cleanly(tmp_path, model_path, monkeypatch, c
     assert not [t for t in threading.enumerate() if t.name.startswith('overlapped-')]
 
 
-def _file_size_limit(limit: int):
-    """preexec_fn: files this process writes stop growing at ``limit`` bytes (write fails with EFBIG, as a full disk
-    fails with ENOSPC), without SIGXFSZ killing it."""
-    def apply():
-        import resource
-        import signal
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return apply
-
-
 @pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
 def test_output_that_cannot_grow_is_one_clear_error_and_leaves_nothing(tmp_path, model_path, storage):
     """A full disk (here a file-size limit: the same failing write): exit 2 with one error line and no output. The
@@ -318,6 +308,6 @@ def test_output_that_cannot_grow_is_one_clear_error_and_leaves_nothing(tmp_path,
     script = Path(sys.executable).with_name('mono_depth_offline')
     result = subprocess.run([str(script), 'bag', str(bag), str(tmp_path / 'out'), '--model', str(model_path),
                              '--quiet'], capture_output=True, text=True, check=False, cwd=ROOT,
-                            preexec_fn=_file_size_limit(64_000))
+                            preexec_fn=file_size_limit(64_000))
     assert_clean_error(result.returncode, result.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in']

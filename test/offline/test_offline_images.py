@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from offline_helpers import NYU_K, REAL, assert_clean_error, camera_yaml, run
+from recorded_data import with_exif_orientation
 
 from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.io.image_codec import decode_compressed
@@ -244,3 +245,28 @@ def test_sigterm_mid_run_exits_143_and_leaves_nothing(tmp_path, slow_model):
     assert process.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1] == 'mono_depth_offline: terminated; nothing written', stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ['camera.yaml', 'in', 'params.yaml', 'slow.onnx']
+
+
+@pytest.mark.parametrize('orientation', [3, 6], ids=['180_degrees', '90_degrees'])
+def test_exif_rotated_jpegs_are_evaluated_as_stored_against_their_depth(tmp_path, model_path, nyu, capsys,
+                                                                          orientation):
+    """Phone-style JPEGs that carry an EXIF orientation, with depth PNGs of the same stored pixels: depth and
+    metrics come from the stored pixels, registered with the ground truth and the calibration, and the summary
+    names the files. OpenCV's colour read turned the JPEGs: at 180 degrees evaluated against the turned ground truth
+    without a word, at 90 degrees refused as another camera's size."""
+    rgb_dir, gt_dir, camera_file = nyu
+    for image in rgb_dir.iterdir():
+        image.write_bytes(with_exif_orientation(image.read_bytes(), orientation))
+    code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
+                       '--gt-dir', gt_dir, '--gt-scale', 1000, '--quiet', capsys=capsys)
+    assert code == 0 and 'written: 3' in out
+    params = load_params_file(str(default_params_file())).replace(model_path=str(model_path))
+    pipeline = load_pipeline(params)
+    camera = CameraModel.from_k([NYU_K[0], 0, NYU_K[2], 0, NYU_K[1], NYU_K[3], 0, 0, 1], 640, 480)
+    for image in sorted(rgb_dir.iterdir()):
+        stored = cv2.imdecode(np.fromfile(image, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
+        depth = pipeline.process(np.ascontiguousarray(stored), camera).depth
+        written = cv2.imread(str(tmp_path / 'out' / 'depth' / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED)
+        expected = np.nan_to_num(np.rint(depth.astype(np.float64) * 1000)).astype(np.uint16)
+        np.testing.assert_array_equal(written, expected)
+    assert '3 images carry an EXIF orientation, not applied (00000.jpg, 00050.jpg, 00100.jpg)' in out

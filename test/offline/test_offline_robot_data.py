@@ -69,8 +69,8 @@ def test_an_uncalibrated_camera_with_rectify_is_refused_naming_why(tmp_path, mod
     """rectify on an uncalibrated camera (image_proc refuses it too): exit 2 with one line that names the reason
     of the skipped frames. The line said 'no frame could be processed' and no more."""
     code, _, err = _run(tmp_path, model_path, 'uncalibrated', capsys, 'rectify: false -> rectify: true')
-    assert_clean_error(code, err, 'no frame of /camera/image_raw could be processed (2 in the bag, 2 cannot rectify '
-                                  '(uncalibrated))')
+    assert_clean_error(code, err, 'no frame of /camera/image_raw could be processed (2 in the bag: 2 cannot rectify '
+                                  '(uncalibrated) (first: ', 'drivers publish K = P = 0')
 
 
 def test_binned_and_cropped_cameras_are_scaled_with_the_reduced_camera(tmp_path, model_path, capsys):

@@ -5,7 +5,6 @@ compressedDepth; camera_info) from the synthetic generator, at 48x64; the model 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from recording_script import SCRIPT, load_module
 from tiny_teachers import write_tiny_teacher
 
 from depth_kd_ros.camera.model import CameraModel
@@ -30,17 +30,9 @@ COMPRESSED_DEPTH = DEPTH_16UC1 + '/compressedDepth'
 FRAMES, HEIGHT, WIDTH = 16, 48, 64
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _load(ROOT / 'scripts' / 'synthetic_recording.py', 'synthetic_recording')
-DISTILL = _load(ROOT / 'training' / 'distill.py', 'distill_script')
-EVALUATE = _load(ROOT / 'training' / 'evaluate.py', 'evaluate_script')
-EXPORT = _load(ROOT / 'training' / 'export.py', 'export_script')
+DISTILL = load_module(ROOT / 'training' / 'distill.py', 'distill_script')
+EVALUATE = load_module(ROOT / 'training' / 'evaluate.py', 'evaluate_script')
+EXPORT = load_module(ROOT / 'training' / 'export.py', 'export_script')
 
 
 def record(path: Path, **options) -> Path:

@@ -5,6 +5,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
+from recorded_data import with_exif_orientation
 
 from depth_kd_ros.io.image_codec import (
     ENCODINGS,
@@ -14,6 +15,7 @@ from depth_kd_ros.io.image_codec import (
     decode_depth_image,
     decode_image,
 )
+from depth_kd_ros.io.image_header import jpeg_exif_orientation
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -285,3 +287,104 @@ def test_compressed_depth_refuses_rvl_other_encodings_and_broken_payloads(image_
     with pytest.raises(ImageDecodeError) as info:
         decode_compressed_depth(image_format, payload)
     assert info.value.kind == kind
+
+
+# Every format image_transport_plugins' compressed publisher writes (compressed_publisher.cpp): the format string
+# '<encoding>; <codec> compressed <target>' and the pixels it hands cv::imencode, cv_bridge's toCvShare(message,
+# target): converted to the target (bgr8 or mono8 for jpeg, bgr8/bgr16 for colour png), else the message's own.
+
+PUBLISHED = ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'rgb16', 'bgr16', 'rgba16', 'bgra16', 'mono16', 'bayer_rggb8']
+SUFFIXES = {'jpeg': '.jpg', 'png': '.png', 'tiff': '.tiff'}
+
+
+def _message_pixels(encoding: str) -> np.ndarray:
+    """[48,64,C] pixels of a raw message of ``encoding`` in its own channel order: smooth (JPEG keeps them within a
+    few levels) and different in every channel (a swap shows)."""
+    channels, value_bytes, _ = ENCODINGS[encoding]
+    v, u = np.mgrid[0:48, 0:64]
+    planes = [2 * u + 40, 2 * v + 60, 200 - 2 * u, np.full_like(u, 255)][:channels]
+    pixels = np.stack(planes, -1)
+    return (pixels * 257 + 3).astype(np.uint16) if value_bytes == 2 else pixels.astype(np.uint8)
+
+
+def _raw_rgb(encoding: str, pixels: np.ndarray) -> np.ndarray:
+    """What the node shows for the raw message (decode_image): the reference."""
+    height, width, channels = pixels.shape
+    return decode_image(encoding, height, width, width * channels * pixels.itemsize, pixels.astype(
+        pixels.dtype.newbyteorder('<')).tobytes())
+
+
+def _published(encoding: str, codec: str, pixels: np.ndarray) -> tuple[str, bytes]:
+    """(format, data) as compressed_publisher.cpp makes them."""
+    colour = encoding.startswith(('rgb', 'bgr'))
+    bits = 8 * pixels.itemsize
+    target = {'jpeg': 'bgr8' if colour else 'mono8', 'png': f'bgr{bits}' if colour else '', 'tiff': ''}[codec]
+    if target == 'bgr8':
+        image = _raw_rgb(encoding, pixels)[..., ::-1]
+    elif target == 'bgr16':
+        image = pixels[..., [2, 1, 0] if encoding.startswith('rgb') else [0, 1, 2]]
+    elif target == 'mono8':  # cv_bridge: mono16 scaled to 8 bit, a bayer mosaic demosaiced to grey
+        image = (cv2.cvtColor(pixels[..., 0], cv2.COLOR_BayerBG2GRAY) if encoding.startswith('bayer')
+                 else _raw_rgb(encoding, pixels)[..., 0])
+    else:
+        image = pixels[..., 0] if pixels.shape[2] == 1 else pixels
+    ok, data = cv2.imencode(SUFFIXES[codec], np.ascontiguousarray(image))
+    assert ok
+    return f'{encoding}; {codec} compressed {target}', data.tobytes()
+
+
+@pytest.mark.parametrize('codec', ['jpeg', 'png', 'tiff'])
+@pytest.mark.parametrize('encoding', PUBLISHED)
+def test_every_format_the_compressed_publisher_writes_decodes_as_its_raw_image(encoding, codec):
+    """Each encoding the compressed publisher takes, in each of its codecs, decodes to the RGB its raw message
+    decodes to (JPEG within its loss; a bayer JPEG is cv_bridge's grey, not a mosaic to demosaic). An rgb8 TIFF came
+    out with red and blue swapped, and a bayer JPEG was demosaiced as if it held the mosaic."""
+    pixels = _message_pixels(encoding)
+    message_format, data = _published(encoding, codec, pixels)
+    decoded = decode_compressed(data, message_format=message_format)
+    expected = _raw_rgb(encoding, pixels)
+    if codec == 'jpeg' and encoding.startswith('bayer'):
+        expected = cv2.cvtColor(cv2.cvtColor(pixels[..., 0], cv2.COLOR_BayerBG2GRAY), cv2.COLOR_GRAY2RGB)
+        assert (decoded == decoded[..., :1]).all()  # grey, as sent: not demosaiced again
+    if codec == 'jpeg':
+        np.testing.assert_allclose(decoded, expected, atol=6)
+    else:
+        np.testing.assert_array_equal(decoded, expected)
+
+
+@pytest.mark.parametrize('message_format', ['h264', 'H264', 'h265', 'hevc', 'av1', 'vp8', 'vp9', 'theora',
+                                            'h264_nvenc', 'libx264', 'hevc_vaapi', 'zstd', '16UC1; tiff compressed ',
+                                            '32FC1; tiff compressed ', '16UC1; compressedDepth rvl',
+                                            'bayer_rggb16; png compressed '])
+def test_video_zstd_depth_and_unknown_encodings_are_refused_by_format(message_format):
+    """Video transports (Isaac ROS's h264 encoder, ffmpeg's and foxglove's), zstd_image_transport, depth and
+    encodings this decoder does not know: 'unsupported_format' naming the format; a video packet was reported as a
+    corrupt image."""
+    with pytest.raises(ImageDecodeError) as info:
+        decode_compressed(b'\x00\x00\x00\x01\x67\x42\x00\x1e', message_format=message_format)
+    assert info.value.kind == 'unsupported_format' and repr(message_format) in str(info.value)
+    if message_format.lower().startswith(('h26', 'hevc', 'av1', 'vp', 'theora', 'lib')):
+        assert 'a video stream' in str(info.value)
+
+
+def test_unknown_format_decodes_an_image_and_refuses_what_is_none():
+    """A format no image_transport plugin writes ('image/jpeg') over a JPEG decodes as the JPEG; over bytes OpenCV
+    cannot read it is refused by its format, not called corrupt."""
+    rgb = _message_pixels('rgb8')
+    jpeg = cv2.imencode('.jpg', rgb[..., ::-1])[1].tobytes()
+    np.testing.assert_allclose(decode_compressed(jpeg, message_format='image/jpeg'), rgb, atol=6)
+    with pytest.raises(ImageDecodeError) as info:
+        decode_compressed(b'\x1a\x45\xdf\xa3 not an image', message_format='mkv')
+    assert info.value.kind == 'unsupported_format' and "'mkv'" in str(info.value)
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_exif_orientation_is_never_applied(orientation):
+    """Pixels as stored whatever the EXIF orientation (a file, or a CompressedImage), as depth PNGs and camera_info
+    are; OpenCV's colour read turned or mirrored them."""
+    jpeg = cv2.imencode('.jpg', RGB[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes()
+    stored = decode_compressed(jpeg)
+    tagged = with_exif_orientation(jpeg, orientation)
+    assert jpeg_exif_orientation(tagged) == orientation and jpeg_exif_orientation(jpeg) == 1
+    for message_format in ('', 'rgb8; jpeg compressed bgr8'):
+        np.testing.assert_array_equal(decode_compressed(tagged, message_format=message_format), stored)

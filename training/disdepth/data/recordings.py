@@ -42,7 +42,7 @@ import numpy as np
 from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
 from depth_kd_ros.camera.model import CameraInfoError, CameraModel, camera_model
 from depth_kd_ros.camera.pairing import StampSegments, bag_camera_infos, stamp_nanoseconds
-from depth_kd_ros.frames import FrameSkipped, SkippedFrames, camera_frame, frame_name
+from depth_kd_ros.frames import FrameSkipped, SkippedFrames, camera_frame, exif_orientation_note, frame_name
 from depth_kd_ros.io.bagio import (
     COMPRESSED_IMAGE,
     IMAGE_TYPES,
@@ -50,7 +50,6 @@ from depth_kd_ros.io.bagio import (
     camera_info_note,
     is_bag,
     open_bag,
-    read_messages,
     select_camera_info_topic,
     select_image_topic,
     sibling_camera_info,
@@ -187,6 +186,7 @@ def _read_bag(path: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     report.kind = 'rosbag2'
     with open_bag(path) as reader:
         yield from _BagFrames(path, reader, cfg, report)
+        report.notes.extend(reader.notes)
 
 
 class _BagFrames:
@@ -216,7 +216,7 @@ class _BagFrames:
         newest_colour = newest_depth = None  # (segment, largest stamp in it) of each stream so far
         index, last_kept = -1, None
         read = [self.topic, self.depth_topic] if self.depth_topic else [self.topic]
-        for connection, timestamp, _, message in read_messages(reader, read):
+        for connection, timestamp, _, message in reader.messages(read):
             stamp = stamp_nanoseconds(message.header.stamp)
             if connection.topic == self.depth_topic:
                 depth.add(stamp)
@@ -332,6 +332,8 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     if cfg.min_gap_s > 0:
         report.notes.append('image folders have no stamps: data.min_gap_s does not apply (data.every_nth does)')
     report.images = len(files)
+    if note := exif_orientation_note(files):
+        report.notes.append(note)
     kept = files[::cfg.every_nth]
     report.kept = len(kept)
     held_out = max(1, round(cfg.test_fraction * len(kept))) if len(kept) > 1 else 0

@@ -133,12 +133,13 @@ def validate(entries: list[SplitEntry], data_root: Path, gt_root: Path, split_pa
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """RGB image float32 [H,W,3] in 0..1.
+    """RGB image float32 [H,W,3] in 0..1, as stored: an EXIF orientation is not applied, as it is not to the depth
+    PNGs (read_depth_png) and the runtime's frames (depth_kd_ros.io.image_files).
 
     Raises:
         DatasetError: the file is unreadable.
     """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
         raise DatasetError(f'cannot read image {path}')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
