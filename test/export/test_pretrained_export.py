@@ -158,20 +158,20 @@ def test_depth_is_clamped_to_the_model_range():
 
 
 def test_training_camera_from_name_or_max_depth_else_asked():
-    """Hub names say the camera (Indoor/Outdoor, nyu/kitti); a renamed folder falls back to max_depth; ZoeDepth
-    NYU+KITTI (two bin heads) cannot be told and needs --training-camera."""
-    outdoor = tiny_config('depth_anything_metric', max_depth=80)
-    assert training_camera(metric_family(outdoor, 'x'), 'depth-anything/Depth-Anything-V2-Metric-Outdoor-Base-hf',
-                           None) == 'vkitti2'
-    assert training_camera(metric_family(outdoor, 'x'), '/models/my_depth', None) == 'vkitti2'
+    """Hub names say the camera (Indoor/Outdoor, nyu/kitti); a renamed folder falls back to max_depth; a max_depth
+    no shipped model has needs --training-camera; ZoeDepth NYU+KITTI (a head picked per image) is refused."""
+    outdoor = metric_family(tiny_config('depth_anything_metric', max_depth=80), 'x')
+    assert training_camera(outdoor, 'depth-anything/Depth-Anything-V2-Metric-Outdoor-Base-hf', None) == 'vkitti2'
+    assert training_camera(outdoor, '/models/my_depth', None) == 'vkitti2'
     assert training_camera(metric_family(tiny_config('glpn'), 'x'), 'vinvino02/glpn-nyu', None) == 'nyu'
-    both = tiny_config('zoedepth', bin_configurations=[{'name': 'nyu', 'n_bins': 8, 'min_depth': 1e-3,
-                                                        'max_depth': 10.0},
-                                                       {'name': 'kitti', 'n_bins': 8, 'min_depth': 1e-3,
-                                                        'max_depth': 80.0}])
+    fine_tuned = metric_family(tiny_config('depth_anything_metric', max_depth=40), 'x')
     with pytest.raises(ValueError, match='give --training-camera'):
-        training_camera(metric_family(both, 'x'), 'Intel/zoedepth-nyu-kitti', None)
-    assert training_camera(metric_family(both, 'x'), 'Intel/zoedepth-nyu-kitti', 'kitti') == 'kitti'
+        training_camera(fine_tuned, '/models/warehouse_depth', None)
+    assert training_camera(fine_tuned, '/models/warehouse_depth', 'vkitti2') == 'vkitti2'
+    heads = [{'name': name, 'n_bins': 8, 'min_depth': 1e-3, 'max_depth': max_depth}
+             for name, max_depth in (('nyu', 10.0), ('kitti', 80.0))]
+    with pytest.raises(ValueError, match='2 metric heads'):
+        metric_family(tiny_config('zoedepth', bin_configurations=heads), 'Intel/zoedepth-nyu-kitti')
 
 
 @pytest.mark.parametrize('kind', ['dpt', 'depth_anything'])

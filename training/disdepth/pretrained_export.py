@@ -2,7 +2,8 @@
 
 Contract: docs/design.md section 3 (the same file a distilled student is). Families: Depth Anything V2 Metric
 (Indoor: Hypersim, Outdoor: Virtual KITTI 2; arXiv 2406.09414), GLPN (NYU, KITTI; arXiv 2201.07436) and
-ZoeDepth (NYU, KITTI; arXiv 2302.12288), from a hub id or a local folder:
+ZoeDepth (NYU, KITTI; arXiv 2302.12288; not NYU+KITTI, whose head is picked per image), from a hub id or a
+local folder:
 
     image [1,3,H,W] RGB 0..1 -> [ZoeDepth: reflect pad p = int(3 sqrt(n / 2)) per side, resize to H x W]
         -> (image - mean) / std -> model -> depth, bilinear to H x W [ZoeDepth: to the padded size, crop]
@@ -121,7 +122,7 @@ def metric_family(hf_config, source: str) -> MetricFamily:
 
     Raises:
         RelativeModelError: DPT, or Depth Anything without the metric head (one line saying why).
-        ExportError: another model type.
+        ExportError: another model type, or ZoeDepth with several metric heads (its head is chosen per image).
     """
     model_type = hf_config.model_type
     if model_type == 'dpt' or (model_type == 'depth_anything'
@@ -140,10 +141,13 @@ def metric_family(hf_config, source: str) -> MetricFamily:
         return MetricFamily(model_type, 32, MIN_DEPTH, float(hf_config.max_depth), nyu_or_kitti,
                             {10.0: 'nyu', 80.0: 'kitti'}, pad=False)
     if model_type == 'zoedepth':
-        bins = hf_config.bin_configurations
-        return MetricFamily(model_type, 32, min(float(b['min_depth']) for b in bins),
-                            max(float(b['max_depth']) for b in bins), nyu_or_kitti,
-                            {10.0: 'nyu', 80.0: 'kitti'} if len(bins) == 1 else {}, pad=True)
+        if len(hf_config.bin_configurations) > 1:  # transformers picks the head with .item(): fixed when traced
+            raise ExportError(f'--hf={source!r} is ZoeDepth with {len(hf_config.bin_configurations)} metric heads '
+                              '(e.g. NYU+KITTI), which picks one per image at run time; a static graph cannot; give '
+                              'a single-head model (Intel/zoedepth-nyu or Intel/zoedepth-kitti)')
+        (bins,) = hf_config.bin_configurations
+        return MetricFamily(model_type, 32, float(bins['min_depth']), float(bins['max_depth']), nyu_or_kitti,
+                            {10.0: 'nyu', 80.0: 'kitti'}, pad=True)
     raise ExportError(f'--hf={source!r} is a {model_type!r} model, not a supported metric depth model; give '
                       f'{METRIC_MODELS}')
 
@@ -153,7 +157,7 @@ def training_camera(family: MetricFamily, source: str, given: str | None) -> str
     or folder's name (e.g. ...-Metric-Indoor-..., glpn-kitti), else the model's max_depth.
 
     Raises:
-        ExportError: none of these tells (e.g. ZoeDepth NYU+KITTI, a renamed fine-tune): give --training-camera.
+        ExportError: none of these tells (e.g. a renamed fine-tune with another max_depth): give --training-camera.
     """
     if given is not None:
         return given
