@@ -29,9 +29,6 @@ from disdepth.pretrained_export import TRAINING_CAMERAS, export_pretrained
 
 def export_hf(args: argparse.Namespace):
     """--hf: the pretrained metric model, the rounding said. Returns (model, report) for --pt2."""
-    if (args.height is None) != (args.width is None):
-        raise ExportError('--hf: give both --height and --width (at your camera\'s aspect ratio), or neither '
-                          '(the model\'s own size)')
     done = export_pretrained(args.hf, args.output, args.height, args.width, camera=args.training_camera,
                              opset=args.opset, tolerance=args.tolerance)
     report, (height, width), family = done.report, done.size, done.family

@@ -185,6 +185,13 @@ def test_relative_models_are_refused_with_one_line(tmp_path, kind):
     assert not (tmp_path / 'model.onnx').exists()
 
 
+@pytest.mark.parametrize('size', [('--height', '60'), ('--height', '0', '--width', '80')])
+def test_size_is_both_sides_and_positive(tmp_path, size):
+    """One side only, or a side that is not positive: exit 2, one line, before the model is loaded."""
+    code, _, err = export_cli('--hf', tmp_path / 'not_read', '--output', tmp_path / 'model.onnx', *size)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and 'give both --height and --width' in err, err
+
+
 def test_folders_that_cannot_be_loaded_are_one_line(tmp_path):
     """An empty folder, a folder with config.json but no weights, a path that does not exist: exit 2, one line
     naming the folder and what to give instead."""

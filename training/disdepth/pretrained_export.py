@@ -251,8 +251,12 @@ def export_pretrained(source: str, output: str | Path, height: int | None = None
             both None: the model's own size for its training camera.
         camera: a key of ``TRAINING_CAMERAS`` when the model's name and max_depth do not tell.
     Raises:
-        ModelSourceError, RelativeModelError, ExportError (one line each).
+        ModelSourceError, RelativeModelError, ExportError (one line each; ExportError also for one size only or
+        a size that is not positive).
     """
+    if (height is None) != (width is None) or any(side is not None and side <= 0 for side in (height, width)):
+        raise ExportError(f'--hf: give both --height and --width, positive, at your camera\'s aspect ratio (got '
+                          f'{height}x{width}), or neither (the model\'s own size)')
     start = time.perf_counter()
     model, family = load_metric_model(source)
     camera = training_camera(family, source, camera)
