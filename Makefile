@@ -67,7 +67,7 @@ bench: $(STAMP)
 	@$(PY) bench/run_all.py
 
 # Robot stacks: the runtime's tests (no torch, no training code) also run on the library versions robots have,
-# each in a venv built from its pins with the Python of that Ubuntu release (README "Tests"):
+# each in a venv built from its pins with the Python of that Ubuntu release (docs/development.md, "Robot stacks"):
 # humble = Ubuntu 22.04 / Humble / JetPack 6 (Python 3.10), jazzy = Ubuntu 24.04 / Jazzy (Python 3.12).
 # `make test STACKS=` leaves them out; a stack whose Python is missing stops `make test` with what to install.
 STACKS            ?= humble jazzy
@@ -79,6 +79,18 @@ stack_python = $(or $(STACK_PYTHON_$(1)),$(lastword $(sort $(wildcard \
     $(PYENV_ROOT)/versions/$(STACK_PYTHON_VERSION_$(1)).*/bin/python$(STACK_PYTHON_VERSION_$(1))))),$(shell \
     command -v python$(STACK_PYTHON_VERSION_$(1))))
 RUNTIME_TESTS     := test/unit test/ros test/offline test/lint/test_runtime_contract.py
+
+# The runtime's tests with the CPU made scarce: one busy loop pinned to each core beside them (ended on exit), so the
+# suite gets about half the machine. `make test-scarce-cpu PYTEST_ARGS=--slow-frame-scale=3` passes pytest options.
+SCARCE_CPU_TESTS  := test/unit test/ros test/offline
+.PHONY: test-scarce-cpu
+test-scarce-cpu: $(STAMP)
+	@loops=; for cpu in $$(seq 0 $$(($$(nproc) - 1))); do \
+	  taskset -c $$cpu sh -c 'while :; do :; done' & loops="$$loops $$!"; done; \
+	trap 'kill $$loops 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	echo "test-scarce-cpu: a busy loop pinned to each of the $$(nproc) cores (pids$$loops) beside the tests"; \
+	$(PY) -m pytest -q $(PYTEST_ARGS) $(SCARCE_CPU_TESTS); status=$$?; \
+	echo "test-scarce-cpu: load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)"; exit $$status
 
 .PHONY: test-stacks $(STACKS:%=test-stack-%) clean-stacks
 test: test-stacks

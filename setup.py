@@ -8,7 +8,8 @@ package_name = 'depth_kd_ros'
 setup(
     name=package_name,
     version='0.1.0',
-    packages=find_packages(exclude=['test', 'test.*', 'training', 'training.*']),
+    # depth_kd_ros.testing: the tests' and benchmarks' synthetic model, never shipped to a robot
+    packages=find_packages(exclude=['test', 'test.*', 'training', 'training.*', 'depth_kd_ros.testing']),
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
@@ -24,8 +25,8 @@ setup(
     python_requires='>=3.10',
     entry_points={
         'console_scripts': [
-            'mono_depth_node = depth_kd_ros.mono_depth_node:main',
-            'mono_depth_offline = depth_kd_ros.offline:main',
+            'mono_depth_node = depth_kd_ros.node.process:main',
+            'mono_depth_offline = depth_kd_ros.offline.cli:main',
         ],
     },
 )

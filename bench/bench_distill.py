@@ -6,7 +6,7 @@ Paper: DisDepth, arXiv 2404.16386, section 4.3 (ablations: LGConv, KD, ghost dec
     2. for every row and seed, train the student from config/training/synthetic_demo.yaml with the
        row's switches, the same number of steps, and evaluate it on held-out scenes (standard metrics)
     3. per row: mean, standard deviation and 95 % t interval over seeds; adjacent rows compared paired by
-       seed (bench/seed_statistics.py); the distillation diagnostics' first and final logged values
+       seed (training/disdepth/seed_statistics.py); the distillation diagnostics' first and final logged values
     4. time one distillation step against one student-only step plus one teacher forward
 
     python bench/bench_distill.py [--quick] [--seeds 0 1 ...] [--jobs 2] [--teacher PATH]
@@ -35,10 +35,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from seed_statistics import interval, paired
 
 from disdepth.config import load_config
 from disdepth.metrics import METRIC_KEYS
+from disdepth.seed_statistics import interval, paired
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,10 +65,11 @@ class Profile:
 
 
 PROFILES = {
-    # issue 18: one full-row run at 48x160 measured 0.45 s/step on an idle core (0.27 s without KD); the 5
-    # rows together ~1.8 s per step and seed. 6 seeds x 320 steps ~ 3600 CPU-s, halved by --jobs 2, plus the
-    # teacher's ~230 s: ~35-45 min estimated (46 min measured beside a make demo). Seeds rather than steps: the
-    # paired interval's width goes with t_{n-1} / sqrt(n) (n=2: 9.0, n=6: 1.05 times the spread of the differences).
+    # sized so that 0.005 abs_rel between adjacent rows is resolved: one full-row run at 48x160 measured 0.45 s/step
+    # on an idle core (0.27 s without KD); the 5 rows together ~1.8 s per step and seed. 6 seeds x 320 steps ~ 3600
+    # CPU-s, halved by --jobs 2, plus the teacher's ~230 s: ~35-45 min estimated (46 min measured beside a make
+    # demo). Seeds rather than steps: the paired interval's width goes with t_{n-1} / sqrt(n) (n=2: 9.0, n=6: 1.05
+    # times the spread of the differences).
     'full': Profile(48, 160, 800, 320, 64, (0, 1, 2, 3, 4, 5)),
     'quick': Profile(32, 96, 200, 60, 16, (0, 1)),
 }
@@ -140,7 +141,7 @@ def summarise_diagnostics(runs: list[dict]) -> dict:
 
 
 def compare_adjacent(rows: dict) -> list[dict]:
-    """Paired comparison (bench/seed_statistics.py) of each ablation row with the row before it, per metric."""
+    """Paired comparison (disdepth.seed_statistics) of each ablation row with the row before it, per metric."""
     return [{'from': a, 'to': b, **{k: paired(rows[a]['metrics'][k]['per_seed'], rows[b]['metrics'][k]['per_seed'])
                                     for k in METRIC_KEYS}}
             for a, b in pairwise(ROWS)]
@@ -150,8 +151,8 @@ def time_step(cfg_path: str, overrides: list[str], repeats: int) -> dict:
     """Median seconds of: a distillation step, a student-only step, a teacher feature forward."""
     from torch.utils.data import default_collate
 
+    from disdepth.build import build_task
     from disdepth.data import build_dataset
-    from disdepth.distill.task import build_task
     from disdepth.optim import build_optimizer
     cfg = load_config(cfg_path, overrides)
     torch.manual_seed(0)

@@ -2,9 +2,9 @@
 the deployed student's time goes (ONNX Runtime's profiler, per component).
 
 Paper: DisDepth, arXiv 2404.16386, section 4 (efficiency) and 3.2 (LGConv overhead); docs/design.md section 2.
-Goals: issue 16 (goal 1): the deployed student (config/training/synthetic_demo.yaml's model: MobileNetV2 + LGConv,
+Goals: the deployed student (config/training/synthetic_demo.yaml's model: MobileNetV2 + LGConv,
 bins head) >= 10x faster than a Depth-Anything-V2-Small-sized Transformer at 192x640 and 480x640, with LGConv
-adding <= 15 % to the same student without it. Issue 2: LGConv adds <= 15 % on the paper's ResNet-18 student
+adding <= 15 % to the same student without it; and LGConv adds <= 15 % on the paper's ResNet-18 student
 (config/training/disdepth_r18_kitti_24e.yaml's model), which is >= 8x faster than that Transformer (docs/design.md
 section 2 predicts the latter fails on a CPU).
 
@@ -17,9 +17,9 @@ Rows: the deployed student with and without LGConv and its backbone alone (the f
 the paper's ResNet-18 student with and without LGConv; the Transformer (``DepthAnythingForDepthEstimation``,
 DINOv2-S/14, random weights, at 196x644 and 476x644, multiples of the patch 14, against 192x640 and 480x640).
 At 192x640 also ``VARIANTS``: the deployed student with architecture keys set back to the values of the student
-deployed before issue 16, one group at a time and all together (``former``), and the deployed student against the
-Transformer with ORT's default spinning workers, as this benchmark ran before (``spinning_check``). All students:
-random init.
+deployed before the CPU speed work (config/variants/former_student.yaml), one group at a time and all together
+(``former``), and the deployed student against the Transformer with ORT's default spinning workers, as this
+benchmark ran before (``spinning_check``). All students: random init.
 Usage: ``python bench/bench_models.py [--quick] [--output bench/results/models.json]``.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import torch
+import yaml
 from torch import nn
 from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
@@ -54,19 +55,14 @@ PAPER_CONFIG = ROOT / 'config' / 'training' / 'disdepth_r18_kitti_24e.yaml'
 TRANSFORMER = 'transformer_da_v2_small'
 DEPLOYED = 'mobilenet_v2_lgconv'
 NO_LGCONV = ['model.lgconv.enabled=false']
-# The deployed student with keys back at the values of the one deployed before issue 16 (timed at SIZES[0] only).
-FORMER = {
-    'decoder': ['model.decoder_separable_steps=[]', 'model.decoder_channels=[64,32,32,16]'],
-    'bins': ['model.num_bins=64'],
-    'lgconv': ['model.lgconv.per_stage=0', 'model.lgconv.depthwise_proj=grouped', 'model.lgconv.reduction=4',
-               'model.lgconv.stages=[4]'],
-}
+# The deployed student with keys back at the values of the one deployed before (timed at SIZES[0] only).
+FORMER = yaml.safe_load((ROOT / 'config' / 'variants' / 'former_student.yaml').read_text())
 VARIANTS = {f'{DEPLOYED}_former_{group}': overrides for group, overrides in FORMER.items()}
 VARIANTS[f'{DEPLOYED}_former'] = [o for overrides in FORMER.values() for o in overrides]
 VARIANTS['mobilenet_v2_former'] = VARIANTS[f'{DEPLOYED}_former'] + NO_LGCONV
-TARGET_SPEEDUP = 10.0  # issue 16, the deployed student
+TARGET_SPEEDUP = 10.0  # the deployed student against the Transformer
 TARGET_OVERHEAD = 0.15
-TARGET_SPEEDUP_RESNET18 = 8.0  # issue 2
+TARGET_SPEEDUP_RESNET18 = 8.0  # the paper's ResNet-18 student against the Transformer
 THREADS = 2
 
 
@@ -258,7 +254,7 @@ def measure(models: dict, rounds: int, workdir: Path) -> tuple[dict, dict]:
 
 def spinning_check(workdir: Path, rounds: int) -> dict:
     """The deployed student and the Transformer at SIZES[0], interleaved as in ``measure`` but with ORT's default
-    spinning workers (the settings of this benchmark before issue 16), in a loop of their own."""
+    spinning workers (the settings of this benchmark before the CPU speed work), in a loop of their own."""
     key = f'{SIZES[0][0]}x{SIZES[0][1]}'
     sizes = {DEPLOYED: SIZES[0], TRANSFORMER: TRANSFORMER_SIZES[SIZES[0]]}
     sessions = {name: session(workdir / f'{name}_{key}.onnx', spinning=True) for name in sizes}

@@ -1,8 +1,8 @@
 """Node per-frame cost at 640x480 with ONNX Runtime CPU: every stage, medians and p90, one process.
 
-Issue 16's goal 2 (issue 6's before): everything but the model <= 5 ms p50 at 640x480; 'goal' in the JSON says, per
-Fast DDS transport, whether it is met or by how much it is missed. Stages are the node's own code path
-(mono_depth_node._process, through depth_kd_ros.frames):
+The goal: everything but the model <= 5 ms p50 at 640x480; 'goal' in the JSON says, per Fast DDS transport,
+whether it is met or by how much it is missed. Stages are the node's own code path
+(node/mono_depth_node.py's _process, through depth_kd_ros.frames):
     conversion (bgr8 Image bytes -> RGB) -> resize (+ /255, NCHW) -> inference -> postprocess (resize
     back, focal scale, invalid -> NaN) -> cloud (back-projection + packing) -> colorize -> message_fill
     (rclpy Image x2, PointCloud2, CameraInfo) -> publish (rclpy, reliable, one subscriber process)
@@ -13,7 +13,7 @@ Fast DDS transport, whether it is met or by how much it is missed. Stages are th
     node_overload: the same through the node with the camera at OVERLOAD_HZ, faster than the node: frames
     answered and their latency under keep-latest (test/ros/test_node_overload.py asserts only what holds at
     any speed: order, newest answered, drops accounted for, flat memory).
-    delivery_all_outputs: all five outputs subscribed by reliable subscribers in another process (issue 17):
+    delivery_all_outputs: all five outputs subscribed by reliable subscribers in another process (Fast DDS delays):
     frames delivered and camera publish -> receipt p50/p99/max per output, with the node's default Fast DDS
     profile (config/fastdds_large_outputs.xml) and with Fast DDS's defaults, beside the node's own latency.
 Model: the default student (config defaults, random init) exported with training/disdepth/export.py at
@@ -26,7 +26,7 @@ of each on the same frames (interleaved, one process), teacher/student ratios, a
 Usage: ``python bench/bench_node.py [--frames 100] [--model PATH] [--output bench/results/node.json]
 [--only stages overload delivery camera_blocks teacher]`` (--only updates those parts of --output and keeps the
 rest).
-camera_blocks: the robot-camera blocks of issue 14 alone at 640x480 (rectify with cached maps, the map build,
+camera_blocks: the robot-camera blocks alone at 640x480 (rectify with cached maps, the map build,
 the ground-plane fit, 16UC1 encoding); no model or DDS involved.
 """
 from __future__ import annotations
@@ -46,10 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_kd_ros.frames import FramePath
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath
 from depth_kd_ros.messages import fill_camera_info
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.pipeline import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,7 @@ def export_student(directory: str) -> tuple[str, str]:
         report = export_onnx(build_student(cfg.model).eval(), cfg, path, *MODEL_SIZE, check_images=1)
         return path, f"default student {report.metadata['model_name']} (random init) at {MODEL_SIZE}"
     except Exception as exc:  # noqa: BLE001 - any failure falls back to the model-free graph, recorded
-        from depth_kd_ros.synthetic_model import build_synthetic_onnx
+        from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
         path = build_synthetic_onnx(os.path.join(directory, 'synthetic.onnx'), *MODEL_SIZE,
                                     focal_length=0.9 * MODEL_SIZE[1])
@@ -100,13 +101,13 @@ def camera_frame() -> tuple[object, CameraModel]:
 SINK = '''
 import sys, rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from depth_kd_ros.node.mono_depth_node import OUTPUT_CLASSES
 rclpy.init(domain_id=int(sys.argv[1]))
 node = rclpy.create_node('bench_sink')
 qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-for name, kind in (('depth', Image), ('depth/colored', Image), ('points', PointCloud2),
-                   ('depth/camera_info', CameraInfo)):
-    node.create_subscription(kind, name, lambda _msg: None, qos)
+for name, kind in OUTPUT_CLASSES.items():
+    if name != 'depth/uncertainty':
+        node.create_subscription(kind, name, lambda _msg: None, qos)
 try:
     rclpy.spin(node)
 except Exception:
@@ -127,9 +128,9 @@ def stage_samples(model_paths: dict[str, str], frames: int, warmup: int = 10) ->
     import rclpy
     from rclpy.context import Context
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, Image
 
-    from depth_kd_ros.mono_depth_node import RCLPY_MESSAGES
+    from depth_kd_ros.node.mono_depth_node import OUTPUT_CLASSES, RCLPY_MESSAGES
 
     params = NodeParams(num_threads=THREADS)
     frame_paths = {name: FramePath(load_pipeline(params.replace(model_path=path)), RCLPY_MESSAGES)
@@ -143,9 +144,8 @@ def stage_samples(model_paths: dict[str, str], frames: int, warmup: int = 10) ->
     node = rclpy.create_node('bench_node', context=context)
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
     # as the node with subscribers to depth, depth/camera_info, depth/colored, points (not uncertainty)
-    publishers = {name: node.create_publisher(kind, name, qos) for name, kind in
-                  (('depth', Image), ('depth/camera_info', CameraInfo), ('depth/colored', Image),
-                   ('points', PointCloud2))}
+    publishers = {topic: node.create_publisher(OUTPUT_CLASSES[topic], topic, qos) for topic in OUTPUT_TOPICS
+                  if topic != 'depth/uncertainty'}
     sink = subprocess.Popen([sys.executable, '-c', SINK, str(domain_id)])
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and not all(p.get_subscription_count() for p in publishers.values()):
@@ -155,11 +155,10 @@ def stage_samples(model_paths: dict[str, str], frames: int, warmup: int = 10) ->
         for index in range(warmup + frames):
             for name, frame_path in frame_paths.items():
                 start = time.perf_counter()
-                rgb = frame_path.decode(image)
-                conversion = (time.perf_counter() - start) * 1e3
-                result = frame_path.run(rgb, camera, publishers)
+                decoded = frame_path.camera_frame(image, info, require_camera=False)  # decode, camera model
+                result = frame_path.run(decoded.rgb, decoded.camera, publishers)
                 mark = time.perf_counter()
-                messages = frame_path.messages(result, image.header, info, publishers)
+                messages = frame_path.messages(result, image.header, decoded.camera_info, publishers)
                 fill = (time.perf_counter() - mark) * 1e3
                 mark = time.perf_counter()
                 for topic, msg in messages.items():
@@ -168,7 +167,7 @@ def stage_samples(model_paths: dict[str, str], frames: int, warmup: int = 10) ->
                 total = (time.perf_counter() - start) * 1e3
                 if index < warmup:
                     continue
-                frame = dict(result.timings, conversion=conversion, message_fill=fill, publish=publish,
+                frame = dict(result.timings, **decoded.timings, message_fill=fill, publish=publish,
                              end_to_end=total, non_model=total - result.timings['inference'])
                 for key, value in frame.items():
                     samples[name].setdefault(key, []).append(value)
@@ -176,7 +175,7 @@ def stage_samples(model_paths: dict[str, str], frames: int, warmup: int = 10) ->
             frame_path.pipeline.params = frame_path.pipeline.params.replace(resize_interpolation='linear')
             for _ in range(frames):
                 start = time.perf_counter()
-                frame_path.pipeline.preprocess(rgb)
+                frame_path.pipeline.preprocess(decoded.rgb)
                 samples[name].setdefault('resize_linear', []).append((time.perf_counter() - start) * 1e3)
     finally:
         sink.terminate()
@@ -211,16 +210,16 @@ def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str,
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, Image
 
-    kinds = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
-             'points': PointCloud2}
+    from depth_kd_ros.node.mono_depth_node import OUTPUT_CLASSES
+
     domain_id = 200 + (os.getpid() + 7) % 30
     data, camera = camera_frame()
     with tempfile.NamedTemporaryFile('w', suffix='.yaml', delete=False) as params:
         params.write(f'mono_depth_node:\n  ros__parameters:\n    model_path: {model_path}\n'
                      f'    num_threads: {THREADS}\n    input_reliable: true\n    diagnostics_period: 0.5\n')
-    node_process = subprocess.Popen([sys.executable, '-m', 'depth_kd_ros.mono_depth_node', '--ros-args',
+    node_process = subprocess.Popen([sys.executable, '-m', 'depth_kd_ros.node.process', '--ros-args',
                                      '--params-file', params.name],
                                     env=dict(os.environ, ROS_DOMAIN_ID=str(domain_id), **(env or {})))
     context = Context()
@@ -229,7 +228,7 @@ def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str,
     qos = QoSProfile(depth=history, reliability=ReliabilityPolicy.RELIABLE)
     received: dict[str, dict[int, float]] = {topic: {} for topic in topics}
     for topic in topics:
-        client.create_subscription(kinds[topic], topic, lambda m, t=topic: received[t].setdefault(
+        client.create_subscription(OUTPUT_CLASSES[topic], topic, lambda m, t=topic: received[t].setdefault(
             m.header.stamp.sec, time.monotonic()), qos)
     diagnostics: list[dict[str, str]] = []
     client.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.append(
@@ -247,8 +246,7 @@ def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str,
                                                    and pub_info.get_subscription_count()
                                                    and all(client.count_publishers(t) for t in topics)):
             time.sleep(0.1)
-        info = CameraInfo(width=WIDTH, height=HEIGHT, k=[camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy,
-                                                         0.0, 0.0, 1.0])
+        info = fill_camera_info(CameraInfo(), camera)
         for stamp in range(1, frames + warmup + 1):
             pub_info.publish(info)
             msg = Image(height=HEIGHT, width=WIDTH, encoding='bgr8', step=WIDTH * 3, data=data)
@@ -289,10 +287,10 @@ def delivery_all_outputs(model_path: str, frames: int = 30, rate_hz: float = 2.0
     delivered and camera-publish -> receipt latency p50/p99/max, and the node's own latency (/diagnostics).
 
     Twice: with the node's default Fast DDS profile (config/fastdds_large_outputs.xml, which mono_depth_node
-    applies to itself) and with Fast DDS's own defaults (an empty profile file), which issue 17 measured: 2-3 of
-    12 depth messages 1.8-3.3 s late on a busy machine.
+    applies to itself) and with Fast DDS's own defaults (an empty profile file), with which 2-3 of 12 depth
+    messages arrived 1.8-3.3 s late on a busy machine.
     """
-    topics = ('depth', 'depth/camera_info', 'depth/colored', 'depth/uncertainty', 'points')
+    topics = OUTPUT_TOPICS
     result = {'frames': frames, 'rate_hz': rate_hz, 'subscriber_history': 5}
     with tempfile.NamedTemporaryFile('w', suffix='.xml', delete=False) as empty:  # one profile, not a default one
         empty.write('<?xml version="1.0" encoding="UTF-8"?>\n<profiles xmlns="http://www.eprosima.com/XMLSchemas/'
@@ -320,21 +318,22 @@ def _tail(values: list[float]) -> dict[str, float]:
 
 
 def camera_blocks(frames: int) -> dict[str, dict[str, float]]:
-    """Per-frame cost at 640x480 of the robot-camera blocks beside the model (issue 14), each alone:
+    """Per-frame cost at 640x480 of the robot-camera blocks beside the model, each alone:
     rectify (plumb_bob, maps cached: one cv2.remap of the RGB frame; rectify_map_build is the one-off per
     calibration), ground_fit (GroundPlaneScale.update on a floor + wall depth) and depth_16uc1 (depth_to_millimetres).
     OpenCV threads as the node's default opencv_threads.
     """
     import cv2
 
-    from depth_kd_ros.depth_encoding import depth_to_millimetres
+    from depth_kd_ros.camera.calibration import Calibration
+    from depth_kd_ros.camera.rectify import Rectifier, build_maps
     from depth_kd_ros.ground_plane import GroundPlaneScale
-    from depth_kd_ros.rectify import Calibration, Rectifier, build_maps
+    from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 
     data, camera = camera_frame()
     rgb = np.frombuffer(data, np.uint8).reshape(HEIGHT, WIDTH, 3)
     info = Calibration(WIDTH, HEIGHT, 'plumb_bob', (-0.28, 0.07, 0.001, -0.0005, 0.0),
-                       (camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0),
+                       tuple(camera.K.reshape(-1)),
                        (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
                        (camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0))
     rows = np.arange(HEIGHT, dtype=np.float32)[:, None] - camera.cy
@@ -374,7 +373,7 @@ def measure_transport(model_path: str, frames: int) -> dict:
 
 
 def goal_verdict(runs: dict) -> dict:
-    """Issue 16 goal 2 per transport: non_model p50 against GOAL_MS, met or missed by how much."""
+    """The node's goal per transport: non_model p50 against GOAL_MS, met or missed by how much."""
     verdict = {}
     for transport, summary in runs.items():
         p50 = summary['stages']['non_model']['p50_ms']
@@ -471,7 +470,7 @@ def in_transport(transport: str, function, *args):
     profiles once per process, so a profile loaded for node_profile would also apply to later runs (LARGE_DATA then
     matches no one).
     """
-    from depth_kd_ros.mono_depth_node import FASTDDS_PROFILE
+    from depth_kd_ros.node.process import FASTDDS_PROFILE
 
     names = ('FASTDDS_BUILTIN_TRANSPORTS', 'FASTRTPS_DEFAULT_PROFILES_FILE')
     for name in names:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Offline tool throughput next to the model's own frame rate (ONNX Runtime CPU, one process), issue 16 goal 3.
+"""Offline tool throughput next to the model's own frame rate (ONNX Runtime CPU, one process); the goal: at least
+0.9x the model's frame rate in bag and image-folder modes.
 
     python bench/bench_offline.py [--frames 40] [--repeats 3] [--model student.onnx] [--num-threads N]
                                                               -> bench/results/offline.json
@@ -37,13 +38,16 @@ import cv2
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin
 
-from depth_kd_ros import offline_bag, offline_images
-from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.io.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
 from depth_kd_ros.messages import fill_image
-from depth_kd_ros.offline import build_parser, default_params_file
-from depth_kd_ros.overlapped import Sequential
+from depth_kd_ros.offline import bag as offline_bag
+from depth_kd_ros.offline import images as offline_images
+from depth_kd_ros.offline.cli import build_parser
+from depth_kd_ros.offline.overlapped import Sequential
+from depth_kd_ros.offline.run import default_params_file
 from depth_kd_ros.params import load_params_file
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.pipeline import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +75,7 @@ def student_model(folder: Path) -> tuple[Path, str]:
         from disdepth.export import export_onnx
         from disdepth.models.student import build_student
     except ImportError as exc:
-        from depth_kd_ros.synthetic_model import build_synthetic_onnx
+        from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
         path = build_synthetic_onnx(str(folder / 'synthetic.onnx'), *MODEL_SIZE, std_ratio=0.1)
         return Path(path), f'synthetic contract graph (onnx.helper; student export unavailable: {exc})'
@@ -214,10 +218,10 @@ def run(args) -> dict:
         'note': 'model_frames_per_s: backend.infer alone on the same preprocessed frames, back to back, in the '
                 'same process with the same params, right before each command; frames_per_s: the command after '
                 'start-up (reading, decoding, resizing, inference, cloud, encoding and writing, overlapped on '
-                'threads: depth_kd_ros/overlapped.py); frames_per_s_with_startup: whole command (model load, bag '
-                'index); ratio_vs_model: frames_per_s / model_frames_per_s of the same repeat; sequential_*: the '
-                'same command with its stages one after another (as before the overlap), right after it; medians '
-                'over repeats',
+                'threads: depth_kd_ros/offline/overlapped.py); frames_per_s_with_startup: whole command (model '
+                'load, bag index); ratio_vs_model: frames_per_s / model_frames_per_s of the same repeat; '
+                'sequential_*: the same command with its stages one after another (as before the overlap), right '
+                'after it; medians over repeats',
         'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(), 'python': platform.python_version()},
     }
 

@@ -6,7 +6,7 @@ later epochs (the memory-mapped cache) and against the training step the frames 
 
 Recordings from scripts/synthetic_recording.py, 640x480 at 10 Hz (a RealSense-class camera, rooms): sqlite3
 with raw rgb8 colour and 16UC1 depth; MCAP with JPEG colour and compressedDepth (PNG). Model input, student
-and batch: config/training/recordings.yaml with the README's CPU overrides (96x128, batch 8); teacher: the
+and batch: config/training/recordings.yaml with training/README.md's CPU overrides (96x128, batch 8); teacher: the
 small Transformer of synthetic_teacher.yaml with random weights (its cost, not its accuracy, matters here).
 
     first pass frames/s   = kept frames / time to build the train and held-out caches from an empty cache
@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 from bench_distill import time_step
 
+from disdepth.build import build_labeller, build_teacher
 from disdepth.checkpoint import save_checkpoint
 from disdepth.config import config_to_dict, load_config
 from disdepth.data import build_dataset
-from disdepth.distill.teacher import build_teacher
 
 
 def _load_script(name: str):
@@ -80,14 +80,14 @@ def first_pass(cfg) -> tuple[float, int]:
     """Seconds to build both splits from an empty cache, and the frames cached."""
     shutil.rmtree(cfg.data.cache_dir, ignore_errors=True)
     start = time.perf_counter()
-    sets = [build_dataset(cfg.data, split, teacher=cfg.teacher) for split in ('train', 'test')]
+    sets = [build_dataset(cfg.data, split, labeller=build_labeller(cfg)) for split in ('train', 'test')]
     return time.perf_counter() - start, sum(len(s) for s in sets)
 
 
 def cached_epoch(cfg) -> tuple[float, int]:
     """Seconds to open the cached datasets and read one epoch of training batches (augmented), and items."""
     start = time.perf_counter()
-    dataset = build_dataset(cfg.data, 'train', teacher=cfg.teacher)
+    dataset = build_dataset(cfg.data, 'train', labeller=build_labeller(cfg))
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.data.batch_size, shuffle=True)
     items = sum(len(batch['image']) for batch in loader)
     return time.perf_counter() - start, items

@@ -1,6 +1,9 @@
-"""Render bench/results/*.json as the README's markdown tables (between `<!-- bench:NAME -->` markers).
+"""Render the generated tables of the docs between `<!-- NAME -->` and `<!-- /NAME -->` markers.
 
-Only numbers read from the JSON files appear; a table whose JSON is missing keeps its old text.
+`bench:NAME` blocks (README.md, docs/results.md): bench/results/NAME.json as markdown. Only numbers read from
+the JSON files appear; a table whose JSON is missing keeps its old text.
+`parameters` block (docs/node.md): the node's parameters from depth_kd_ros.params.SPECS, the table the node
+builds its ParameterDescriptors from.
 """
 from __future__ import annotations
 
@@ -8,7 +11,11 @@ import json
 import re
 from pathlib import Path
 
-from seed_statistics import interval, paired
+from depth_kd_ros.params import SPECS
+from disdepth.seed_statistics import interval, paired
+
+#: the files holding generated tables, relative to the repository root
+DOCUMENTS = ('README.md', 'docs/results.md', 'docs/node.md')
 
 METRICS = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'd1', 'd2', 'd3')
 
@@ -70,7 +77,7 @@ def models_table(report: dict) -> str:
         f'- Measured with ONNX Runtime\'s default spinning workers instead of the node\'s settings (each session\'s '
         'idle worker then spins on and takes a core from the model timed next), the deployed student is only '
         f'{summary["with_spinning_workers"]["speedup_deployed_vs_transformer"]:.1f}x the Transformer at '
-        f'{summary["with_spinning_workers"]["size"]}: the settings this benchmark used before issue 16.',
+        f'{summary["with_spinning_workers"]["size"]}: the settings this benchmark used before the speed work.',
     ]
     for key, profiles in report['profiles'].items():
         lines.append(f'- Where the time goes at {key} (ONNX Runtime profiler, kernel time per run, share by part): '
@@ -136,10 +143,10 @@ def ablation_table(report: dict) -> str:
                     'verdict'], rows)
             + f'\n\nSynthetic outdoor, {h}x{w}, {report["student_steps"]} student steps, batch {report["batch_size"]}, '
             f'{report["held_out_images"]} held-out images, {len(seeds)} seeds {seeds} (mode `{report["mode"]}`). '
-            'Intervals: mean ± t(0.975, n−1)·s/√n over seeds. Adjacent rows are compared seed by seed (same data '
-            'order, augmentation and student initialisation, LGConv\'s branch aside): Δ = row − row above (negative: '
-            'better), resolved when the 95 % interval of the paired differences excludes 0; its half-width is the '
-            'smallest difference this run can resolve. Per-seed values and each run\'s exact command in '
+            'Intervals: mean ± t(0.975, n−1)·s/√n over seeds. Adjacent rows are compared seed by seed: same data '
+            'order, augmentation and student initialisation, LGConv\'s branch aside. Δ = row − row above (negative: '
+            'better). It is resolved when the 95 % interval of the paired differences excludes 0. That half-width is '
+            'the smallest difference this run can resolve. Per-seed values and each run\'s exact command are in '
             'bench/results/ablation.json.' + _diagnostics_table(report['rows']))
 
 
@@ -182,7 +189,7 @@ def node_table(report: dict) -> str:
 
 
 def _node_goal(report: dict) -> str:
-    """Met or missed by how much, per transport (absent from results older than issue 16's verdict)."""
+    """Met or missed by how much, per transport (absent from results older than the 5 ms goal's verdict)."""
     goal = report.get('goal')
     if goal is None:
         return '.'
@@ -194,18 +201,18 @@ def _node_goal(report: dict) -> str:
 
 
 def _camera_blocks_table(blocks: dict | None) -> str:
-    """The robot-camera blocks alone at 640x480 (issue 14; absent from older results)."""
+    """The robot-camera blocks alone at 640x480 (rectify, ground-plane fit, 16UC1; absent from older results)."""
     if blocks is None:
         return ''
     rows = [[CAMERA_BLOCKS.get(name, name), f'{v["p50_ms"]:.2f}', f'{v["min_ms"]:.2f}'] for name, v in blocks.items()]
     return ('\n\n' + _table(['robot-camera block, alone at 640x480', 'p50 ms', 'min ms'], rows)
-            + '\n\nNot in the stage table (their parameters are off by default): rectify (`rectify`, plumb_bob) '
-            'and the ground-plane fit (`scale_correction: ground_plane`) add their per-frame time to `non_model` '
-            'when on, and 16UC1 (`depth_encoding`) replaces the 32FC1 depth message.')
+            + '\n\nThese are not in the stage table: their parameters are off by default. When on, rectify '
+            '(`rectify`, plumb_bob) and the ground-plane fit (`scale_correction: ground_plane`) add their per-frame '
+            'time to `non_model`. 16UC1 (`depth_encoding`) replaces the 32FC1 depth message.')
 
 
 def _delivery_table(delivery: dict | None) -> str:
-    """Delivery with every output subscribed (absent from results older than issue 17's figure)."""
+    """Delivery with every output subscribed (absent from results older than the delivery figure)."""
     if delivery is None:
         return ''
     labels = {'node_default': "node's default (config/fastdds_large_outputs.xml)",
@@ -248,8 +255,8 @@ def recordings_table(report: dict) -> str:
     return (_table(['recording', 'first pass (read, decode, cache): frames/s', 'later epochs (cache): frames/s'], rows)
             + f'\n\n{report["frames"]} frames of {report["size"]} at {report["rate_hz"]:g} Hz, model input {h}x{w}: '
             f'a distillation step (batch {train["batch_size"]}) takes {train["distill_step_s"] * 1000:.0f} ms, '
-            f'{train["frames_per_s"]:.1f} frames/s, so the first pass decodes {min(first) / train["frames_per_s"]:.0f}-'
-            f'{max(first) / train["frames_per_s"]:.0f}x faster than training consumes frames and later epochs read '
+            f'{train["frames_per_s"]:.1f} frames/s. So the first pass decodes {min(first) / train["frames_per_s"]:.0f}-'
+            f'{max(first) / train["frames_per_s"]:.0f}x faster than training consumes frames, and later epochs read '
             f'the cache {min(cached):.0f}-{max(cached):.0f}x faster still. Teacher pseudo-labels (small Transformer, '
             f'`data.depth_topic=null`): {labels["frames_per_s"]:.1f} frames/s, once. {report["threads"]} torch '
             f'thread(s), 1-min load average {report["load_avg_1m"]:.1f} on {report["cpu_count"]} cores.')
@@ -283,16 +290,44 @@ RENDERERS = {
 }
 
 
-def update_readme(readme: Path, results: Path) -> list:
-    """Replace each marked block of ``readme`` with its table; returns the names updated."""
-    text, updated = readme.read_text(), []
-    for name, (filename, render) in RENDERERS.items():
-        path = results / filename
-        pattern = re.compile(rf'(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)', re.S)
-        if not path.is_file() or not pattern.search(text):
-            continue
-        table = render(json.loads(path.read_text()))
-        text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
-        updated.append(name)
-    readme.write_text(text)
+def _cell(value) -> str:
+    """A parameter's default or bound as it is written in YAML and on the command line."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return repr(value) if value == '' else str(value)
+
+
+def parameters_table() -> str:
+    """Every field of ``depth_kd_ros.params.SPECS``: name, type, default, allowed values, runtime, description."""
+    rows = []
+    for name, spec in SPECS.items():
+        meta = spec.metadata
+        allowed = (', '.join(f'`{c}`' for c in meta['choices']) if meta['choices'] is not None
+                   else f'{_cell(meta["low"])} to {_cell(meta["high"])}' if meta['low'] is not None else '')
+        rows.append([f'`{name}`', type(spec.default).__name__, f'`{_cell(spec.default)}`', allowed,
+                     'yes' if meta['runtime'] else 'no', meta['description'].replace('|', '\\|')])
+    return _table(['parameter', 'type', 'default', 'allowed', 'runtime', 'meaning'], rows)
+
+
+def _replace_block(text: str, marker: str, render) -> str | None:
+    """``text`` with the block between ``<!-- marker -->`` and ``<!-- /marker -->`` rendered anew; None without it."""
+    pattern = re.compile(rf'(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)', re.S)
+    if not pattern.search(text):
+        return None
+    table = render()
+    return pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+
+
+def update_tables(document: Path, results: Path) -> list:
+    """Replace each marked block of ``document`` with its table; returns the names updated."""
+    text, updated = document.read_text(), []
+    blocks = {f'bench:{name}': (lambda path=results / filename, render=render: render(json.loads(path.read_text())))
+              for name, (filename, render) in RENDERERS.items() if (results / filename).is_file()}
+    blocks['parameters'] = parameters_table
+    for marker, render in blocks.items():
+        new = _replace_block(text, marker, render)
+        if new is not None:
+            text = new
+            updated.append(marker.removeprefix('bench:'))
+    document.write_text(text)
     return updated

@@ -1,11 +1,12 @@
-"""`make bench`: run every benchmark script, then refresh the README's result tables from their JSON.
+"""`make bench`: run every benchmark script, then refresh the docs' result tables from their JSON.
 
     python bench/run_all.py                  # every benchmark (about an hour on 2 CPU cores), then tables
     python bench/run_all.py --only node      # some benchmarks, then tables
-    python bench/run_all.py --tables-only    # README tables from the committed bench/results/*.json
+    python bench/run_all.py --tables-only    # the tables from the committed bench/results/*.json
 
 Each benchmark writes bench/results/<name>.json itself; the tables are rendered by bench/readme_tables.py
-between ``<!-- bench:NAME -->`` markers in README.md, so every number in the README comes from a file here.
+between ``<!-- bench:NAME -->`` markers in README.md and docs/results.md, so every number there comes from a
+file here (and docs/node.md's parameter table from depth_kd_ros/params.py).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from readme_tables import update_readme
+from readme_tables import DOCUMENTS, update_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,8 +46,9 @@ def main(argv: list | None = None) -> int:
             print(f'    {name}: exit {result.returncode} after {time.monotonic() - started:.0f} s', flush=True)
             if result.returncode != 0:
                 failed.append(name)
-    updated = update_readme(ROOT / 'README.md', ROOT / 'bench' / 'results')
-    print(f'README tables refreshed: {", ".join(updated) or "none"}')
+    for document in DOCUMENTS:
+        updated = update_tables(ROOT / document, ROOT / 'bench' / 'results')
+        print(f'{document}: tables refreshed: {", ".join(updated) or "none"}')
     if failed:
         print(f'failed benchmarks (their old JSON was kept): {", ".join(failed)}', file=sys.stderr)
     return 1 if failed else 0

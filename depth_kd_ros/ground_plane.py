@@ -70,7 +70,7 @@ def ground_samples(depth: np.ndarray, camera, stride: int) -> np.ndarray:
     positive depth.
 
     Args:
-        depth: float32 [H,W] (NaN invalid); camera: intrinsics at H x W (fx, fy, cx, cy; pipeline.CameraModel).
+        depth: float32 [H,W] (NaN invalid); camera: intrinsics at H x W (fx, fy, cx, cy; camera.model.CameraModel).
     """
     height, width = depth.shape
     first_row = max(int(math.floor(camera.cy)) + 1, 0)
@@ -186,7 +186,7 @@ class GroundPlaneScale:
 
         Args:
             depth: float32 [H,W] metres before this correction (NaN invalid).
-            camera: intrinsics at H x W (pipeline.CameraModel).
+            camera: intrinsics at H x W (camera.model.CameraModel).
         Returns:
             ScaleUpdate; multiply this frame's depth by its ``factor``.
         """

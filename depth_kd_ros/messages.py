@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from depth_kd_ros.pointcloud import PackedCloud
+from depth_kd_ros.camera.pointcloud import PackedCloud
 
 IMAGE_ENCODINGS = {('float32', 1): '32FC1', ('uint8', 3): 'bgr8', ('uint8', 1): 'mono8',
                    ('uint16', 1): '16UC1'}
@@ -73,8 +73,8 @@ def fill_image(msg, image: np.ndarray, encoding: str | None = None):
 def fill_camera_info(msg, camera, distortion_model: str = 'plumb_bob',
                                      d=(0.0, 0.0, 0.0, 0.0, 0.0)):
     """Set width, height, K, R (identity), P, D of a sensor_msgs/CameraInfo from a CameraModel; returns msg."""
-    k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
-    p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    k = camera.K
+    p = np.hstack([k, np.zeros((3, 1))])  # a rectified camera: P = [K | 0]
     msg.width, msg.height = int(camera.width), int(camera.height)
     msg.distortion_model = distortion_model
     msg.d = _floats_like(msg.d, d)
@@ -85,7 +85,7 @@ def fill_camera_info(msg, camera, distortion_model: str = 'plumb_bob',
 
 
 def fill_calibration(msg, calibration):
-    """Set width, height, distortion_model, D, K, R, P of a sensor_msgs/CameraInfo from a rectify.Calibration
+    """Set width, height, distortion_model, D, K, R, P of a sensor_msgs/CameraInfo from a camera.calibration.Calibration
     (e.g. ``rectified_calibration``'s); binning and roi are left as they are. Returns ``msg``."""
     msg.width, msg.height = int(calibration.width), int(calibration.height)
     msg.distortion_model = calibration.distortion_model

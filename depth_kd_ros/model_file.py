@@ -95,7 +95,7 @@ def _onnx_shape(value_info) -> list:
 
 def read_onnx_info(path: str) -> ModelInfo:
     """Read an ONNX model's metadata_props and check its graph inputs and outputs against the contract."""
-    import onnx  # lazily: only the ONNX path needs it
+    import onnx  # noqa: PLC0415 - only ONNX model files need it (a TensorRT or .pt2 robot may lack it)
 
     try:
         model = onnx.load(path, load_external_data=False)

@@ -13,10 +13,9 @@ from typing import Any
 
 import yaml
 
-from depth_kd_ros.backends import BACKENDS
+from depth_kd_ros.backends import BACKENDS, DEVICES, PRECISIONS
 from depth_kd_ros.colorize import COLORMAPS
-from depth_kd_ros.depth_encoding import DEPTH_ENCODINGS
-from depth_kd_ros.engine_cache import PRECISIONS
+from depth_kd_ros.io.depth_encoding import DEPTH_ENCODINGS
 
 NODE_NAME = 'mono_depth_node'
 #: scale_correction's choices ('ground_plane': ground_plane.GroundPlaneScale)
@@ -39,7 +38,7 @@ class NodeParams:
     model_path: str = _spec('', 'Model file (.onnx; .pt2 for the torch backend). Required.')
     backend: str = _spec('onnxruntime', 'Inference backend.', choices=tuple(BACKENDS))
     device: str = _spec('cpu', 'Device for onnxruntime/torch (cuda uses the CUDA provider).',
-                        choices=('cpu', 'cuda'))
+                        choices=DEVICES)
     num_threads: int = _spec(0, 'Intra-op CPU threads for the backend (0: runtime default).', low=0, high=64)
     opencv_threads: int = _spec(1, 'OpenCV threads for resize and colour (process-wide; 0: OpenCV default). '
                                 '1 measured faster for 640x480 frames on a busy CPU.', low=0, high=64)

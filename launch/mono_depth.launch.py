@@ -120,7 +120,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('rviz', default_value='false', choices=['true', 'false'],
                               description='Start rviz2 with config/mono_depth.rviz'),
         DeclareLaunchArgument('managed', default_value='false', choices=['true', 'false'],
-                              description='Lifecycle (managed) node: starts unconfigured (README: Managed node)'),
+                              description='Lifecycle (managed) node: starts unconfigured (docs/node.md: Managed node)'),
         DeclareLaunchArgument('autostart', default_value='false', choices=['true', 'false'],
                               description='With managed:=true, configure and then activate it at launch (else a '
                               'lifecycle manager or `ros2 lifecycle set` does)'),

@@ -3,7 +3,7 @@
 
 The node (backend:=tensorrt) builds on first use when no matching engine is cached; running this once at
 deployment moves that minutes-long build out of the robot's start-up. The engine lands in the same cache
-(depth_kd_ros.engine_cache) under the same key, so the node then loads it directly:
+(depth_kd_ros.backends.engine_cache) under the same key, so the node then loads it directly:
 
     python3 scripts/build_trt_engine.py --onnx model.onnx --precision fp16 [--cache-dir DIR]
     python3 scripts/build_trt_engine.py --onnx model.onnx --precision int8 --calibration-dir images/
@@ -22,9 +22,8 @@ import logging
 import sys
 import time
 
-from depth_kd_ros.backends import BackendError
-from depth_kd_ros.calibration_images import CalibrationDataError
-from depth_kd_ros.engine_cache import PRECISIONS
+from depth_kd_ros.backends import PRECISIONS, BackendError
+from depth_kd_ros.backends.calibration_images import CalibrationDataError
 
 
 def main(argv: list[str] | None = None) -> int:

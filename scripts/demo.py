@@ -1,4 +1,5 @@
-"""`make demo`: the whole product on a fresh machine, on the embedded synthetic dataset (issue 7).
+"""`make demo`: the whole product on a fresh machine, with no GPU, dataset or internet, on the embedded
+synthetic dataset.
 
 Stages, each the command a user would type (so the demo proves the CLIs, not a private shortcut):
   1. train the small Transformer teacher          training/distill.py  synthetic_teacher.yaml
@@ -26,8 +27,8 @@ import cv2
 import numpy as np
 from ros_replay import replay
 
+from depth_kd_ros.camera.pointcloud import write_ply
 from depth_kd_ros.colorize import colorize
-from depth_kd_ros.pointcloud import write_ply
 from disdepth.data.synthetic import SyntheticScenes
 from disdepth.metrics import MetricAverager, compute_metrics, format_table
 
@@ -116,7 +117,7 @@ def write_previews(frames: list, checkpoints: dict, out: Path, count: int = 4) -
     """PNG rows: image | ground truth | teacher | distilled student, one fixed depth range (turbo)."""
     import torch
 
-    from disdepth.checkpoint import load_model
+    from disdepth.build import load_model
 
     models = {name: load_model(checkpoints[name])[0] for name in ('teacher', 'student_distilled')}
     paths = []

@@ -1,6 +1,6 @@
 """Replay a synthetic camera through the real `mono_depth_node` over ROS 2 and record what it publishes.
 
-Used by scripts/demo.py (issue 7) and its end-to-end test. The node runs as its own process (the
+Used by scripts/demo.py and its end-to-end test. The node runs as its own process (the
 installed console script), the camera and the recorder live in this process, and the two talk over
 real DDS. Outputs are subscribed reliable (docs/design.md section 4: Fast DDS drops large best-effort
 messages between processes).
@@ -22,8 +22,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.messages import fill_camera_info, fill_image
-from depth_kd_ros.pipeline import CameraModel
 
 NAMESPACE = '/demo_camera'
 FRAME_ID = 'camera_optical_frame'

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write a small synthetic RGB-D recording, as a robot's camera would record it, to try "Train for your own
-camera" without a robot (README); the tests and bench/bench_recordings.py write theirs with it too.
+camera" without a robot (training/README.md); the tests and bench/bench_recordings.py write theirs with it too.
 
     python scripts/synthetic_recording.py OUTPUT [--frames 120] [--rate 10] [--preset indoor|outdoor]
         [--height 480 --width 640] [--storage sqlite3|mcap|folder] [--depth 16UC1 compressedDepth ...]
@@ -36,8 +36,8 @@ import numpy as np
 import yaml
 from rosbags.rosbag2 import StoragePlugin
 
-from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
-from depth_kd_ros.depth_encoding import depth_to_millimetres
+from depth_kd_ros.io.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE, BagWriter
+from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 from disdepth.data.synthetic import SyntheticScenes
 
 T = TYPESTORE.types

@@ -20,9 +20,8 @@ import time
 
 import numpy as np
 
-from depth_kd_ros.backends import BackendError, create_backend
-from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files, load_image
-from depth_kd_ros.engine_cache import PRECISIONS
+from depth_kd_ros.backends import DEVICES, PRECISIONS, BackendError, create_backend
+from depth_kd_ros.backends.calibration_images import CalibrationDataError, calibration_files, load_image
 from depth_kd_ros.model_file import ModelFileError, read_model_info
 
 DEFAULT_MAX_REL_DIFF = {'fp32': 1e-3, 'fp16': 2e-2, 'int8': 1e-1}
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--num-images', type=int, default=20)
     parser.add_argument('--calibration-dir', default=None, help='INT8 calibration images (default: --images)')
     parser.add_argument('--cache-dir', default=None)
-    parser.add_argument('--ort-device', choices=('cpu', 'cuda'), default='cpu')
+    parser.add_argument('--ort-device', choices=DEVICES, default=DEVICES[0])
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--max-rel-diff', type=float, default=None)
     args = parser.parse_args(argv)

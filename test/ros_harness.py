@@ -25,13 +25,17 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2  # noqa: E402
 
-from depth_kd_ros.mono_depth_node import MonoDepthNode  # noqa: E402
+from depth_kd_ros.camera.pairing import stamp_nanoseconds  # noqa: E402
+from depth_kd_ros.node.mono_depth_node import MonoDepthNode  # noqa: E402
 
 # A domain of its own per test session, so concurrent test runs of other helpers do not cross-talk.
 DOMAIN_ID = 120 + os.getpid() % 100
 os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
+#: how long a test waits for an event that takes milliseconds on an idle machine: a bound against a hung test,
+#: far beyond what a busy one needs (nothing is timed)
+EVENT_TIMEOUT_S = 30.0
 WIDTH, HEIGHT = 64, 48
 K = (50.0, 0.0, 30.5, 0.0, 50.0, 20.5, 0.0, 0.0, 1.0)  # focal = the model's: scale 1
 OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'points': PointCloud2,
@@ -39,14 +43,15 @@ OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Ima
 
 
 NODE_BIN = Path(sys.executable).parent / 'mono_depth_node'
-NODE_COMMAND = [str(NODE_BIN)] if NODE_BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.mono_depth_node']
+NODE_COMMAND = [str(NODE_BIN)] if NODE_BIN.exists() else [sys.executable, '-m', 'depth_kd_ros.node.process']
 
 
 def node_command_with_stop_wait(seconds: float) -> list[str]:
     """mono_depth_node's command with its WORKER_STOP_S (how long stopping waits for the frame in progress) set to
     ``seconds``, so that a test's slow frame outlasts it in well under the default 5 s."""
-    return [sys.executable, '-c', 'import sys; import depth_kd_ros.mono_depth_node as node; '
-            f'node.WORKER_STOP_S = {seconds!r}; sys.exit(node.main())']
+    return [sys.executable, '-c', 'import sys; import depth_kd_ros.node.mono_depth_node as node; '
+            'from depth_kd_ros.node.process import main; '
+            f'node.WORKER_STOP_S = {seconds!r}; sys.exit(main())']
 
 
 def start_node_process(*ros_args: str, command: list[str] = NODE_COMMAND) -> subprocess.Popen:
@@ -114,6 +119,7 @@ class Harness:
             self.node = MonoDepthNode(context=self.context, parameter_overrides=params, namespace=namespace)
         self.client = Node('test_client', context=self.context, namespace=namespace)
         self.received: dict[str, list] = {topic: [] for topic in OUTPUTS}
+        self.camera_info: CameraInfo | None = None  # the last one sent
         self.arrival: dict[int, float] = {}
         self._lock = threading.Lock()
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -135,7 +141,7 @@ class Harness:
         """Until the node subscribes the client's inputs and publishes depth (DDS discovery)."""
         self.wait(lambda: self.pub_image.get_subscription_count() + self.pub_compressed.get_subscription_count() > 0
                   and self.pub_info.get_subscription_count() > 0
-                  and self.client.count_publishers('depth') > 0, 30.0, 'discovery')
+                  and self.client.count_publishers('depth') > 0, EVENT_TIMEOUT_S, 'discovery')
         time.sleep(0.2)
 
     keep_messages = True  # False: record only depth arrival times (memory tests)
@@ -160,14 +166,37 @@ class Harness:
             time.sleep(0.02)
         raise AssertionError(f'timed out after {timeout} s waiting for {what}')
 
-    def send_camera_info(self, msg: CameraInfo | None = None, settle: float = 0.3):
-        self.pub_info.publish(msg or make_camera_info())
-        time.sleep(settle)  # camera_info and image travel on different topics: let it land first
+    def send_camera_info(self, msg: CameraInfo | None = None) -> None:
+        """Publish a camera_info. It travels on another topic than the images, so an image published next may
+        overtake it: with the node in this process, return once the node holds it (re-sent each second in case
+        best-effort lost it); a node in another process gets it again with each re-sent image (request)."""
+        msg = self.camera_info = msg or make_camera_info()
+        if self.node is None:
+            self.pub_info.publish(msg)
+            return
+        stamp, sent = stamp_nanoseconds(msg.header.stamp), repr(msg)  # text: NaN fields compare equal
 
-    def request(self, msg, stamp: int, topics=('depth',), timeout: float = 10.0) -> dict[str, object]:
+        def held() -> bool:
+            match = self.node._camera_infos.match(stamp)
+            return match is not None and repr(match.info) == sent
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self.pub_info.publish(msg)
+            try:
+                self.wait(held, 1.0, '')
+                return
+            except AssertionError:
+                continue
+        raise AssertionError(f'the node did not receive the camera_info within {EVENT_TIMEOUT_S} s')
+
+    def request(self, msg, stamp: int, topics=('depth',), timeout: float = EVENT_TIMEOUT_S) -> dict[str, object]:
         """Publish ``msg`` (re-sent each second in case best-effort lost it) until every topic answers."""
         deadline = time.monotonic() + timeout
+        first = True
         while time.monotonic() < deadline:
+            if not first and self.node is None and self.camera_info is not None:
+                self.pub_info.publish(self.camera_info)
+            first = False
             (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)
             try:
                 self.wait(lambda: all(self.messages(t, stamp) for t in topics), 1.0, '')
@@ -176,6 +205,33 @@ class Harness:
             except AssertionError:
                 continue
         raise AssertionError(f'no {topics} for stamp {stamp} within {timeout} s')
+
+    def deliver(self, msg) -> None:
+        """Publish ``msg`` (re-sent in case best-effort lost it) until the node in this process has received one
+        more frame: frames sent one by one this way are never overwritten in its depth-1 input queue."""
+        received = self.node.stats.frames_in
+        publisher = self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image
+        self.wait(lambda: publisher.publish(msg) or self.node.stats.frames_in > received, EVENT_TIMEOUT_S,
+                  f'the node to receive the frame stamped {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}')
+
+    def keep_worker_busy(self, first_stamp: int, timeout: float, period: float = 0.05) -> int:
+        """Publish frames ``first_stamp``, ``first_stamp + 1``, ... every ``period`` s until one of them is answered
+        on depth; returns the next unused stamp. The node's worker has then just published a frame while newer ones
+        were already received, and keep-latest hands it the newest at once: it is inside a frame. Tests that need a
+        frame in progress wait for this event (with a model whose frame lasts far longer than ``period``: slow_model)
+        instead of sleeping a fixed time after publishing one."""
+        stamp = first_stamp
+
+        def answered() -> bool:
+            return any(m.header.stamp.sec >= first_stamp for m in self.messages('depth'))
+        deadline = time.monotonic() + timeout
+        while not answered():
+            if time.monotonic() > deadline:
+                raise AssertionError(f'no depth for the frames from stamp {first_stamp} on within {timeout} s')
+            self.pub_image.publish(make_image(stamp)[0])
+            stamp += 1
+            time.sleep(period)
+        return stamp
 
     def close(self):
         self.executor.shutdown()

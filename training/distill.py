@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from disdepth.build import build_labeller, build_task
 from disdepth.checkpoint import (
     CheckpointError,
     read_meta,
@@ -34,7 +35,6 @@ from disdepth.config import ConfigError, config_to_dict, load_config, save_confi
 from disdepth.data import check_same_data, data_identity
 from disdepth.data.loader import batches_per_epoch, build_loaders, infinite_batches, resolve_camera, to_device
 from disdepth.data.splits import DatasetError
-from disdepth.distill.task import build_task
 from disdepth.distill.teacher import TeacherError
 from disdepth.distributed import (
     NonFiniteLossError,
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     optimizer = build_optimizer(task, cfg)
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.trainer.max_steps)
     scaler = make_scaler(cfg, rt.device)
-    loader, sampler, val_set = build_loaders(cfg, rt)
+    loader, sampler, val_set = build_loaders(cfg, rt, build_labeller(cfg))
     if resolve_camera(cfg, loader.dataset) and rt.is_main:
         save_config(cfg, out_dir / 'config.yaml')  # with the recorded camera's focal length
     steps_per_epoch = cfg.trainer.steps_per_epoch or batches_per_epoch(sampler, cfg.data.batch_size)
@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     if args.resume:
         step, best = restore_training_state(ckpt_dir / 'last.pt', task, model, optimizer=optimizer,
                                             scheduler=scheduler, scaler=scaler, rank=rt.rank, device=rt.device)
-    ddp_task = wrap_ddp(task, rt)
+    # FAM/LAM get no gradient during the warm-up (KD off), so DDP must tolerate unused parameters
+    ddp_task = wrap_ddp(task, rt, find_unused_parameters=cfg.task != 'teacher' and cfg.distill.enabled)
     log = RunLogger(out_dir, rt.is_main, step, cfg.trainer.max_steps, cfg.trainer.progress)
     meta = {'config': config_to_dict(cfg), 'task': cfg.task, 'data_identity': identity}
 

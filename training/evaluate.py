@@ -33,6 +33,7 @@ from depth_kd_ros.backends import BackendError
 from depth_kd_ros.frames import FramePath
 from depth_kd_ros.params import NodeParams
 from depth_kd_ros.pipeline import load_pipeline
+from disdepth.build import build_labeller
 from disdepth.checkpoint import CheckpointError
 from disdepth.config import ConfigError, load_config
 from disdepth.data import DatasetError, build_dataset
@@ -62,10 +63,10 @@ def onnx_predictor(path: str):
 
 
 def checkpoint_predictor(path: str):
-    """``predict_fn`` over a training checkpoint (student or teacher) via ``disdepth.checkpoint.load_model``."""
+    """``predict_fn`` over a training checkpoint (student or teacher) via ``disdepth.build.load_model``."""
     import torch
 
-    from disdepth.checkpoint import load_model
+    from disdepth.build import load_model
     from disdepth.evaluation import predictor
 
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        dataset = build_dataset(cfg.data, 'test', teacher=cfg.teacher)
+        dataset = build_dataset(cfg.data, 'test', labeller=build_labeller(cfg))
         predict_fn = onnx_predictor(args.onnx) if args.onnx else checkpoint_predictor(args.checkpoint)
         out_dir = Path(cfg.output_dir)
         metrics = evaluate(predict_fn, dataset, min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth,

@@ -21,7 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from disdepth.checkpoint import CheckpointError, load_model
+from disdepth.build import load_model
+from disdepth.checkpoint import CheckpointError
 from disdepth.export import ExportError, export_onnx, export_pt2
 from disdepth.hub import ModelSourceError
 from disdepth.pretrained_export import TRAINING_CAMERAS, export_pretrained

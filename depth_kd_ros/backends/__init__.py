@@ -17,6 +17,10 @@ BACKENDS = {
     'onnxruntime': 'depth_kd_ros.backends.onnxruntime_backend:OnnxRuntimeBackend',
     'torch': 'depth_kd_ros.backends.torch_backend:TorchBackend',
 }
+#: TensorRT engine precisions, the default first (the node's trt_precision and the scripts' --precision read it)
+PRECISIONS = ('fp16', 'fp32', 'int8')
+#: devices of the onnxruntime and torch backends, the default first (the node's device, verify_trt's --ort-device)
+DEVICES = ('cpu', 'cuda')
 
 
 class BackendError(RuntimeError):

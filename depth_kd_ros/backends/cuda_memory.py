@@ -27,17 +27,17 @@ class CudaMemory:
 
     def __init__(self):
         try:
-            from cuda.bindings import runtime as cudart
+            from cuda.bindings import runtime as cudart  # noqa: PLC0415 - TensorRT only; either binding may be installed
         except ImportError:
             try:
-                from cuda import cudart
+                from cuda import cudart  # noqa: PLC0415 - the older cuda-python layout
             except ImportError:
                 cudart = None
         self._rt, self._pycuda = cudart, None
         if cudart is None:
             try:
-                import pycuda.autoinit as pycuda_autoinit  # creates the context TensorRT runs in
-                import pycuda.driver as pycuda
+                import pycuda.autoinit as pycuda_autoinit  # noqa: PLC0415 - without cuda-python; creates the context
+                import pycuda.driver as pycuda  # noqa: PLC0415 - without cuda-python, pycuda drives the copies
             except ImportError as exc:
                 raise BackendError(CUDA_MISSING) from exc
             self._pycuda, self._context = pycuda, pycuda_autoinit.context

@@ -3,8 +3,8 @@
 All TensorRT code of the project lives in this module, written against the TensorRT 10 Python API
 (named I/O tensors, ``execute_async_v3``), with TensorRT 8.6 explicit-batch networks where cheap.
 Model contract: docs/design.md section 3 (input ``image`` float32 [1,3,H,W] RGB 0..1, output ``depth``
-[1,1,H,W] metres, optional ``depth_std``). Engine cache: ``depth_kd_ros.engine_cache``; INT8 inputs:
-``depth_kd_ros.calibration_images``.
+[1,1,H,W] metres, optional ``depth_std``). Engine cache: ``depth_kd_ros.backends.engine_cache``; INT8 inputs:
+``depth_kd_ros.backends.calibration_images``.
 
     engine = deserialize(cache[key]) if key matches else build(parse(onnx), precision) -> cache[key]
     depth  = D2H(execute_async_v3(H2D(image)))
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_kd_ros import engine_cache
-from depth_kd_ros.atomic_file import atomic_write_bytes
-from depth_kd_ros.backends import BackendError, DepthBackend
+from depth_kd_ros.backends import PRECISIONS, BackendError, DepthBackend, engine_cache
+from depth_kd_ros.backends.calibration_images import CalibrationBatches, CalibrationDataError
 from depth_kd_ros.backends.cuda_memory import CudaMemory
-from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError
+from depth_kd_ros.io.atomic_file import atomic_write_bytes
+from depth_kd_ros.model_file import ModelFileError, read_model_info
 
 LOGGER = logging.getLogger(__name__)
 TRT_MISSING = ("TensorRT Python package not installed; install JetPack's python3-libnvinfer "
@@ -41,7 +41,7 @@ def import_tensorrt():
         BackendError: TensorRT is not installed (the message says how to install it).
     """
     try:
-        import tensorrt as trt
+        import tensorrt as trt  # noqa: PLC0415 - only when this backend is chosen (Jetson, TensorRT installed)
     except ImportError as exc:
         raise BackendError(TRT_MISSING) from exc
     return trt
@@ -159,10 +159,8 @@ class TensorRTBackend(DepthBackend):
     def __init__(self, model_path: str | Path, precision: str = 'fp16', cache_dir: str | Path | None = None,
                  calibration_dir: str | Path | None = None, **_unused):
         trt = import_tensorrt()
-        from depth_kd_ros.model_file import ModelFileError, read_model_info
-
-        if precision not in engine_cache.PRECISIONS:
-            raise BackendError(f'precision {precision!r} is not one of {engine_cache.PRECISIONS}')
+        if precision not in PRECISIONS:
+            raise BackendError(f'precision {precision!r} is not one of {PRECISIONS}')
         model_path = Path(model_path)
         if model_path.suffix.lower() != '.onnx':
             raise BackendError(f'tensorrt backend builds from the exported .onnx, got {model_path}')

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from depth_kd_ros.backends import BackendError, DepthBackend
+from depth_kd_ros.backends import DEVICES, BackendError, DepthBackend
 from depth_kd_ros.model_file import ModelFileError, read_model_info
 
 TORCH_MISSING = 'PyTorch not installed; install torch or use backend:=onnxruntime with the .onnx model'
@@ -29,7 +29,7 @@ class TorchBackend(DepthBackend):
 
     def __init__(self, model_path: str, device: str = 'cpu', num_threads: int = 0, **_unused):
         try:
-            import torch
+            import torch  # noqa: PLC0415 - the runtime imports torch only when this backend is chosen
         except ImportError as exc:
             raise BackendError(TORCH_MISSING) from exc
         if not str(model_path).endswith('.pt2'):
@@ -38,7 +38,7 @@ class TorchBackend(DepthBackend):
             self.info = read_model_info(str(model_path))
         except ModelFileError as exc:
             raise BackendError(str(exc)) from exc
-        if device not in ('cpu', 'cuda') or (device == 'cuda' and not torch.cuda.is_available()):
+        if device not in DEVICES or (device == 'cuda' and not torch.cuda.is_available()):
             raise BackendError(f'torch: device {device!r} is not available (use cpu or cuda with a CUDA build)')
         if num_threads > 0:
             torch.set_num_threads(int(num_threads))

@@ -1,6 +1,6 @@
 """End to end, as `make demo` does it but tiny: teacher, distillation, export, the real node over DDS.
 
-One slow test on purpose (issue 7): it is the only check that the CLIs, the model-file contract and the
+One slow test on purpose: it is the only check that the CLIs, the model-file contract and the
 node agree with each other on a fresh checkout.
 """
 import json

@@ -76,7 +76,7 @@ def test_cli_exports_onnx_and_pt2_with_parity_report(exported):
 
 def test_pt2_runs_in_fresh_process_without_training_code(exported, tmp_path):
     """The robot's torch backend loads the .pt2 without the training code and matches the checkpoint."""
-    from disdepth.checkpoint import load_model
+    from disdepth.build import load_model
 
     folder, ckpt, result = exported
     assert result.returncode == 0, result.stderr

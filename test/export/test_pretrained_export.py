@@ -25,10 +25,11 @@ import torch
 import yaml
 from tiny_teachers import tiny_config, write_tiny_model, write_tiny_teacher
 
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.model_file import read_model_info
-from depth_kd_ros.offline import main as offline_main
+from depth_kd_ros.offline.cli import main as offline_main
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraModel, focal_scale, load_pipeline
+from depth_kd_ros.pipeline import focal_scale, load_pipeline
 from disdepth.pretrained_export import MetricDepthModel, metric_family, training_camera
 
 ROOT = Path(__file__).resolve().parents[2]

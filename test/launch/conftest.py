@@ -11,7 +11,7 @@ import pytest
 from robot_commands import ROS2_SRC, UNDERLAY_SETUP, LaunchProcess, colcon_workspace, sourced_env
 from ros_harness import DOMAIN_ID
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 @pytest.fixture(scope='session')

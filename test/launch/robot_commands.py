@@ -73,7 +73,7 @@ class LaunchProcess:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             code = None
-        deadline = time.monotonic() + 5.0  # its children may take a moment after it
+        deadline = time.monotonic() + 30.0  # its children may take a moment after it (a busy machine: longer)
         while self.group_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         return code, self.log_path.read_text()

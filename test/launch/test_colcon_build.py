@@ -35,7 +35,8 @@ def test_colcon_build_installs_the_runtime_executables_and_launch_file(workspace
     assert {'mono_depth.yaml', 'mono_depth.rviz', 'fastdds_large_outputs.xml'} <= {p.name for p in
                                                                                   (share / 'config').iterdir()}
     site = next((share.parents[1] / 'lib').glob('python3*/site-packages'))
-    assert (site / 'depth_kd_ros' / 'mono_depth_node.py').is_file()
+    assert (site / 'depth_kd_ros' / 'node' / 'mono_depth_node.py').is_file()
+    assert not (site / 'depth_kd_ros' / 'testing').exists()  # the tests' synthetic model stays in the checkout
     assert not [p.name for p in site.iterdir() if p.name.startswith(('training', 'disdepth', 'test'))]
 
 

@@ -67,7 +67,7 @@ def _import_in_fresh_interpreter(modules: list[str], forbidden: tuple[str, ...])
 
 def test_runtime_imports_without_torch_or_rclpy():
     """Importing the plain runtime modules must not pull in torch (robot may lack it) or rclpy."""
-    plain = [m for m in RUNTIME_MODULES if m.rsplit('.', 1)[-1] not in ('mono_depth_node', 'torch_backend')]
+    plain = [m for m in RUNTIME_MODULES if not m.startswith('depth_kd_ros.node.')]  # node/ is rclpy's (test_layers)
     result = _import_in_fresh_interpreter(plain, ('torch', 'rclpy', 'disdepth'))
     assert result.returncode == 0, result.stderr
 
@@ -145,12 +145,12 @@ def test_setup_installs_runtime_only_with_launch_and_config():
             'print(repr((d.packages, d.data_files, d.entry_points)))')
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
     packages, data_files, entry_points = ast.literal_eval(result.stdout.strip().splitlines()[-1])
-    assert 'depth_kd_ros' in packages
+    assert 'depth_kd_ros' in packages and 'depth_kd_ros.testing' not in packages
     assert not [p for p in packages if p.startswith(('training', 'disdepth', 'test'))]
     installed = {dest: files for dest, files in data_files}
     assert 'launch/mono_depth.launch.py' in installed['share/depth_kd_ros/launch']
     assert 'config/mono_depth.yaml' in installed['share/depth_kd_ros/config']
     assert 'config/mono_depth.rviz' in installed['share/depth_kd_ros/config']
     scripts = ' '.join(entry_points['console_scripts'])
-    assert 'mono_depth_node = depth_kd_ros.mono_depth_node:main' in scripts
-    assert 'mono_depth_offline = depth_kd_ros.offline:main' in scripts
+    assert 'mono_depth_node = depth_kd_ros.node.process:main' in scripts
+    assert 'mono_depth_offline = depth_kd_ros.offline.cli:main' in scripts

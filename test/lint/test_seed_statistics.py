@@ -1,13 +1,9 @@
-"""bench/seed_statistics.py: Student t quantiles, intervals and the paired comparison on known answers."""
+"""disdepth.seed_statistics: Student t quantiles, intervals and the paired comparison on known answers."""
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'bench'))  # bench/ holds scripts, not a package
-
-from seed_statistics import interval, paired, t_quantile_two_sided  # noqa: E402
+from disdepth.seed_statistics import interval, paired, t_quantile_two_sided
 
 
 @pytest.mark.parametrize(('df', 'expected'), [(1, 12.706), (2, 4.303), (4, 2.776), (5, 2.571), (30, 2.042)])

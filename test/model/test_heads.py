@@ -26,7 +26,7 @@ def test_bins_head_std_is_the_spread_of_its_bin_distribution():
     """Against the distribution itself, not the formula: depth values drawn from each pixel's categorical
     distribution over the bin centres have the exported depth as mean and depth_std as standard deviation
     (200k draws: Monte Carlo error ~0.2 %). So a large depth_std/depth (1.5-3 with a SILog-trained model,
-    README) is the distribution's real spread, not an export or scaling error."""
+    docs/node.md) is the distribution's real spread, not an export or scaling error."""
     torch.manual_seed(0)
     head = BinsHead(6, 1e-3, 80.0, num_bins=16).double().eval()
     x = torch.randn(1, 6, 2, 3, dtype=torch.float64)

@@ -101,11 +101,12 @@ def test_paper_configs_give_the_paper_student(name):
     assert len(wrapped) == 4 and {m.proj.groups for m in wrapped} == {1}
     decoder_convs = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(decoder_convs) == 4 and all(c.kernel_size == (3, 3) and c.groups == 1 for c in decoder_convs)
-    assert count_parameters(model) == 15_567_232  # as before issue 16 (ResNet-18 11.2 M + LGConv + decoder + head)
+    # the paper-scale student, unchanged by the CPU-speed defaults (ResNet-18 11.2 M + LGConv + decoder + head)
+    assert count_parameters(model) == 15_567_232
 
 
 def test_lgconv_leaves_the_rest_of_the_students_initialisation_unchanged():
-    """Same seed, LGConv on or off: backbone, decoder and head start from the same weights (issue 18: the
+    """Same seed, LGConv on or off: backbone, decoder and head start from the same weights (the
     ablation compares the two rows seed by seed, which only isolates LGConv if nothing else differs)."""
     cfg = load_config(CONFIGS / 'synthetic_demo.yaml').model
     torch.manual_seed(0)

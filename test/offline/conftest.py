@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 @pytest.fixture(scope='session')

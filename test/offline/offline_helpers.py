@@ -16,8 +16,8 @@ import yaml
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from depth_kd_ros.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
-from depth_kd_ros.offline import main
+from depth_kd_ros.io.bagio import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
+from depth_kd_ros.offline.cli import main
 
 REAL = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'real'
 # fx, fy, cx, cy at full resolution (shared/data/real/README.md)
@@ -99,16 +99,21 @@ def camera_info_message(k, width: int, height: int, stamp_ns: int, frame_id: str
                           binning_x=0, binning_y=0, roi=roi)
 
 
-def camera_yaml(path: Path, width: int = 640, height: int = 480, drop: str | None = None) -> Path:
-    """A calibration file as ROS camera_calibration writes it (NYU intrinsics); ``drop`` omits a key."""
+def camera_yaml(path: Path, width: int = 640, height: int = 480, drop: str | None = None, *, k=None, d=None,
+                p=None, distortion_model: str = 'plumb_bob') -> Path:
+    """A calibration file as ROS camera_calibration writes it (NYU intrinsics, no distortion, unless ``k``, ``d``,
+    ``p`` and ``distortion_model`` are given); ``drop`` omits a key."""
     fx, fy, cx, cy = NYU_K
+    k = [fx, 0, cx, 0, fy, cy, 0, 0, 1] if k is None else [float(x) for x in k]
+    d = [0.0] * 5 if d is None else [float(x) for x in d]
+    p = [k[0], 0, k[2], 0, 0, k[4], k[5], 0, 0, 0, 1, 0] if p is None else [float(x) for x in p]
     document = {
         'image_width': width, 'image_height': height, 'camera_name': 'kinect_rgb',
-        'camera_matrix': {'rows': 3, 'cols': 3, 'data': [fx, 0, cx, 0, fy, cy, 0, 0, 1]},
-        'distortion_model': 'plumb_bob',
-        'distortion_coefficients': {'rows': 1, 'cols': 5, 'data': [0.0] * 5},
+        'camera_matrix': {'rows': 3, 'cols': 3, 'data': k},
+        'distortion_model': distortion_model,
+        'distortion_coefficients': {'rows': 1, 'cols': len(d), 'data': d},
         'rectification_matrix': {'rows': 3, 'cols': 3, 'data': [1, 0, 0, 0, 1, 0, 0, 0, 1]},
-        'projection_matrix': {'rows': 3, 'cols': 4, 'data': [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0]}}
+        'projection_matrix': {'rows': 3, 'cols': 4, 'data': p}}
     document.pop(drop, None)
     path.write_text(yaml.safe_dump(document))
     return path

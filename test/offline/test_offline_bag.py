@@ -20,10 +20,11 @@ from offline_helpers import (
     write_bag,
 )
 
-from depth_kd_ros.bagio import BagWriter
-from depth_kd_ros.offline import default_params_file
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.io.bagio import BagWriter
+from depth_kd_ros.offline.run import default_params_file
 from depth_kd_ros.params import load_params_file
-from depth_kd_ros.pipeline import CameraModel, DepthPipeline, load_pipeline
+from depth_kd_ros.pipeline import DepthPipeline, load_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {'/camera/depth': 'sensor_msgs/msg/Image', '/camera/depth/camera_info': 'sensor_msgs/msg/CameraInfo',

@@ -8,13 +8,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from offline_helpers import NYU_K, REAL, assert_clean_error, camera_yaml, run
 
-from depth_kd_ros.image_codec import decode_compressed
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.io.image_codec import decode_compressed
 from depth_kd_ros.metrics import METRIC_KEYS, MetricAverager, compute_metrics
-from depth_kd_ros.offline import default_params_file
-from depth_kd_ros.params import load_params_file
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
+from depth_kd_ros.offline.run import default_params_file
+from depth_kd_ros.params import NodeParams, load_params_file
+from depth_kd_ros.pipeline import load_pipeline
 
 
 @pytest.fixture
@@ -110,7 +112,7 @@ def test_image_whose_header_claims_too_many_pixels_is_skipped_before_decoding(tm
     code, out, _ = run('images', rgb_dir, tmp_path / 'out', '--model', model_path, '--camera-info', camera_file,
                        '--quiet', capsys=capsys)
     assert code == 0, out
-    assert 'skipped 1 (not decoded (image_too_large))' in out and path.name in out
+    assert 'skipped 1 (undecodable image (image_too_large))' in out and path.name in out
 
 
 def test_camera_file_with_zero_focal_is_named(tmp_path, model_path, nyu, capsys):
@@ -207,28 +209,30 @@ def test_image_without_ground_truth_is_noted_not_averaged(tmp_path, model_path, 
     assert json.loads((tmp_path / 'out' / 'metrics.json').read_text())['num_images'] == 2
 
 
-def test_sigterm_mid_run_exits_143_and_leaves_nothing(tmp_path):
+def test_sigterm_mid_run_exits_143_and_leaves_nothing(tmp_path, slow_model):
     """SIGTERM (systemd stopping a job, `timeout`) while frames are processed: exit 143 with one line and no output,
     the temporary folder removed as on Ctrl-C. Python's default SIGTERM ended the process at once and left
-    `.out.*.partial` (every frame written so far) behind."""
+    `.out.*.partial` (every frame written so far) behind. The signal comes once the first frame is written, with
+    five frames of the slow model (about 0.5 s each, one thread) still to run."""
     import signal
     import subprocess
     import sys
     import time
 
-    from depth_kd_ros.synthetic_model import build_synthetic_onnx
-
-    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)  # about 1 s a frame
+    slow = slow_model(frame_seconds=0.5)
+    params = tmp_path / 'params.yaml'
+    params.write_text(yaml.safe_dump({'mono_depth_node': {'ros__parameters': NodeParams(num_threads=1).as_dict()}}))
     folder = tmp_path / 'in'
     folder.mkdir()
-    for index in range(20):
+    for index in range(6):
         cv2.imwrite(str(folder / f'{index:02d}.png'), np.full((48, 64, 3), 10 * index, np.uint8))
     script = Path(sys.executable).with_name('mono_depth_offline')
     process = subprocess.Popen([str(script), 'images', str(folder), str(tmp_path / 'out'), '--model', slow,
-                                '--camera-info', str(camera_yaml(tmp_path / 'camera.yaml', 64, 48)), '--quiet'],
+                                '--params-file', str(params), '--quiet',
+                                '--camera-info', str(camera_yaml(tmp_path / 'camera.yaml', 64, 48))],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not list(tmp_path.glob('.out.*.partial/out/depth/*.png')) and time.monotonic() < deadline:
             time.sleep(0.05)  # until a frame is written
         process.send_signal(signal.SIGTERM)
@@ -239,4 +243,4 @@ def test_sigterm_mid_run_exits_143_and_leaves_nothing(tmp_path):
             process.communicate()
     assert process.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1] == 'mono_depth_offline: terminated; nothing written', stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['camera.yaml', 'in', 'slow.onnx']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['camera.yaml', 'in', 'params.yaml', 'slow.onnx']

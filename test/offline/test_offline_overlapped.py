@@ -1,4 +1,4 @@
-"""The overlapped tool (reading, inference and writing on three threads, depth_kd_ros/overlapped.py) writes the
+"""The overlapped tool (reading, inference and writing on three threads, depth_kd_ros/offline/overlapped.py) writes the
 very bytes of its stages run one after another, in the same order, also when the writer is the slow stage."""
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import cv2
 import pytest
 from offline_helpers import camera_yaml, run, synthetic_frames, write_bag
 
-from depth_kd_ros import offline_bag, offline_images
-from depth_kd_ros.bagio import BagWriter
-from depth_kd_ros.overlapped import Sequential
+from depth_kd_ros.io.bagio import BagWriter
+from depth_kd_ros.offline import bag as offline_bag
+from depth_kd_ros.offline import images as offline_images
+from depth_kd_ros.offline.overlapped import Sequential
 
 
 def slowed(function, seconds: float = 0.003):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from offline_helpers import Frame, k_matrix, read_bag, run, write_bag
+from offline_helpers import Frame, assert_clean_error, camera_yaml, k_matrix, read_bag, run, write_bag
 
-from depth_kd_ros.offline import default_params_file
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.offline.run import default_params_file
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 WIDTH, HEIGHT = 64, 48  # the synthetic model's input size: no resizing, so the expected depth is exact
 K = k_matrix(50.0, 50.0, 30.5, 20.5)  # focal = the model's: focal scale 1 on the raw camera
@@ -70,6 +70,46 @@ def test_rectify_in_a_bag_gives_the_depth_of_opencvs_rectified_frame(tmp_path, m
         assert info.distortion_model == 'plumb_bob' and not info.d.any()
         np.testing.assert_array_equal(info.k, [45.0, 0.0, 31.0, 0.0, 45.0, 22.0, 0.0, 0.0, 1.0])
         np.testing.assert_array_equal(info.p, P)
+
+
+def test_images_with_rectify_give_the_depth_of_the_bag_on_the_same_frames(tmp_path, model_path, capsys):
+    """rectify: true in the params file: `images` rectifies each file with the calibration file's K, D, R, P, as
+    `bag` does each message with its camera_info, so the same frames and calibration give the same depth (16UC1
+    millimetres in the bag, the images tool's depth PNG encoding). `images` ignored rectify and wrote the depth
+    of the raw frames."""
+    frames = textured_frames(2)
+    bag = write_bag(tmp_path / 'in', frames, calibration=lambda i: {'d': D, 'p': P})
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for frame in frames:
+        cv2.imwrite(str(folder / f'{frame.name}.png'), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    calibration = camera_yaml(tmp_path / 'camera.yaml', WIDTH, HEIGHT, k=K, d=D, p=P)
+    params = params_file(tmp_path, **{'rectify: false': 'rectify: true',
+                                      'depth_encoding: 32FC1': 'depth_encoding: 16UC1'})
+    code, _, err = run('bag', bag, tmp_path / 'bag_out', '--model', model_path, '--params-file', params, '--quiet',
+                       capsys=capsys)
+    assert code == 0, err
+    code, out, err = run('images', folder, tmp_path / 'images_out', '--model', model_path, '--camera-info',
+                         calibration, '--params-file', params, '--quiet', capsys=capsys)
+    assert code == 0 and 'written: 2, skipped: 0' in out, err
+    _, messages = read_bag(tmp_path / 'bag_out')
+    for (_, depth), frame in zip(messages['/camera/depth'], frames, strict=True):
+        written = cv2.imread(str(tmp_path / 'images_out' / 'depth' / f'{frame.name}.png'), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(written, depth_image(depth))
+
+
+def test_images_with_rectify_refuse_a_calibration_file_they_cannot_rectify_with(tmp_path, model_path, capsys):
+    """With rectify on, a calibration file whose distortion model rectification does not know is refused at start
+    with one line naming the file, as one with a zero focal length is, before any frame is read."""
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'a.png'), textured_frames(1)[0].rgb)
+    calibration = camera_yaml(tmp_path / 'camera.yaml', WIDTH, HEIGHT, k=K, d=[0.1], p=P, distortion_model='fov')
+    params = params_file(tmp_path, **{'rectify: false': 'rectify: true'})
+    code, _, err = run('images', folder, tmp_path / 'out', '--model', model_path, '--camera-info', calibration,
+                       '--params-file', params, '--quiet', capsys=capsys)
+    assert_clean_error(code, err, str(calibration), 'fov')
+    assert not (tmp_path / 'out').exists()
 
 
 def test_16uc1_depth_is_the_32fc1_depth_in_rounded_millimetres(tmp_path, capsys):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import yaml
 
-from depth_kd_ros.bagio import COMPRESSED_IMAGE, IMAGE, output_topics
-from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.offline import default_params_file, make_pipeline
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
+from depth_kd_ros.io.bagio import COMPRESSED_IMAGE, IMAGE
+from depth_kd_ros.offline.bag import output_topics
+from depth_kd_ros.offline.run import default_params_file, make_pipeline
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 @pytest.mark.parametrize('topic,msgtype,namespace', [
@@ -43,7 +44,7 @@ def test_calibration_file_read(tmp_path):
     camera = load_camera_yaml(path)
     assert (camera.width, camera.height, camera.distortion_model) == (4, 3, 'plumb_bob')
     np.testing.assert_array_equal(camera.k, [5, 0, 2, 0, 5, 1.5, 0, 0, 1])
-    assert camera.d.shape == (5,) and camera.p.shape == (12,)
+    assert np.shape(camera.d) == (5,) and np.shape(camera.p) == (12,)
 
 
 @pytest.mark.parametrize('changes,needle', [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from ros_harness import HEIGHT, WIDTH, Harness
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 @pytest.fixture(scope='session')

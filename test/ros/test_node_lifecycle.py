@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -21,8 +20,6 @@ from ros_harness import (
     node_command_with_stop_wait,
     start_node_process,
 )
-
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
 
 NODE = '/mono_depth_node'
 
@@ -172,14 +169,15 @@ def test_managed_node_refuses_transitions_its_state_does_not_have(model_path):
     assert stderr.count('not available') == 4, stderr
 
 
-def test_cleanup_after_a_frame_was_let_go_leaves_the_backend_to_it_and_counts_no_fault(tmp_path):
-    """deactivate while a frame outlasts the stop wait (WORKER_STOP_S, here 0.2 s against a frame of about 1 s), then
+def test_cleanup_after_a_frame_was_let_go_leaves_the_backend_to_it_and_counts_no_fault(slow_model):
+    """deactivate while a frame outlasts the stop wait (WORKER_STOP_S, here 0.2 s against a frame of about 3 s), then
     cleanup: the backend is not closed under the running frame (a TensorRT close frees its device buffers), and when
     that frame then fails on what cleanup freed, it is one info line, not an internal_error fault. Found by review:
     it was logged as '[internal_error] AttributeError ...', and the backend closed under the frame."""
-    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)
+    stop_wait = 0.2
+    slow = slow_model(frame_seconds=15 * stop_wait)  # outlasts the stop wait and the cleanup call after it
     with _managed_node('-p', f'model_path:={slow}', '-p', 'num_threads:=1',
-                       command=node_command_with_stop_wait(0.2)) as (process, lifecycle):
+                       command=node_command_with_stop_wait(stop_wait)) as (process, lifecycle):
         harness = lifecycle.harness
         stderr_lines: list[str] = []  # read as they come: the test waits for a line, however slow the machine
 
@@ -192,13 +190,11 @@ def test_cleanup_after_a_frame_was_let_go_leaves_the_backend_to_it_and_counts_no
         assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
         harness.wait_for_node()
         harness.send_camera_info(make_camera_info())
-        harness.request(make_image(1)[0], 1, timeout=60.0)  # serving, and the worker has a subscriber
-        harness.pub_image.publish(make_image(2)[0])
-        time.sleep(0.3)  # the worker is inside frame 2
+        harness.keep_worker_busy(1, timeout=120.0)  # the worker is inside a frame now
         assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
         assert lifecycle.transition(Transition.TRANSITION_CLEANUP)
         harness.wait(lambda: any('frame let go at deactivate ended' in line for line in stderr_lines), 120.0,
-                     'frame 2 to end and fail on the freed frame path')
+                     'the frame let go to end and fail on the freed frame path')
         assert lifecycle.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
         process.wait(timeout=30)
         reader.join(timeout=30)

@@ -10,21 +10,10 @@ from __future__ import annotations
 import time
 import tracemalloc
 
-import pytest
-from ros_harness import HEIGHT, WIDTH, make_image
-
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from ros_harness import make_image
 
 PUBLISH_HZ = 50.0
 DURATION_S = 4.0
-
-
-@pytest.fixture(scope='module')
-def slow_model(tmp_path_factory):
-    # 14 input-dependent 512x512 MatMuls: 3.8 GFLOP per frame, which no CPU core does in the 20 ms between
-    # frames at 50 Hz, so frames are dropped on any machine (a busy one drops more)
-    return build_synthetic_onnx(str(tmp_path_factory.mktemp('slow') / 'slow.onnx'), HEIGHT, WIDTH,
-                                slow_steps=14, slow_size=512)
 
 
 def test_overload_drops_old_frames_answers_in_order_and_keeps_memory_flat(harness_factory, slow_model):
@@ -32,9 +21,10 @@ def test_overload_drops_old_frames_answers_in_order_and_keeps_memory_flat(harnes
     answered (nothing queued or lost inside the node), and traced memory does not grow with the frames sent.
 
     It asserted a throughput (fewer than half the frames answered) and latency bounds, and failed on a busy
-    machine (124 of 200 answered).
+    machine (124 of 200 answered). Its model's frame (a fixed 14 MatMul steps) could also have kept up with 50 Hz
+    on a fast enough CPU; it is now measured to last 10 frame periods on this one.
     """
-    harness = harness_factory(slow_model)
+    harness = harness_factory(slow_model(frame_seconds=10 / PUBLISH_HZ))
     harness.send_camera_info()
     harness.request(make_image(10_000)[0], 10_000)  # warm-up frame (resent until answered)
     stats = harness.node.stats

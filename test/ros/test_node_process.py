@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from ros_harness import Harness, make_camera_info, make_image, node_command_with_stop_wait
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import EVENT_TIMEOUT_S, Harness, make_camera_info, make_image, node_command_with_stop_wait
 from ros_harness import start_node_process as _start
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 def _renamed_input_model(model_path, tmp_path):
@@ -157,9 +158,9 @@ def test_console_script_with_params_file_serves_and_stops_cleanly(model_path, tm
 ])
 def test_large_output_profile_only_where_the_environment_configures_no_fast_dds(monkeypatch, tmp_path,
                                                                                 environment, applied):
-    """The node's Fast DDS profile (bigger shared-memory segment, 100 ms heartbeat: README) is a default: a
+    """The node's Fast DDS profile (bigger shared-memory segment, 100 ms heartbeat: docs/node.md) is a default: a
     profile, builtin transports or another RMW in the environment is kept as it is."""
-    from depth_kd_ros.mono_depth_node import FASTDDS_SETTINGS, use_large_output_profile
+    from depth_kd_ros.node.process import FASTDDS_SETTINGS, use_large_output_profile
 
     monkeypatch.chdir(tmp_path)  # no DEFAULT_FASTRTPS_PROFILES.xml here
     # a copy, so that what the function sets does not leak into the nodes this session starts later
@@ -173,25 +174,24 @@ def test_large_output_profile_only_where_the_environment_configures_no_fast_dds(
         assert Path(profile).is_file() and profile.endswith('config/fastdds_large_outputs.xml')
 
 
-def test_sigterm_while_inferring_stops_the_worker_before_the_context(tmp_path):
+def test_sigterm_while_inferring_stops_the_worker_before_the_context(slow_model):
     """SIGTERM (systemd, launch) mid-inference: exit 0 without an internal error from the worker.
 
     rclpy's own SIGTERM handler used to shut the context down at once; the worker, still inferring, then
     asked a publisher for its subscription count and logged `RCLError: failed to get subscription count:
-    publisher's context is invalid` as internal_error (3 of 6 runs). A slow model (about 0.1-0.3 s per frame)
-    fed at 20 Hz keeps the worker inferring nearly all the time, so the signal lands mid-frame.
+    publisher's context is invalid` as internal_error (3 of 6 runs). The signal comes as a frame of the slow model
+    (about 1 s, well within the node's 5 s stop wait) has just begun, and frames keep coming after it.
     """
-    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=512)
+    slow = slow_model(frame_seconds=1.0)
     process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1')
     client = None
     try:
         client = Harness(None, namespace='/')
         client.send_camera_info(make_camera_info())
-        client.request(make_image(1)[0], 1, timeout=30.0)  # serving, and the worker has a subscriber
-        for stamp in range(2, 42):  # 2 s at 20 Hz; SIGTERM after 1.5 s, frames keep coming
+        next_stamp = client.keep_worker_busy(1, timeout=60.0)  # the worker is inside a frame now
+        process.send_signal(signal.SIGTERM)
+        for stamp in range(next_stamp, next_stamp + 10):  # 0.5 s more of frames at 20 Hz
             client.pub_image.publish(make_image(stamp)[0])
-            if stamp == 32:
-                process.send_signal(signal.SIGTERM)
             time.sleep(0.05)
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -204,20 +204,20 @@ def test_sigterm_while_inferring_stops_the_worker_before_the_context(tmp_path):
     assert 'internal_error' not in stderr and 'RCLError' not in stderr and 'Traceback' not in stderr, stderr
 
 
-def test_sigint_while_a_frame_outlasts_the_stop_wait_exits_0(tmp_path):
+def test_sigint_while_a_frame_outlasts_the_stop_wait_exits_0(slow_model):
     """SIGINT while the worker is inside a frame that takes longer than the node waits for it (WORKER_STOP_S, here
-    0.2 s so that a frame of about 1 s outlasts it; a big model on a slow robot CPU at the default 5 s): the process
-    exits 0 with one line saying so. It used to leave the worker inside ONNX Runtime's run while the interpreter
-    tore down: 'terminate called without an active exception', SIGABRT (exit -6)."""
-    slow = build_synthetic_onnx(str(tmp_path / 'slow.onnx'), slow_steps=40, slow_size=1024)
-    process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1', command=node_command_with_stop_wait(0.2))
+    0.2 s against a frame of about 2 s; a big model on a slow robot CPU at the default 5 s): the process exits 0 with
+    one line saying so. It used to leave the worker inside ONNX Runtime's run while the interpreter tore down:
+    'terminate called without an active exception', SIGABRT (exit -6)."""
+    stop_wait = 0.2
+    slow = slow_model(frame_seconds=10 * stop_wait)
+    process = _start('-p', f'model_path:={slow}', '-p', 'num_threads:=1',
+                     command=node_command_with_stop_wait(stop_wait))
     client = None
     try:
         client = Harness(None, namespace='/')
         client.send_camera_info(make_camera_info())
-        client.request(make_image(1)[0], 1, timeout=60.0)  # serving, and the worker has a subscriber
-        client.pub_image.publish(make_image(2)[0])
-        time.sleep(0.3)  # the worker is inside frame 2
+        client.keep_worker_busy(1, timeout=60.0)  # the worker is inside a frame now
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -234,11 +234,14 @@ def test_sigterm_and_sigint_together_stop_quietly(model_path):
     """SIGTERM and SIGINT arriving together (systemd or launch stopping the node while Ctrl-C is pressed): exit 0 with
     no traceback. The first handler used to switch the other signal to SIG_IGN while it was already pending, and
     Python reported 'OSError: Signal 15 ignored due to race condition' with a traceback (every run)."""
-    process = _start('-p', f'model_path:={model_path}', '-p', 'num_threads:=1')
+    process = _start('-p', f'model_path:={model_path}', '-p', 'num_threads:=1', '-p', 'diagnostics_period:=0.2')
+    client = Harness(None, namespace='/', discover=False)
     try:
-        while 'on onnxruntime' not in process.stderr.readline():  # the start-up line: the node spins
-            assert process.poll() is None, process.communicate()[1]
-        time.sleep(0.3)
+        statuses = []
+        client.client.create_subscription(DiagnosticArray, '/diagnostics', lambda array: statuses.extend(
+            status for status in array.status if status.name == '/mono_depth_node: depth'), 10)
+        client.wait(lambda: statuses or process.poll() is not None, EVENT_TIMEOUT_S,
+                    '/diagnostics (a timer: the node spins)')
         os.kill(process.pid, signal.SIGTERM)
         os.kill(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
@@ -246,5 +249,6 @@ def test_sigterm_and_sigint_together_stop_quietly(model_path):
         if process.poll() is None:
             process.kill()
             process.communicate()
+        client.close()
     assert process.returncode == 0, stderr
     assert 'Traceback' not in stderr and 'race condition' not in stderr, stderr

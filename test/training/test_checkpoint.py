@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from disdepth.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from disdepth.build import build_teacher, load_model
+from disdepth.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from disdepth.config import ModelConfig, TeacherConfig, config_to_dict
-from disdepth.distill.teacher import build_teacher
 from disdepth.optim import build_scheduler
 
 

@@ -1,4 +1,4 @@
-"""Distillation diagnostics (issue 18): the formulas on known answers, and a tiny run logging them."""
+"""Distillation diagnostics: the formulas on known answers, and a tiny run logging them."""
 from __future__ import annotations
 
 import math

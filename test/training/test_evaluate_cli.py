@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 from disdepth.config import config_from_dict, config_to_dict
 from disdepth.data import build_dataset
 from disdepth.metrics import METRIC_KEYS, MetricAverager, compute_metrics
@@ -111,7 +111,7 @@ def one_thread():
 
 
 def test_checkpoint_evaluation(tmp_path, one_thread):
-    """--checkpoint loads a saved student via disdepth.checkpoint.load_model and reports its metrics."""
+    """--checkpoint loads a saved student via disdepth.build.load_model and reports its metrics."""
     from disdepth.checkpoint import save_checkpoint
     from disdepth.models.student import build_student
 

@@ -6,9 +6,9 @@ import copy
 import pytest
 import torch
 
+from disdepth.build import build_teacher
 from disdepth.distill.ghost_decoder import ghost_decode
 from disdepth.distill.task import DistillationTask
-from disdepth.distill.teacher import build_teacher
 from disdepth.models.student import build_student
 
 

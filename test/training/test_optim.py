@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from disdepth.distill.task import build_task
+from disdepth.build import build_task
 from disdepth.optim import build_optimizer
 
 

@@ -1,4 +1,4 @@
-"""The recordings dataset (issue 15): training on the robot's own rosbag2 recordings and image folders.
+"""The recordings dataset: training on the robot's own rosbag2 recordings and image folders.
 
 Recordings are written by scripts/synthetic_recording.py (rosbags; sqlite3 and MCAP; depth 16UC1 and
 compressedDepth; camera_info) from the synthetic generator, at 48x64; the model input is 32x64.
@@ -16,12 +16,12 @@ import pytest
 import torch
 from tiny_teachers import write_tiny_teacher
 
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.model_file import read_model_info
-from depth_kd_ros.pipeline import CameraModel
+from disdepth.build import build_labeller, build_teacher
 from disdepth.checkpoint import save_checkpoint
 from disdepth.config import config_from_dict, config_to_dict
 from disdepth.data import build_dataset, recording_cache
-from disdepth.distill.teacher import build_teacher
 
 ROOT = Path(__file__).resolve().parents[2]
 RGB_TOPIC, INFO_TOPIC = '/camera/color/image_raw', '/camera/color/camera_info'
@@ -133,7 +133,7 @@ def test_pseudo_labels_are_the_teachers_depth_on_the_cached_frames(tmp_path, bag
     assert distill('--config', config_file(cfg, tmp_path, tmp_path / 'run')) == 0
     teacher = build_teacher(cfg.teacher, cfg.model).eval()
     for split in ('train', 'test'):
-        dataset = build_dataset(cfg.data, split, teacher=cfg.teacher)
+        dataset = build_dataset(cfg.data, split, labeller=build_labeller(cfg))
         images = torch.stack([dataset[i]['image'] for i in range(len(dataset))])
         with torch.no_grad():
             expected = teacher(images)['depth']

@@ -7,8 +7,9 @@ import pytest
 import torch
 from tiny_teachers import write_tiny_teacher
 
+from disdepth.build import build_task
 from disdepth.config import load_config
-from disdepth.distill.task import DistillationTask, SupervisedTask, build_task
+from disdepth.distill.task import DistillationTask, SupervisedTask
 from disdepth.optim import build_optimizer
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / 'config' / 'training').rglob('*.yaml'))

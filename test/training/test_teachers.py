@@ -5,8 +5,9 @@ import pytest
 import torch
 from tiny_teachers import TINY_KINDS, write_tiny_teacher
 
+from disdepth.build import build_teacher
 from disdepth.config import ModelConfig, TeacherConfig
-from disdepth.distill.teacher import TeacherError, build_teacher
+from disdepth.distill.teacher import TeacherError
 from disdepth.hub import ModelSourceError
 
 

@@ -6,14 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from tiny_run import load_distill_module, tiny_overrides
 
-from disdepth.checkpoint import load_checkpoint, load_model, read_meta
+from disdepth.build import load_model
+from disdepth.checkpoint import load_checkpoint, read_meta
 from disdepth.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +22,20 @@ DEMO = ROOT / 'config' / 'training' / 'synthetic_demo.yaml'
 VENV_BIN = Path(sys.executable).parent
 # the demo's teacher checkpoint does not exist in tests: a randomly initialised small teacher stands in
 NO_TEACHER_CKPT = 'teacher.path=null'
+# `python -c KILLED_AFTER_LOGGING SCRIPT ARGS...`: the script, SIGKILLed the moment it has logged step KILL_AT_STEP
+# (environment), so the kill lands at the same point of the run however fast the machine is
+KILLED_AFTER_LOGGING = """
+import os, runpy, signal, sys
+from disdepth.run_log import RunLogger
+log = RunLogger.log
+def log_then_die(self, step, *args, **kwargs):
+    log(self, step, *args, **kwargs)
+    if step == int(os.environ['KILL_AT_STEP']):
+        os.kill(os.getpid(), signal.SIGKILL)
+RunLogger.log = log_then_die
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
 
 
 def _env() -> dict:
@@ -63,8 +77,10 @@ def test_torchrun_two_processes_on_cpu_trains_and_checkpoints(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_step_counter_and_loss_curve(tmp_path):
-    """A run killed after a checkpoint and resumed logs the same losses as an uninterrupted run
-    (fixed seeds, restored RNG/sampler/optimiser/scheduler): the curve continues from the checkpoint."""
+    """A run killed after a checkpoint (step 2) and a logged step past it (3), resumed, logs the same losses as an
+    uninterrupted run (fixed seeds, restored RNG/sampler/optimiser/scheduler): the curve continues from the
+    checkpoint. The kill came when the test first saw the checkpoint, which a fast machine could outrun to the end
+    of the run."""
     steps = 8
     base = [sys.executable, str(SCRIPT), '--config', str(DEMO)]
     # the reference run in-process (one interpreter start less); same single thread as the subprocesses
@@ -72,19 +88,15 @@ def test_sigkill_then_resume_continues_the_step_counter_and_loss_curve(tmp_path)
                                  NO_TEACHER_CKPT])
 
     killed_dir = tmp_path / 'killed'
-    args = base + tiny_overrides(killed_dir, trainer__max_steps=steps) + [NO_TEACHER_CKPT]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=ROOT)
-    meta = killed_dir / 'checkpoints' / 'last.json'
-    deadline = time.monotonic() + 180
-    while not meta.is_file() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, 'the run ended before it could be killed'
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    args = tiny_overrides(killed_dir, trainer__max_steps=steps) + [NO_TEACHER_CKPT]
+    killed = subprocess.run([sys.executable, '-c', KILLED_AFTER_LOGGING, str(SCRIPT), '--config', str(DEMO), *args],
+                            capture_output=True, text=True, env={**_env(), 'KILL_AT_STEP': '3'}, cwd=ROOT,
+                            timeout=240, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     killed_at = read_meta(killed_dir / 'checkpoints' / 'last.pt')['step']
-    assert 0 < killed_at < steps
+    assert killed_at == 2 and sorted(_losses(killed_dir)) == [1, 2, 3]
 
-    resumed = _run(args + ['--resume'])
+    resumed = _run(base + args + ['--resume'])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     want, got = _losses(tmp_path / 'full'), _losses(killed_dir)
     assert sorted(got) == list(range(1, steps + 1))  # no gap, no duplicate steps
@@ -167,7 +179,7 @@ def test_config_errors_are_clear(tmp_path, capsys):
 
 
 def test_augmentation_does_not_depend_on_which_modules_the_config_builds(tmp_path, monkeypatch):
-    """Issue 18: ablation rows with one seed are compared seed by seed, so a row that builds more modules
+    """Ablation rows with one seed are compared seed by seed, so a row that builds more modules
     (here LGConv and the KD parts) must still draw the same augmentations: the same first item RNG state."""
     from disdepth.data import synthetic
     draws = []

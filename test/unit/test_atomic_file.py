@@ -1,4 +1,4 @@
-"""depth_kd_ros.atomic_file: the one atomic write (engine cache, checkpoints, ONNX export)."""
+"""depth_kd_ros.io.atomic_file: the one atomic write (engine cache, checkpoints, ONNX export)."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from depth_kd_ros.atomic_file import atomic_path, atomic_write_bytes
+from depth_kd_ros.io.atomic_file import atomic_path, atomic_write_bytes
 
 
 def test_write_replaces_the_file_and_leaves_nothing_beside_it(tmp_path):

@@ -1,11 +1,11 @@
-"""camera_info_buffer: images get the camera_info of their own stamp, else the latest before it, whatever the
+"""camera.pairing: images get the camera_info of their own stamp, else the latest before it, whatever the
 arrival order, in a bounded buffer."""
 import threading
 from types import SimpleNamespace
 
 import pytest
 
-from depth_kd_ros.camera_info_buffer import CameraInfoBuffer, stamp_nanoseconds
+from depth_kd_ros.camera.pairing import CameraInfoBuffer, stamp_nanoseconds
 
 
 def _info(sec, nanosec=0, name=''):

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_kd_ros.depth_encoding import DEPTH_ENCODINGS, depth_to_millimetres, encode_depth
+from depth_kd_ros.io.depth_encoding import DEPTH_ENCODINGS, depth_to_millimetres, encode_depth
 from depth_kd_ros.messages import fill_image
 
 

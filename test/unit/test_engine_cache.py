@@ -1,4 +1,4 @@
-"""Engine cache key and stale-engine detection (depth_kd_ros.engine_cache): no TensorRT needed."""
+"""Engine cache key and stale-engine detection (depth_kd_ros.backends.engine_cache): no TensorRT needed."""
 import dataclasses
 import json
 import logging
@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros import engine_cache
-from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files
+from depth_kd_ros.backends import engine_cache
+from depth_kd_ros.backends.calibration_images import CalibrationDataError, calibration_files
 
 BASE = dict(tensorrt_version='10.3.0', gpu_name='Orin', compute_capability='8.7', precision='fp16',
             input_shape=(1, 3, 96, 320))

@@ -7,12 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.camera.pointcloud import build_cloud
 from depth_kd_ros.colorize import COLORMAPS, colorize
-from depth_kd_ros.depth_encoding import depth_to_millimetres
+from depth_kd_ros.io.depth_encoding import depth_to_millimetres
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraModel, load_pipeline
-from depth_kd_ros.pointcloud import build_cloud
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.pipeline import load_pipeline
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 HEIGHT, WIDTH = 120, 160
 CAMERA = CameraModel(130.0, 125.0, 79.5, 61.0, WIDTH, HEIGHT)

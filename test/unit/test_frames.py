@@ -6,13 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros.bagio import TYPESTORE
-from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, camera_model
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.offline_bag import TYPESTORE_MESSAGES
+from depth_kd_ros.camera.model import CameraInfoError, camera_model
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped
+from depth_kd_ros.io.bagio import TYPESTORE
+from depth_kd_ros.io.image_codec import ImageDecodeError
+from depth_kd_ros.offline.bag import TYPESTORE_MESSAGES
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraInfoError, load_pipeline
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.pipeline import load_pipeline
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 T = TYPESTORE.types
 HEIGHT, WIDTH = 30, 40
@@ -97,3 +98,26 @@ def test_messages_follow_the_outputs_order_and_carry_the_input_header(frames):
     np.testing.assert_array_equal(messages['depth/camera_info'].k, info.k)
     assert messages['points'].data.tobytes() == result.cloud.data.tobytes()
     assert list(frames.messages(result, _header(), None, ['depth/camera_info', 'depth'])) == ['depth']
+
+
+def test_the_frame_sequence_serves_or_skips_a_frame_without_a_usable_camera_by_argument(frames):
+    """camera_frame: a frame without camera_info, or with one of another size, is served without a camera (the
+    node's policy, ``camera_missing`` saying why) or skipped (the offline tool's and training's), with one
+    FrameSkipped whose kind and reason every caller reports; an undecodable frame is skipped under both."""
+    image = _image(_rgb())
+    served = frames.camera_frame(image, _camera_info(), require_camera=True)
+    assert served.camera == camera_model(_camera_info(), WIDTH, HEIGHT) and served.camera_missing is None
+    for info, stage, kind, reason in ((None, 'camera_info', 'no_camera_info', 'no camera_info at or before the '
+                                       'image stamp'),
+                                      (_camera_info(width=WIDTH * 2), 'camera', 'camera_size_mismatch',
+                                       'unusable camera_info (camera_size_mismatch)')):
+        frame = frames.camera_frame(image, info, require_camera=False)
+        assert (frame.camera, frame.camera_info, frame.camera_missing.stage) == (None, None, stage)
+        np.testing.assert_array_equal(frame.rgb, _rgb())
+        with pytest.raises(FrameSkipped) as skipped:
+            frames.camera_frame(image, info, require_camera=True)
+        assert (skipped.value.kind, skipped.value.reason) == (kind, reason)
+    for require_camera in (False, True):
+        with pytest.raises(FrameSkipped) as skipped:
+            frames.camera_frame(_image(_rgb(), '16UC1'), _camera_info(), require_camera=require_camera)
+        assert skipped.value.reason == 'undecodable image (unsupported_encoding)'

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.ground_plane import (
     IMPLAUSIBLE_SCALE,
     LOW_INLIER_RATIO,
@@ -14,7 +15,6 @@ from depth_kd_ros.ground_plane import (
     fit_ground_plane,
     ground_samples,
 )
-from depth_kd_ros.pipeline import CameraModel
 
 HEIGHT_M = 0.6  # camera above the floor
 CAMERA = CameraModel(525.0, 525.0, 319.5, 239.5, 640, 480)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros.image_codec import (
+from depth_kd_ros.io.image_codec import (
     ENCODINGS,
     ImageDecodeError,
     decode_compressed,

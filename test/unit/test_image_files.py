@@ -1,12 +1,12 @@
-"""depth_kd_ros.image_files: the one image-folder lister (offline images, ground truth, INT8 calibration)."""
+"""depth_kd_ros.io.image_files: the one image-folder lister (offline images, ground truth, INT8 calibration)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.image_files import ImageFolderError, list_images, read_image
+from depth_kd_ros.io.image_codec import ImageDecodeError
+from depth_kd_ros.io.image_files import ImageFolderError, list_images, read_image
 
 
 def test_lists_every_format_opencv_reads_sorted_by_name_and_nothing_else(tmp_path):

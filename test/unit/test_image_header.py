@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed
-from depth_kd_ros.image_header import ImageHeaderError, compressed_image_size, jpeg_size
+from depth_kd_ros.io.image_codec import ImageDecodeError, decode_compressed
+from depth_kd_ros.io.image_header import ImageHeaderError, compressed_image_size, jpeg_size
 
 RNG = np.random.default_rng(0)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from depth_kd_ros.latest_frame import LatestFrameWorker
+from depth_kd_ros.node.latest_frame import LatestFrameWorker
 
 WAIT = 10.0  # generous bound against a hung test on a busy machine; nothing here is timed
 

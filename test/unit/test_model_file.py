@@ -7,7 +7,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from depth_kd_ros.model_file import REQUIRED_KEYS, ModelFileError, read_model_info
-from depth_kd_ros.synthetic_model import build_synthetic_onnx
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx
 
 
 def test_reads_metadata_and_outputs(tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from depth_kd_ros.overlapped import Overlapped
+from depth_kd_ros.offline.overlapped import Overlapped
 
 
 def overlapped_threads() -> list[threading.Thread]:

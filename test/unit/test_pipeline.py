@@ -5,17 +5,11 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.backends import BackendError, DepthBackend
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel
 from depth_kd_ros.model_file import ModelFileError, read_model_info
 from depth_kd_ros.params import NodeParams, ParameterError
-from depth_kd_ros.pipeline import (
-    CameraInfoError,
-    CameraModel,
-    DepthPipeline,
-    check_model_runs,
-    focal_scale,
-    load_pipeline,
-)
-from depth_kd_ros.synthetic_model import build_synthetic_onnx, ground_image
+from depth_kd_ros.pipeline import DepthPipeline, check_model_runs, focal_scale, load_pipeline
+from depth_kd_ros.testing.synthetic_model import build_synthetic_onnx, ground_image
 
 
 @pytest.fixture(scope='module')

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_kd_ros.pointcloud import build_cloud, is_optical_frame, pack_rgb, write_ply
+from depth_kd_ros.camera.pointcloud import build_cloud, is_optical_frame, pack_rgb, write_ply
 
 CAMERA = SimpleNamespace(fx=40.0, fy=45.0, cx=13.3, cy=7.6)  # principal point deliberately off-centre
 

@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from depth_kd_ros.camera.calibration import Calibration
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel
+from depth_kd_ros.camera.rectify import Rectifier, rectified_calibration
 from depth_kd_ros.messages import fill_calibration
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel
-from depth_kd_ros.rectify import Calibration, Rectifier, rectified_calibration
 
 WIDTH, HEIGHT = 640, 480
 K = [500.0, 0.0, 322.0, 0.0, 505.0, 236.0, 0.0, 0.0, 1.0]

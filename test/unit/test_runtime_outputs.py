@@ -5,11 +5,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from depth_kd_ros.camera.model import CameraModel
+from depth_kd_ros.camera.pointcloud import build_cloud
 from depth_kd_ros.colorize import colorize
-from depth_kd_ros.diagnostics import ERROR, OK, WARN, FrameStats, nearest_rank
 from depth_kd_ros.messages import fill_camera_info, fill_image, fill_pointcloud2
-from depth_kd_ros.pipeline import CameraModel
-from depth_kd_ros.pointcloud import build_cloud
+from depth_kd_ros.node.diagnostics import ERROR, OK, WARN, FrameStats, nearest_rank
 
 
 def test_colorize_fixed_range_and_invalid_black():

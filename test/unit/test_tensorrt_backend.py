@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from depth_kd_ros.backends import BackendError, create_backend
-from depth_kd_ros.calibration_images import CalibrationBatches, CalibrationDataError, calibration_files
+from depth_kd_ros.backends.calibration_images import CalibrationBatches, CalibrationDataError, calibration_files
 
 
 def _write_images(folder, count, size=(20, 30)):

@@ -5,9 +5,10 @@ Layout from docs/design.md section 3.
     output_dir/checkpoints/{last,best}.pt    tensors and plain containers: {'model', 'step', ...}
     output_dir/checkpoints/{last,best}.json  meta: config (resolved dict), task, step, epoch, metrics
 
-Every file is written atomically (``depth_kd_ros.atomic_file``: a temporary file beside it, fsync'ed, then
+Every file is written atomically (``depth_kd_ros.io.atomic_file``: a temporary file beside it, fsync'ed, then
 ``os.replace``d over it), so a kill at any moment leaves the previous file whole. Nothing pickled: the config goes to
 JSON beside the weights (nanochat's model_*.pt + meta_*.json), RNG states are stored as tensors.
+This module is the file format alone: ``disdepth.build.load_model`` rebuilds a model from a checkpoint.
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_kd_ros.atomic_file import atomic_write_bytes
-from disdepth.config import Config, ConfigError, config_from_dict
+from depth_kd_ros.io.atomic_file import atomic_write_bytes
 
 
 class CheckpointError(ValueError):
@@ -71,42 +71,6 @@ def read_meta(path: str | Path) -> dict:
         raise CheckpointError(f'checkpoint meta {meta_path} is missing or not JSON: {exc}') from exc
 
 
-def load_model(checkpoint_path: str | Path, device: str | torch.device = 'cpu',
-               expect_task: str | None = None) -> tuple[nn.Module, Config]:
-    """Rebuild the trained model (student or teacher) from ``checkpoint_path`` and its meta JSON.
-
-    Returns:
-        (model in eval mode on ``device``, its Config); ``model(image [B,3,H,W] 0..1)`` returns a dict with
-        'depth' [B,1,H,W] metres.
-    Raises:
-        CheckpointError: missing/corrupt files, a task other than ``expect_task``, or weights that do
-            not fit the architecture in the meta config.
-    """
-    from disdepth.distill.teacher import build_teacher, teacher_without_path
-    from disdepth.models.student import build_student
-    meta = read_meta(checkpoint_path)
-    try:
-        cfg = config_from_dict(meta['config'])
-    except (KeyError, ConfigError) as exc:
-        raise CheckpointError(f'{checkpoint_path}: meta has no valid config: {exc}') from exc
-    task = meta.get('task', cfg.task)
-    if expect_task is not None and task != expect_task:
-        raise CheckpointError(f'{checkpoint_path} is a task={task!r} checkpoint, expected {expect_task!r}')
-    state = load_checkpoint(checkpoint_path)
-    # pretrained/teacher weight paths are not needed (the checkpoint has the weights) and may not exist here
-    cfg.model.pretrained = None
-    if task == 'teacher':
-        cfg.teacher = teacher_without_path(cfg.teacher)
-        model = build_teacher(cfg.teacher, cfg.model)
-    else:
-        model = build_student(cfg.model)
-    try:
-        model.load_state_dict(state['model'])
-    except RuntimeError as exc:
-        raise CheckpointError(f'{checkpoint_path}: weights do not match the {task} architecture: {exc}') from exc
-    return model.to(device).eval(), cfg
-
-
 def rng_state() -> dict:
     """Python, numpy, torch (and CUDA) RNG states as tensors/ints (``weights_only``-loadable)."""
     version, mt, gauss = random.getstate()
@@ -138,8 +102,8 @@ def _model_prefix(task: nn.Module, model: nn.Module) -> str:
 
 def training_state(task: nn.Module, model: nn.Module, *, optimizer, scheduler, scaler, step: int,
                    best: float, rng_states: list) -> dict:
-    """Everything ``--resume`` needs. 'model' is the trained model alone (what ``load_model`` reads);
-    'task_extra' the rest of the task (FAM, LAM, a fine-tuned teacher); 'rng' one state per rank."""
+    """Everything ``--resume`` needs. 'model' is the trained model alone (what ``disdepth.build.load_model``
+    reads); 'task_extra' the rest of the task (FAM, LAM, a fine-tuned teacher); 'rng' one state per rank."""
     prefix = _model_prefix(task, model)
     extra = {k: v for k, v in task.state_dict().items() if not (prefix and k.startswith(prefix))}
     return {'model': model.state_dict(), 'task_extra': extra, 'optimizer': optimizer.state_dict(),

@@ -19,7 +19,6 @@ import torch.distributed as dist
 from torch import nn
 
 from disdepth.config import Config
-from disdepth.distill.task import DistillationTask
 
 
 class NonFiniteLossError(RuntimeError):
@@ -70,14 +69,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def wrap_ddp(task: nn.Module, rt: Runtime) -> nn.Module:
-    """DDP over the trainable task only (the frozen teacher is not a submodule)."""
+def wrap_ddp(task: nn.Module, rt: Runtime, find_unused_parameters: bool) -> nn.Module:
+    """DDP over the trainable task only (the frozen teacher is not a submodule).
+
+    ``find_unused_parameters``: some parameters may get no gradient in a step (DDP then checks every step which).
+    """
     if not rt.distributed:
         return task
-    # FAM/LAM get no gradient during the warm-up (KD off), so DDP must tolerate unused parameters
     return nn.parallel.DistributedDataParallel(
         task, device_ids=[rt.device.index] if rt.device.type == 'cuda' else None,
-        find_unused_parameters=isinstance(task, DistillationTask) and task.cfg.enabled)
+        find_unused_parameters=find_unused_parameters)
 
 
 def check_finite(loss: torch.Tensor, step: int, rt: Runtime) -> None:

@@ -17,6 +17,7 @@ from typing import Optional
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from depth_kd_ros.colorize import colorize
 from disdepth.metrics import MetricAverager, compute_metrics
@@ -85,8 +86,6 @@ def evaluate(predict_fn: Callable, dataset, *, min_depth: Optional[float] = None
         Path(preview_dir).mkdir(parents=True, exist_ok=True)
     indices = range(len(dataset))
     if progress:
-        from tqdm import tqdm
-
         indices = tqdm(indices, desc='evaluate', unit='img')
     batch: list = []
     written = 0

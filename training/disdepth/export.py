@@ -20,13 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depth_kd_ros.atomic_file import atomic_path
+from depth_kd_ros.io.atomic_file import atomic_path
 from depth_kd_ros.model_file import EXPORT_VERSION, ModelFileError, read_model_info
+from disdepth.build import build_labeller
 from disdepth.config import Config
+from disdepth.data import build_dataset
+from disdepth.data.nyu import FX
+from disdepth.data.synthetic import PRESETS
 
 STRIDE = 32  # the backbone's deepest reduction: H and W must divide by it for the decoder's skips to align
 # KITTI: P_rect_02 of 2011_09_26 (the focal most Eigen-split lines carry) at the KB crop, 1216 px wide;
@@ -85,12 +91,8 @@ def focal_length(cfg: Config, height: int, width: int) -> float:
         raise ExportError('the checkpoint\'s config has no data.focal_length: the recordings run that wrote it '
                           'sets it from the camera_info; set data.focal_length (px at eval size) by hand')
     if dataset.startswith('synthetic_'):
-        from disdepth.data.synthetic import PRESETS
-
         return float(PRESETS[dataset.split('_', 1)[1]]['fx_w'] * width)
     if dataset == 'nyu':
-        from disdepth.data.nyu import FX
-
         return FX * width / NYU_WIDTH
     focal, native_width = KITTI_CAMERA
     return focal * width / native_width
@@ -110,9 +112,7 @@ def sample_inputs(cfg: Config, height: int, width: int, count: int = 4) -> tuple
     """Up to ``count`` test images [N,3,H,W] RGB 0..1 from the config's test split, resized bilinearly to
     (H, W) when the split's size differs; seeded uniform noise only when the dataset cannot be built."""
     try:
-        from disdepth.data import build_dataset
-
-        dataset = build_dataset(cfg.data, 'test', teacher=cfg.teacher)
+        dataset = build_dataset(cfg.data, 'test', labeller=build_labeller(cfg))
         images = torch.stack([torch.as_tensor(dataset[i]['image']) for i in range(min(count, len(dataset)))])
         source = f'{len(images)} {cfg.data.dataset} test images'
     except (ImportError, OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:
@@ -166,9 +166,6 @@ def write_checked_onnx(wrapper: nn.Module, output: str | Path, metadata: dict[st
     Raises:
         ExportError: the model fails at that size, the file breaks the contract, or parity above ``tolerance`` m.
     """
-    import onnx
-    import onnxruntime as ort
-
     height, width = int(metadata['input_height']), int(metadata['input_width'])
     outputs = tuple(metadata['outputs'].split(','))
     _probe(wrapper, height, width)

@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
+
 Loaded = TypeVar('Loaded')
 #: the sentence transformers raises when a hub file is neither cached nor downloadable
 _UNREACHABLE = "couldn't connect to"
@@ -82,9 +85,6 @@ def preprocessor_config(source: str) -> dict | None:
     if folder.is_dir():
         path = folder / 'preprocessor_config.json'
         return json.loads(path.read_text()) if path.is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
     try:
         with _quiet_hub():
             return json.loads(Path(hf_hub_download(source, 'preprocessor_config.json')).read_text())

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import AutoConfig, AutoModelForDepthEstimation
 
 from depth_kd_ros.model_file import EXPORT_VERSION
 from disdepth.config import Config
@@ -232,8 +233,6 @@ def load_metric_model(source: str) -> tuple[MetricDepthModel, MetricFamily]:
         ModelSourceError: ``source`` cannot be loaded (one line).
         RelativeModelError, ExportError: not a supported metric model.
     """
-    from transformers import AutoConfig, AutoModelForDepthEstimation
-
     hf_config = load_pretrained(AutoConfig.from_pretrained, source, '--hf', HF_INSTEAD)
     family = metric_family(hf_config, source)  # refused before the weights are read
     model = load_pretrained(AutoModelForDepthEstimation.from_pretrained, source, '--hf', HF_INSTEAD)

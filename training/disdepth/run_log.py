@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 
 import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 
 def _truncate_jsonl(path: Path, max_step: int) -> None:
@@ -40,8 +42,6 @@ class RunLogger:
         self.is_main = is_main
         if not is_main:
             return
-        from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
         self.metrics_path, self.val_path = out_dir / 'metrics.jsonl', out_dir / 'val.jsonl'
         for path in (self.metrics_path, self.val_path):
             if start_step == 0:

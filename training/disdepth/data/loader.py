@@ -33,15 +33,15 @@ class ResumableSampler(DistributedSampler):
         return self.num_samples - self.start
 
 
-def build_loaders(cfg: Config, rt: Runtime) -> tuple[DataLoader, ResumableSampler, object]:
-    """(train loader, its sampler, held-out test dataset).
+def build_loaders(cfg: Config, rt: Runtime, labeller=None) -> tuple[DataLoader, ResumableSampler, object]:
+    """(train loader, its sampler, held-out test dataset); ``labeller`` as ``build_dataset`` takes it.
 
     Raises:
         DatasetError: the dataset's (bad root, split or file).
         DatasetError: fewer training images per process than ``data.batch_size``.
     """
-    train_set = build_dataset(cfg.data, 'train', teacher=cfg.teacher)
-    val_set = build_dataset(cfg.data, 'test', teacher=cfg.teacher)
+    train_set = build_dataset(cfg.data, 'train', labeller=labeller)
+    val_set = build_dataset(cfg.data, 'test', labeller=labeller)
     sampler = ResumableSampler(train_set, rt.world_size, rt.rank, cfg.trainer.seed)
     if sampler.num_samples < cfg.data.batch_size:
         raise DatasetError(f'{sampler.num_samples} training images per process < data.batch_size '

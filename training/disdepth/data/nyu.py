@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 from torch.utils.data import Dataset
 
@@ -109,8 +110,6 @@ class NyuMatDataset(Dataset):
     """Test frames of the official labelled .mat (HDF5). Items: 480x640, Eigen-crop mask."""
 
     def __init__(self, cfg):
-        import h5py
-
         self.cfg, self.path = cfg, Path(cfg.nyu_mat)
         if not self.path.is_file():
             raise DatasetError(f'NYU labelled .mat not found: {self.path}')
@@ -130,8 +129,6 @@ class NyuMatDataset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, index: int) -> dict:
-        import h5py
-
         if self._file is None:
             self._file = h5py.File(self.path, 'r')
         i = self.indices[index]

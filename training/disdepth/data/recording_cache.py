@@ -35,16 +35,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
+from depth_kd_ros.frames import skipped_lines
 from disdepth.data.recordings import ReadReport, fingerprint, focal_at, read_recording
 from disdepth.data.splits import DatasetError
 from disdepth.data.transforms import Sample, augment, item_rng, resize, to_item
 
 CACHE_VERSION = 1
 SPLITS = ('train', 'test')
-NAMES_SHOWN = 5
 LABEL_BATCH = 8
 _REPORTED: set = set()
 
@@ -130,10 +129,7 @@ def _summary(path: str, report: dict, counts: dict) -> str:
     lines = [f'{path} ({report["kind"]}): {report["kept"]} of {report["images"]} frames kept, '
              f'{counts["train"]} train / {counts["test"]} held out'
              + (f', {len(report["without_depth"])} without depth' if report['topics'].get('depth') else '')]
-    for reason, names in sorted(report['skipped'].items()):
-        more = f' and {len(names) - NAMES_SHOWN} more' if len(names) > NAMES_SHOWN else ''
-        lines.append(f'  skipped {len(names)} ({reason}): {", ".join(names[:NAMES_SHOWN])}{more}')
-    return '\n'.join(lines + [f'  {note}' for note in report['notes']])
+    return '\n'.join(lines + skipped_lines(report['skipped']) + [f'  {note}' for note in report['notes']])
 
 
 class CachedRecording:
@@ -177,7 +173,7 @@ def _build(path: Path, cfg, key: dict, folder: Path) -> None:
                 split = 'test' if frame.held_out else 'train'
                 depth = np.zeros(frame.rgb.shape[:2], np.float32) if frame.depth is None \
                     else np.nan_to_num(frame.depth, nan=0.0, posinf=0.0, neginf=0.0)
-                sample = resize(Sample(frame.rgb, depth, frame.K), *sizes[split])
+                sample = resize(Sample(frame.rgb, depth, frame.camera.K), *sizes[split])
                 streams[split, 'rgb.u8'].write(np.ascontiguousarray(sample.image, np.uint8).tobytes())
                 if with_depth:
                     streams[split, 'depth.f32'].write(sample.depth.astype(np.float32).tobytes())
@@ -218,46 +214,33 @@ def teacher_key(teacher_cfg) -> str:
                     'weights': fingerprint(Path(teacher_cfg.path)) if local else None})[:16]
 
 
-@torch.no_grad()
-def write_labels(teacher: torch.nn.Module, images: np.ndarray, path: Path, device: torch.device) -> None:
-    """The teacher's depth on ``images`` (uint8 [N,H,W,3]) to ``path``: float32 [N,H,W] metres, 0 = invalid."""
+def write_labels(labeller, images: np.ndarray, path: Path) -> None:
+    """``labeller.depth`` of ``images`` (uint8 [N,H,W,3]) to ``path``: float32 [N,H,W] metres, 0 = invalid.
+
+    Batch by batch, under a temporary name renamed when whole, so a killed run leaves no partial labels.
+    """
     partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')
     with open(partial, 'wb') as stream:
         for start in range(0, len(images), LABEL_BATCH):
-            batch = torch.from_numpy(np.array(images[start:start + LABEL_BATCH]))  # a writable copy of the map
-            image = batch.to(device).permute(0, 3, 1, 2).float() / 255.0
-            depth = teacher(image)['depth'][:, 0].float().cpu().numpy()
-            stream.write(np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32).tobytes())
+            batch = np.array(images[start:start + LABEL_BATCH])  # a writable copy of the map
+            stream.write(labeller.depth(batch).astype(np.float32).tobytes())
     os.replace(partial, path)
 
 
-class LabelTeacher:
-    """The frozen teacher whose depth is the target without a depth topic; built only on a label-cache miss."""
+def teacher_labels(labeller, cached: CachedRecording, split: str) -> np.ndarray:
+    """The pseudo-labels of the split's cached frames, float32 [N,H,W] metres (0 = invalid), memory-mapped.
 
-    def __init__(self, teacher_cfg):
-        from disdepth.distill.teacher import check_metric_teacher
-
-        check_metric_teacher(teacher_cfg)  # before any decoding: a relative teacher is refused at once
-        self.cfg, self.key, self._model = teacher_cfg, teacher_key(teacher_cfg), None
-        self.device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-
-    def labels(self, cached: CachedRecording, split: str) -> np.ndarray:
-        path = cached.folder / f'labels-{self.key}-{split}.f32'
-        if not path.is_file():
-            with _locked(path.with_name(path.name + '.lock')):
-                if not path.is_file():
-                    _say(f'teacher depth (pseudo-labels) for {len(cached.frames(split))} {split} frames of '
-                         f'{cached.index["recording"]}')
-                    write_labels(self.model(), cached.array(f'{split}_rgb.u8', split, 3), path, self.device)
-        return cached.array(path.name, split, dtype=np.float32)
-
-    def model(self) -> torch.nn.Module:
-        if self._model is None:
-            from disdepth.config import ModelConfig
-            from disdepth.distill.teacher import build_teacher
-
-            self._model = build_teacher(self.cfg, ModelConfig()).to(self.device).eval().requires_grad_(False)
-        return self._model
+    Computed on the first call for this teacher (``labeller.key``), under a file lock so concurrent ranks and
+    runs compute them once; later calls read the file.
+    """
+    path = cached.folder / f'labels-{labeller.key}-{split}.f32'
+    if not path.is_file():
+        with _locked(path.with_name(path.name + '.lock')):
+            if not path.is_file():
+                _say(f'teacher depth (pseudo-labels) for {len(cached.frames(split))} {split} frames of '
+                     f'{cached.index["recording"]}')
+                write_labels(labeller, cached.array(f'{split}_rgb.u8', split, 3), path)
+    return cached.array(path.name, split, dtype=np.float32)
 
 
 class RecordingsDataset(Dataset):
@@ -266,32 +249,34 @@ class RecordingsDataset(Dataset):
     train: data.height x data.width, flip/rotation/photometric augmentation when data.augment;
     test: the held-out frames at data.eval_height x eval_width. With a depth topic, frames without depth are
     left out (and named: ``without_ground_truth``, which evaluate.py reports); without one, the depth is the
-    teacher's (``teacher``: the ``teacher`` config section).
+    ``labeller``'s: a frozen metric teacher (``disdepth.distill.labels.LabelTeacher``) with ``key`` (what its
+    labels depend on), ``reference`` (its name for the metrics) and ``depth(uint8 [N,H,W,3]) -> float32 [N,H,W]
+    metres``.
     Raises:
         DatasetError: bad settings or recordings (see ``disdepth.data.recordings``), nothing left after
-            selection, no depth paired at all. TeacherError: a teacher that cannot give metric targets.
+            selection, no depth paired at all, no depth topic and no labeller.
     """
 
-    def __init__(self, cfg, split: str, teacher=None):
+    def __init__(self, cfg, split: str, labeller=None):
         check_settings(cfg)
         self.cfg, self.split, self.train = cfg, split, split == 'train'
         self.ground_truth = cfg.depth_topic is not None
-        labeller = None if self.ground_truth or teacher is None else LabelTeacher(teacher)
         if not self.ground_truth and labeller is None:
-            raise DatasetError('data.depth_topic is null, so the teacher gives the targets; pass the teacher config')
+            raise DatasetError('data.depth_topic is null, so the teacher gives the targets; pass its labeller '
+                               '(disdepth.build.build_labeller)')
         self.recordings = [open_recording(Path(path), cfg) for path in cfg.recordings]
         self.items, self.without_ground_truth, self._targets = [], [], []
         for number, cached in enumerate(self.recordings):
             frames = cached.frames(split)
             self._targets.append(cached.array(f'{split}_depth.f32', split, dtype=np.float32) if self.ground_truth
-                                 else labeller.labels(cached, split))
+                                 else teacher_labels(labeller, cached, split))
             for row, frame in enumerate(frames):
                 if self.ground_truth and not frame['has_depth']:
                     self.without_ground_truth.append(self._name(cached, frame))
                 else:
                     self.items.append((number, row))
         self.reference = (f'depth topic {cfg.depth_topic}' if self.ground_truth
-                          else f'teacher {teacher.kind} {teacher.path} (agreement with the teacher, not accuracy)')
+                          else f'{labeller.reference} (agreement with the teacher, not accuracy)')
         if not self.items:
             per = '; '.join(f'{p}: {len(r.frames(split))} {split} frames' for p, r in zip(cfg.recordings,
                                                                                        self.recordings, strict=True))

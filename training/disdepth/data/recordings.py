@@ -1,7 +1,7 @@
 """Robot recordings as training frames: rosbag2 (sqlite3, MCAP) and image folders, read by the runtime.
 
 Paper: DisDepth (arXiv 2404.16386) distils on a labelled dataset; here the dataset is the robot's own
-recording (README "Train for your own camera"). Every call into the runtime (``depth_kd_ros``: bag
+recording (training/README.md, "Train for your own camera"). Every call into the runtime (``depth_kd_ros``: bag
 reading, topic choice, camera_info pairing, image/depth decoding, calibration files, image listing) is in
 this module, so that a change of the runtime's frame path changes one file of the training side.
 
@@ -32,28 +32,28 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_kd_ros.bagio import (
+from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
+from depth_kd_ros.camera.model import CameraInfoError, CameraModel, camera_model
+from depth_kd_ros.camera.pairing import bag_camera_infos, stamp_nanoseconds
+from depth_kd_ros.frames import FrameSkipped, SkippedFrames, camera_frame, frame_name
+from depth_kd_ros.io.bagio import (
     COMPRESSED_IMAGE,
     IMAGE_TYPES,
     BagError,
-    CameraInfoIndex,
+    camera_info_note,
+    is_bag,
     open_bag,
     read_messages,
     select_camera_info_topic,
     select_image_topic,
     sibling_camera_info,
-    stamp_ns,
     topics_of_types,
 )
-from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.frames import decode_message
-from depth_kd_ros.image_codec import ImageDecodeError, decode_compressed, decode_compressed_depth, decode_depth_image
-from depth_kd_ros.image_files import ImageFolderError, list_images
+from depth_kd_ros.io.image_codec import ImageDecodeError, decode_compressed_depth, decode_depth_image
+from depth_kd_ros.io.image_files import ImageFolderError, list_images
 from depth_kd_ros.params import NodeParams
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel
 from disdepth.data.splits import DatasetError, read_depth_png
 
-BAG_SUFFIXES = ('.db3', '.mcap')
 #: a colour frame waits at most this long (in stamps of later frames) for its depth message
 MAX_DEPTH_LAG_NS = 1_000_000_000
 #: files up to this size are hashed whole; larger ones (bag storage) by HASH_BLOCKS blocks spread over them
@@ -74,34 +74,17 @@ class Frame:
     camera: CameraModel  # from camera_info P (K when P is unset), at the frame's size
     held_out: bool
 
-    @property
-    def K(self) -> np.ndarray:
-        """float64 [3,3] pixels."""
-        c = self.camera
-        return np.array([[c.fx, 0.0, c.cx], [0.0, c.fy, c.cy], [0.0, 0.0, 1.0]])
-
 
 @dataclass
-class ReadReport:
+class ReadReport(SkippedFrames):
     """What reading one recording kept and skipped (frame names per reason), for the run's summary."""
 
     kind: str = ''  # 'rosbag2' or 'image folder'
     topics: dict[str, str | None] = field(default_factory=dict)  # image, camera_info, depth as chosen
     images: int = 0  # colour frames in the recording
     kept: int = 0  # after every_nth / min_gap_s, before decoding
-    skipped: dict[str, list[str]] = field(default_factory=dict)
     without_depth: list[str] = field(default_factory=list)  # kept frames with no depth paired
     notes: list[str] = field(default_factory=list)
-
-    def skip(self, reason: str, name: str) -> None:
-        self.skipped.setdefault(reason, []).append(name)
-
-
-def is_bag(path: Path) -> bool:
-    """A rosbag2: a .db3/.mcap file, or a folder with metadata.yaml or such a file."""
-    if path.is_file():
-        return path.suffix in BAG_SUFFIXES
-    return (path / 'metadata.yaml').is_file() or any(p.suffix in BAG_SUFFIXES for p in path.iterdir())
 
 
 def read_recording(path: Path, cfg, report: ReadReport) -> Iterator[Frame]:
@@ -122,10 +105,6 @@ def read_recording(path: Path, cfg, report: ReadReport) -> Iterator[Frame]:
         yield from _read_bag(path, cfg, report)
     except BagError as exc:
         raise DatasetError(str(exc)) from exc
-
-
-def _frame_name(index: int, stamp: int) -> str:
-    return f'#{index} (stamp {stamp // 1_000_000_000}.{stamp % 1_000_000_000:09d})'
 
 
 def _choose_topics(reader, path: Path, cfg) -> tuple[str, str, str, str | None]:
@@ -171,10 +150,10 @@ class _BagFrames:
         self.path, self.reader, self.cfg, self.report = path, reader, cfg, report
         self.topic, self.msgtype, info_topic, self.depth_topic = _choose_topics(reader, path, cfg)
         report.topics = {'image': self.topic, 'camera_info': info_topic, 'depth': self.depth_topic}
-        if cfg.camera_info_topic is None and info_topic != sibling_camera_info(self.topic, self.msgtype):
-            report.notes.append(f'camera_info from {info_topic}, the bag\'s only CameraInfo topic (not beside '
-                                f'{self.topic}); set data.camera_info_topic if it belongs to another camera')
-        self.infos = CameraInfoIndex(reader, info_topic)
+        if cfg.camera_info_topic is None and (note := camera_info_note(self.topic, self.msgtype, info_topic,
+                                                                       'set data.camera_info_topic')):
+            report.notes.append(note)
+        self.infos = bag_camera_infos(reader, info_topic)
         if not self.infos:
             raise DatasetError(f'{path}: camera_info topic {info_topic} has no message')
         self.depth_type = topics_of_types(reader, IMAGE_TYPES).get(self.depth_topic)
@@ -190,7 +169,7 @@ class _BagFrames:
         index, last_kept, newest = -1, None, None
         read = [self.topic, self.depth_topic] if self.depth_topic else [self.topic]
         for connection, timestamp, _, message in read_messages(reader, read):
-            stamp = stamp_ns(message.header)
+            stamp = stamp_nanoseconds(message.header.stamp)
             if connection.topic == self.depth_topic:
                 self.window.append((stamp, message))
             else:
@@ -200,7 +179,7 @@ class _BagFrames:
                     continue
                 last_kept = stamp
                 self.report.kept += 1
-                pending.append((stamp, _frame_name(index, stamp), timestamp >= split_time, message))
+                pending.append((stamp, frame_name(index, stamp), timestamp >= split_time, message))
             # a colour frame's pairing is settled once a depth frame stamped after its window arrived
             # (depth stamps grow), or a colour frame a second later did (the depth stream has a gap)
             while pending and (not self.depth_topic or (self.window and self.window[-1][0] > pending[0][0]
@@ -219,21 +198,13 @@ class _BagFrames:
 
     def _frame(self, stamp: int, name: str, held_out: bool, message) -> Frame | None:
         """Decode one kept colour message with its camera_info and depth; None (and a report entry) if skipped."""
-        try:
-            rgb = decode_message(message, MAX_PIXELS)
-        except ImageDecodeError as exc:
-            self.report.skip(f'undecodable image ({exc.kind})', name)
+        try:  # the node's frame sequence, not rectified (training sees the frames as recorded)
+            match = self.infos.match(stamp)
+            frame = camera_frame(message, match.info if match else None, require_camera=True, max_pixels=MAX_PIXELS)
+        except FrameSkipped as exc:
+            self.report.skip(exc.reason, name)
             return None
-        info = self.infos.latest_at(stamp)
-        if info is None:
-            self.report.skip('no camera_info at or before the image stamp', name)
-            return None
-        try:
-            camera = CameraModel.from_camera_info(info.k, info.p, info.width, info.height)
-            camera.check_size(rgb.shape[1], rgb.shape[0])
-        except CameraInfoError as exc:
-            self.report.skip(f'unusable camera_info ({exc.kind})', name)
-            return None
+        rgb, camera = frame.rgb, frame.camera
         depth = None
         if self.depth_topic is not None:
             nearest = min(self.window, key=lambda d: abs(d[0] - stamp), default=None)
@@ -277,7 +248,7 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     depth_dir = folder / 'depth'
     try:
         calibration = load_camera_yaml(calibration_file)
-        camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width, calibration.height)
+        camera_model(calibration, calibration.width, calibration.height)  # usable, or the folder is refused
         files = list_images(frames_dir)
         depth_files = {}
         if cfg.depth_topic is not None:
@@ -297,13 +268,14 @@ def _read_folder(folder: Path, cfg, report: ReadReport) -> Iterator[Frame]:
     held_out = max(1, round(cfg.test_fraction * len(kept))) if len(kept) > 1 else 0
     for number, path in enumerate(kept):
         try:
-            rgb = decode_compressed(path.read_bytes())
-        except ImageDecodeError as exc:
-            report.skip(f'undecodable image ({exc.kind})', path.name)
+            frame = camera_frame(path, calibration, require_camera=True, max_pixels=MAX_PIXELS)
+        except FrameSkipped as exc:
+            if exc.kind == 'camera_size_mismatch':
+                raise DatasetError(f'{path}: {exc} ({calibration_file.name}); one folder holds one camera\'s '
+                                   'frames') from exc
+            report.skip(exc.reason, path.name)
             continue
-        if rgb.shape[:2] != (calibration.height, calibration.width):
-            raise DatasetError(f'{path} is {rgb.shape[1]}x{rgb.shape[0]} but {calibration_file.name} says '
-                               f'{calibration.width}x{calibration.height}; one folder holds one camera\'s frames')
+        rgb, camera = frame.rgb, frame.camera
         depth = None
         if path.stem in depth_files:
             depth = read_depth_png(depth_files[path.stem], cfg.depth_png_scale)

@@ -1,4 +1,7 @@
-"""Distillation diagnostics: what FAM, LAM and LGConv do during a run (issue 18), as scalars for the run log.
+"""Distillation diagnostics: what FAM, LAM and LGConv do during a run, as scalars for the run log.
+
+They say why a component shows no gain where the ablation cannot resolve one, and let users see it on their own
+runs.
 
 docs/design.md section 2 (the components) and section 3 (the run log). Computed from tensors the training
 step already has (no extra forward pass), on the steps the trainer logs, under ``no_grad``:

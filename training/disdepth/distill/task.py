@@ -26,14 +26,12 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from disdepth.config import Config, DistillConfig
+from disdepth.config import DistillConfig
 from disdepth.distill.diagnostics import feature_cosine, lam_diagnostics, lgconv_activations, lgconv_parameters
 from disdepth.distill.fam import FeatureAcclimation
 from disdepth.distill.ghost_decoder import ghost_decode
 from disdepth.distill.lam import build_attention
-from disdepth.distill.teacher import build_teacher
 from disdepth.losses import attentive_kd, silog
-from disdepth.models.student import build_student
 
 
 class DistillationTask(nn.Module):
@@ -41,7 +39,8 @@ class DistillationTask(nn.Module):
 
     Args:
         student: a ``DepthStudent``.
-        teacher: a teacher from ``build_teacher`` (ignored when ``cfg.enabled`` is False; may be None then).
+        teacher: a teacher from ``disdepth.build.build_teacher`` (ignored when ``cfg.enabled`` is False; may be
+            None then).
         cfg: the ``distill`` config section.
         teacher_trainable: register the teacher so its encoder is fine-tuned (and DDP-synced).
     Raises:
@@ -153,21 +152,3 @@ class SupervisedTask(nn.Module):
         loss = silog(out['depth'], batch['depth'], batch['mask'])
         return {'loss': loss, 'silog_teacher': loss, 'depth': out['depth']}
 
-
-def build_task(cfg: Config, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    """(task module to train and wrap in DDP, the model whose weights are the checkpoint's 'model').
-
-    ``task=teacher``: SupervisedTask over a teacher; otherwise DistillationTask over a student (and, with
-    ``distill.enabled``, a teacher; trainable when ``teacher.finetune_lr_scale > 0``).
-    Raises:
-        TeacherError: the teacher cannot be built (see ``build_teacher``).
-    """
-    if cfg.task == 'teacher':
-        teacher = build_teacher(cfg.teacher, cfg.model).to(device)
-        return SupervisedTask(teacher), teacher
-    student = build_student(cfg.model).to(device)
-    teacher = None
-    if cfg.distill.enabled:
-        teacher = build_teacher(cfg.teacher, cfg.model).to(device)
-    task = DistillationTask(student, teacher, cfg.distill, teacher_trainable=cfg.teacher.finetune_lr_scale > 0)
-    return task.to(device), student

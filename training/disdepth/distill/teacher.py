@@ -14,11 +14,10 @@ relative inverse depth (only the features are used for distillation, so either i
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import AutoConfig, AutoModelForDepthEstimation
 
 from disdepth.config import ModelConfig, TeacherConfig
 from disdepth.distill.small_teacher import IMAGENET_MEAN, IMAGENET_STD, SmallDepthTransformer
@@ -151,7 +150,6 @@ def _load_hf_config(cfg: TeacherConfig):
         TeacherError: no path, or not a supported depth model type.
         ModelSourceError: ``cfg.path`` cannot be loaded (one line).
     """
-    from transformers import AutoConfig
     if not cfg.path:
         raise TeacherError('teacher.kind=hf needs teacher.path (a local folder or hub id of a depth model)')
     hf_cfg = load_pretrained(AutoConfig.from_pretrained, cfg.path, 'teacher.path', TEACHER_INSTEAD)
@@ -163,37 +161,31 @@ def _load_hf_config(cfg: TeacherConfig):
 
 def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
     """``AutoModelForDepthEstimation`` from a local folder or hub id; weights skipped if ``random_init``."""
-    from transformers import AutoModelForDepthEstimation
     hf_cfg = _load_hf_config(cfg)
     if cfg.random_init:
         return AutoModelForDepthEstimation.from_config(hf_cfg)
     return load_pretrained(AutoModelForDepthEstimation.from_pretrained, cfg.path, 'teacher.path', TEACHER_INSTEAD)
 
 
-def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
-    """Build the teacher named by ``cfg`` (docs/design.md section 2).
-
-    kind='hf': ``AutoModelForDepthEstimation`` at ``cfg.path`` (GLPN, DPT, Depth Anything V1/V2).
-    kind='small': :class:`SmallDepthTransformer` from the ``cfg`` fields; if ``cfg.path`` is set it is
-    a checkpoint of a ``task=teacher`` run and its own architecture and weights are loaded.
+def build_hf_teacher(cfg: TeacherConfig) -> HFDepthTeacher:
+    """``AutoModelForDepthEstimation`` at ``cfg.path`` (GLPN, DPT, Depth Anything V1/V2), as a teacher.
 
     Returns:
-        A module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
-        ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
+        An :class:`HFDepthTeacher` (``feature_info``, ``forward_features``, ``forward``; see its docstring).
     Raises:
-        TeacherError: unsupported model type, unmatched strides.
-        ModelSourceError: ``kind='hf'`` path that cannot be loaded (no folder, no weights, hub unreachable).
-        CheckpointError: ``kind='small'`` checkpoint that is corrupt or not a teacher.
+        TeacherError: no path, unsupported model type, unmatched strides.
+        ModelSourceError: ``cfg.path`` cannot be loaded (no folder, no weights, hub unreachable).
     """
-    if cfg.kind == 'hf':
-        model = _load_hf_model(cfg)
-        return HFDepthTeacher(model, *image_normalisation(cfg.path, model.config.model_type))
-    if cfg.kind != 'small':
-        raise TeacherError(f'teacher.kind={cfg.kind!r}; valid: small, hf')
-    if cfg.path:
-        from disdepth.checkpoint import load_model
-        teacher, _ = load_model(cfg.path, expect_task='teacher')
-        return teacher
+    model = _load_hf_model(cfg)
+    return HFDepthTeacher(model, *image_normalisation(cfg.path, model.config.model_type))
+
+
+def build_small_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> SmallDepthTransformer:
+    """A new :class:`SmallDepthTransformer` from the ``cfg`` fields, with the student's depth range (metres).
+
+    Its trained weights, a ``task=teacher`` checkpoint at ``cfg.path``, are loaded by
+    ``disdepth.build.build_teacher``, which knows the checkpoint format.
+    """
     return SmallDepthTransformer(patch_size=cfg.patch_size, hidden_size=cfg.hidden_size,
                                  num_layers=cfg.num_layers, num_heads=cfg.num_heads,
                                  neck_channels=cfg.neck_channels, min_depth=model_cfg.min_depth,
@@ -220,10 +212,3 @@ def check_metric_teacher(cfg: TeacherConfig) -> None:
     if cfg.random_init:
         raise TeacherError(f'teacher.random_init=true has no trained weights to give depth targets; {instead}')
 
-
-def teacher_without_path(cfg: TeacherConfig) -> TeacherConfig:
-    """The same teacher architecture without loading weights (the checkpoint being restored has them).
-
-    small: no checkpoint path; hf: config.json only (the folder is still needed for the architecture).
-    """
-    return replace(cfg, path=None) if cfg.kind == 'small' else replace(cfg, random_init=True)

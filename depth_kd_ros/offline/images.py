@@ -2,8 +2,10 @@
 
 Paper: DisDepth (arXiv 2404.16386); evaluation as in its section 4 (AbsRel, SqRel, RMSE, RMSE log, log10,
 SILog, delta < 1.25^k averaged per image) on the user's own RGB-D frames. Every frame goes through the
-node's frame path (depth_kd_ros.frames) with the calibration file's intrinsics (focal rescale
-z * f_camera / f_train included).
+node's frame sequence (depth_kd_ros.frames) with the calibration file as its camera_info: rectified with its
+K, D, R, P when the params file sets ``rectify``, as the node and ``bag`` do, and depth rescaled by
+z * f_camera / f_train with its P (K when P is unset). A calibration no frame could use (zero focal; with
+rectify, a distortion model rectification does not know) stops the run at start.
 
 Output layout (OUTPUT_DIR, written under a temporary name and renamed when complete):
 
@@ -26,16 +28,17 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera_yaml import CameraFileError, load_camera_yaml
-from depth_kd_ros.depth_encoding import depth_to_millimetres
-from depth_kd_ros.frames import FramePath
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.image_files import list_images, read_image
+from depth_kd_ros.camera.calibration import CameraFileError, load_camera_yaml
+from depth_kd_ros.camera.model import CameraInfoError, camera_model
+from depth_kd_ros.camera.pointcloud import write_ply
+from depth_kd_ros.camera.rectify import Calibration
+from depth_kd_ros.frames import NAMES_SHOWN, FramePath, FrameSkipped
+from depth_kd_ros.io.depth_encoding import depth_to_millimetres
+from depth_kd_ros.io.image_files import list_images
 from depth_kd_ros.metrics import MetricAverager, compute_metrics, format_table
-from depth_kd_ros.offline import NAMES_SHOWN, AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.overlapped import Overlapped
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, PendingFrame
-from depth_kd_ros.pointcloud import write_ply
+from depth_kd_ros.offline.overlapped import Overlapped
+from depth_kd_ros.offline.run import AtomicOutput, OfflineError, Summary, make_pipeline
+from depth_kd_ros.pipeline import PendingFrame
 
 #: ground-truth depth maps are 16-bit PNGs (KITTI, NYU's sync layout, TUM, RealSense recorders)
 GROUND_TRUTH_SUFFIXES = ('.png',)
@@ -87,22 +90,22 @@ def write_outputs(folder: Path, stem: str, result, ply: bool) -> None:
         write_ply(folder / 'points' / f'{stem}.ply', *result.cloud.valid_points())
 
 
-def read_frame(frames: FramePath, path: Path, camera: CameraModel) -> tuple[Path, PendingFrame | str]:
-    """``(path, the frame prepared for the model)`` (the reader thread), or ``(path, why it is skipped)`` when the
-    image cannot be decoded or its header says more than ``max_input_pixels`` (checked before decoding).
+def read_frame(frames: FramePath, path: Path, calibration: Calibration) -> tuple[Path, PendingFrame | str]:
+    """``(path, the frame prepared for the model)`` through the frame sequence with the calibration file's camera
+    (the reader thread), or ``(path, why it is skipped)`` when the image cannot be decoded or its header says
+    more than ``max_input_pixels`` (checked before decoding).
 
     Raises:
         OfflineError: the image is not of the calibration's size: the run stops, as one folder must hold one
             camera's images of one size.
+        OSError: the file cannot be read.
     """
     try:
-        rgb = read_image(path, frames.pipeline.params.max_input_pixels)
-    except ImageDecodeError as exc:
-        return path, f'not decoded ({exc.kind})'
-    if rgb.shape[:2] != (camera.height, camera.width):
-        raise OfflineError(f'{path.name} is {rgb.shape[1]}x{rgb.shape[0]} but the camera file says '
-                           f'{camera.width}x{camera.height}; one folder must hold one camera\'s images of one size')
-    return path, frames.pipeline.prepare(rgb, camera)
+        return path, frames.prepare(path, calibration, require_camera=True)[1]
+    except FrameSkipped as exc:
+        if exc.kind == 'camera_size_mismatch':
+            raise OfflineError(f'{path.name}: {exc}; one folder must hold one camera\'s images of one size') from exc
+        return path, exc.reason
 
 
 def infer_frame(frames: FramePath, frame: tuple[Path, PendingFrame | str]) -> tuple[Path, PendingFrame | str]:
@@ -129,9 +132,10 @@ def run_images(args) -> Summary:
     ground_truth = images_by_stem(args.gt_dir, GROUND_TRUTH_SUFFIXES) if args.gt_dir else None
     frames = FramePath(make_pipeline(args, points_rgb=True))
     info = frames.pipeline.info
-    try:
-        camera = CameraModel.from_camera_info(calibration.k, calibration.p, calibration.width,
-                                              calibration.height)
+    try:  # a calibration no frame could use stops the run before it starts
+        camera_model(calibration, calibration.width, calibration.height)
+        if frames.pipeline.params.rectify:
+            calibration.check()
     except CameraInfoError as exc:
         raise CameraFileError(f'camera file {args.camera_info}: {exc}') from exc
     outputs = ('depth', 'depth/colored', 'points') if args.ply else ('depth', 'depth/colored')
@@ -144,7 +148,7 @@ def run_images(args) -> Summary:
             (output.path / name).mkdir(parents=True)
         summary.begin()
         with tqdm(total=len(files), unit='frame', disable=args.quiet, leave=False) as progress, \
-                Overlapped((read_frame(frames, path, camera) for path in files),
+                Overlapped((read_frame(frames, path, calibration) for path in files),
                            lambda frame: infer_frame(frames, frame)) as inferred:
             for path, pending in inferred:  # this thread finishes, encodes and writes
                 progress.update()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_kd_ros.image_codec import decode_compressed
+from depth_kd_ros.io.image_codec import decode_compressed
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 

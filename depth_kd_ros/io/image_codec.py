@@ -37,8 +37,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from depth_kd_ros.depth_encoding import MILLIMETRES_PER_METRE
-from depth_kd_ros.image_header import (
+from depth_kd_ros.io.depth_encoding import MILLIMETRES_PER_METRE
+from depth_kd_ros.io.image_header import (
     PNG_GREY_COLOUR_TYPES,
     PNG_SIGNATURE,
     ImageHeaderError,

@@ -1,6 +1,8 @@
 """mono_depth_node: camera images -> metric depth image, point cloud, preview and diagnostics (rclpy glue).
 
-The per-frame work (decode, pipeline, output messages) is frames.py's, shared with the offline tool.
+The per-frame work (the frame sequence: decode, rectify, camera; the pipeline; output messages) is frames.py's,
+shared with the offline tool; this node serves a frame without a usable camera (depth without focal scaling or
+points). The process around the node (rclpy start and stop, signals, exit codes) is process.py's.
 Topics (relative, so launch files remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``depth`` (32FC1 metres or 16UC1 millimetres: depth_encoding; REP 118),
 ``depth/camera_info``, ``depth/colored`` (bgr8), ``depth/uncertainty`` (32FC1 metres, models with depth_std),
@@ -10,60 +12,42 @@ the callback hands only the newest frame to one worker thread, so a slow model d
 """
 from __future__ import annotations
 
-import os
-import signal
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
-import rclpy
+import sensor_msgs.msg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.camera_info_buffer import CameraInfoBuffer, stamp_nanoseconds
-from depth_kd_ros.diagnostics import ERROR, OK, FrameStats
-from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, MessageFactory, camera_model
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.latest_frame import LatestFrameWorker
+from depth_kd_ros.camera.pairing import CameraInfoBuffer, stamp_nanoseconds
+from depth_kd_ros.camera.pointcloud import is_optical_frame
+from depth_kd_ros.frames import OUTPUT_TOPICS, OUTPUT_TYPES, FramePath, FrameSkipped, MessageFactory
 from depth_kd_ros.model_file import ModelFileError
-from depth_kd_ros.package_files import share_file
+from depth_kd_ros.node.diagnostics import ERROR, OK, FrameStats
+from depth_kd_ros.node.latest_frame import LatestFrameWorker
 from depth_kd_ros.params import (
     NODE_NAME,
     SPECS,
     NodeParams,
     ParameterError,
-    params_files_in_args,
     params_from_dict,
-    unmatched_section_hint,
 )
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel, check_params_for_model, load_pipeline
-from depth_kd_ros.pointcloud import is_optical_frame
+from depth_kd_ros.pipeline import check_params_for_model, load_pipeline
 
 #: output messages of rclpy's sensor_msgs classes
 RCLPY_MESSAGES = MessageFactory(image=lambda header: Image(header=header),
                                 camera_info=lambda header: CameraInfo(header=header),
                                 point_cloud2=lambda header: PointCloud2(header=header), point_field=PointField)
 
-#: Fast DDS profile for the node's large reliable outputs (the file says why; README: Large messages and Fast DDS)
-FASTDDS_PROFILE = Path('config') / 'fastdds_large_outputs.xml'
-#: what configures Fast DDS already: then the environment's choice is kept
-FASTDDS_SETTINGS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS')
-#: message class of each output topic
-OUTPUT_TYPES = {'depth': Image, 'depth/camera_info': CameraInfo, 'depth/colored': Image, 'depth/uncertainty': Image,
-                'points': PointCloud2}
+#: message class of each output topic (frames.OUTPUT_TYPES names them)
+OUTPUT_CLASSES = {topic: getattr(sensor_msgs.msg, name) for topic, name in OUTPUT_TYPES.items()}
 #: sensor-data QoS with room for the infos that arrive while the executor is busy: each may be some frame's own
 CAMERA_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 #: a latched calibration (published once, before the node started) reaches only a transient_local reader
@@ -243,7 +227,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
                              else ReliabilityPolicy.BEST_EFFORT)
         self.frames = FramePath(self.pipeline, RCLPY_MESSAGES)
         #: output topic -> publisher, in OUTPUT_TOPICS order; depth/uncertainty only for models with depth_std
-        self.publishers_by_topic = {topic: self.create_publisher(OUTPUT_TYPES[topic], topic, out_qos)
+        self.publishers_by_topic = {topic: self.create_publisher(OUTPUT_CLASSES[topic], topic, out_qos)
                                     for topic in OUTPUT_TOPICS
                                     if topic != 'depth/uncertainty' or self.pipeline.info.has_uncertainty}
         info = self.pipeline.info
@@ -346,7 +330,7 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         return SetParametersResult(successful=True)
 
     def _on_image(self, msg) -> None:
-        self.stats.record_input(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        self.stats.record_input(stamp_nanoseconds(msg.header.stamp) * 1e-9)
         self._frame_id = msg.header.frame_id
         if self._frame_id not in self._frame_ids_warned and not is_optical_frame(self._frame_id):
             self._frame_ids_warned.add(self._frame_id)  # once per frame_id: a setting, not a per-frame fault
@@ -375,28 +359,21 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         self._inputs.append(self.create_subscription(CameraInfo, 'camera_info', self._camera_infos.add, qos))
         self._camera_info_qos_timer.cancel()
 
-    def _camera_info_for(self, header, rectify: bool) -> CameraInfo | None:
-        """The CameraInfo of the image's stamp, else the latest before it (camera_info_buffer); an inexact pairing
-        is counted, none at all is a fault."""
-        match = self._camera_infos.match(stamp_nanoseconds(header.stamp))
-        if match is None:
-            self._fault('no_camera_info', ('every camera_info received is stamped after the image (different '
-                                           'clocks?)' if len(self._camera_infos) else 'no camera_info received yet')
-                        + (': frame skipped (rectify needs it)' if rectify else
-                           ': publishing depth without focal scaling, depth/camera_info or points'))
-            return None
-        if not match.exact:
-            self.stats.count('camera_info_inexact')
-        return match.info
-
-    def _camera(self, msg: CameraInfo | None, width: int, height: int) -> CameraModel | None:
-        if msg is None:
-            return None
-        try:
-            return camera_model(msg, width, height)
-        except CameraInfoError as exc:
-            self._fault(exc.kind, f'{exc}: publishing depth without focal scaling or points')
-            return None
+    def _frame_fault(self, skipped: FrameSkipped, served: bool) -> None:
+        """A fault for a frame the sequence skipped, or (``served``) serves without a camera: its kind, and a line
+        that says what happened to the frame."""
+        if skipped.stage == 'decode':
+            message = str(skipped)
+        elif skipped.stage == 'camera_info':
+            message = ('every camera_info received is stamped after the image (different clocks?)'
+                       if len(self._camera_infos) else 'no camera_info received yet')
+            message += (': publishing depth without focal scaling, depth/camera_info or points' if served
+                        else ': frame skipped (rectify needs it)')
+        elif served:
+            message = f'{skipped}: publishing depth without focal scaling or points'
+        else:
+            message = f'{skipped}: frame skipped (rectify is on; a raw frame is never published as rectified)'
+        self._fault(skipped.kind, message)
 
     def _subscribed_outputs(self) -> list[str]:
         """The output topics someone subscribes to, in publishing order."""
@@ -408,45 +385,33 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
         subscribed = self._subscribed_outputs()
         if not subscribed:
             return  # lazy, as depth_image_proc's connect callbacks: no decoding or inference nobody reads
-        start = time.perf_counter()
+        params = self.params
+        match = self._camera_infos.match(stamp_nanoseconds(msg.header.stamp))  # exact stamp, else latest before
         try:
-            rgb = self.frames.decode(msg)
-        except ImageDecodeError as exc:
-            self._fault(exc.kind, str(exc))
+            frame = self.frames.camera_frame(msg, match.info if match else None, require_camera=False)
+        except FrameSkipped as exc:
+            self._frame_fault(exc, served=False)
             return
-        conversion_ms = (time.perf_counter() - start) * 1e3
-        previous = self.stats.record_input_size(rgb.shape[1], rgb.shape[0])
+        previous = self.stats.record_input_size(frame.rgb.shape[1], frame.rgb.shape[0])
         if previous is not None:
             self._fault('resolution_change', 'input size changed from {}x{} to {}x{}'.format(
-                *previous, rgb.shape[1], rgb.shape[0]))
-        params = self.params
-        info = self._camera_info_for(msg.header, params.rectify)
-        stages = {'conversion': conversion_ms}
-        if params.rectify:
-            if info is None:
-                return
-            start = time.perf_counter()
-            try:
-                rgb = self.frames.rectify(rgb, info)
-            except CameraInfoError as exc:
-                self._fault(exc.kind, f'{exc}: frame skipped (rectify is on; a raw frame is never published as '
-                            'rectified)')
-                return
-            stages['rectify'] = (time.perf_counter() - start) * 1e3
-        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
+                *previous, frame.rgb.shape[1], frame.rgb.shape[0]))
+        if frame.camera_missing is not None:
+            self._frame_fault(frame.camera_missing, served=True)
+        if match is not None and not match.exact:
+            self.stats.count('camera_info_inexact')
         switched_off = {'points': not params.publish_points, 'depth/colored': not params.publish_colored}
         outputs = [topic for topic in subscribed if not switched_off.get(topic, False)]
         try:
-            result = self.frames.run(rgb, camera, outputs)
+            result = self.frames.run(frame.rgb, frame.camera, outputs)
         except BackendError as exc:
             self._fault('backend_error', str(exc))
             return
         start = time.perf_counter()
-        messages = self.frames.messages(result, msg.header, info if camera is not None else None, outputs,
-                                        rectified=params.rectify)
+        messages = self.frames.messages(result, msg.header, frame.camera_info, outputs, rectified=frame.rectified)
         for topic, message in messages.items():
             self.publishers_by_topic[topic].publish(message)
-        timings = dict(result.timings, **stages, publish=(time.perf_counter() - start) * 1e3)
+        timings = dict(result.timings, **frame.timings, publish=(time.perf_counter() - start) * 1e3)
         self.stats.record_output(time.monotonic() - received, timings)
         if result.ground is not None:
             self.stats.record_scale(result.ground)
@@ -454,13 +419,13 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
             self._uncertainty_removed_every_point(result, params)
 
     def _uncertainty_removed_every_point(self, result, params: NodeParams) -> None:
-        """A fault: the cloud is empty only because of uncertainty_threshold (README: its sensible values)."""
+        """A fault: the cloud is empty only because of uncertainty_threshold (docs/node.md: its sensible values)."""
         stride = params.points_stride
         with np.errstate(invalid='ignore', divide='ignore'):
             ratio = np.nanmedian(result.depth_std[::stride, ::stride] / result.depth[::stride, ::stride])
         self._fault('uncertainty_removes_all', f'uncertainty_threshold {params.uncertainty_threshold:g} removes '
                     f'every point: depth_std/depth has a median of {ratio:.2f} in this frame (the spread of this '
-                    "model's bins; README: uncertainty_threshold); raise it, or 0 turns the filter off")
+                    "model's bins; docs/node.md: Uncertainty); raise it, or 0 turns the filter off")
 
     def _publish_diagnostics(self) -> None:
         state = self.lifecycle_state
@@ -489,131 +454,3 @@ class MonoDepthNode(LifecycleNodeMixin, Node):
     def destroy_node(self):
         self._stop_worker()  # the frame in progress finishes while the context is valid
         return super().destroy_node()
-
-
-class StopSignals:
-    """SIGINT and SIGTERM stop the node once, however many arrive, and never interrupt its clean-up.
-
-    Ctrl-C in a terminal reaches the node twice (from the terminal and forwarded by `ros2 launch`); systemd
-    and launch send SIGTERM. rclpy's own handlers shut the context down inside the signal, while the worker
-    may still be inferring and then publish into a dead context (RCLError: publisher's context is invalid),
-    and a second SIGINT raises KeyboardInterrupt in destroy_node (exit -2). These handlers only record the
-    request: spin() returns, and main() joins the worker and destroys the node before the context goes.
-    While ``interrupting`` (start-up: model loading, a TensorRT engine build) the first signal raises
-    KeyboardInterrupt, as Ctrl-C does; spin() and the clean-up turn that off.
-    """
-
-    POLL_S = 0.1  # how often spin() looks at the request: Python runs handlers between rclpy waits
-
-    def __init__(self) -> None:
-        self.received: int | None = None  # the first signal's number
-        self.interrupting = True
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame) -> None:
-        # The handlers stay until ignore(): switching the other signal to SIG_IGN in here, while it is already
-        # pending (SIGTERM and SIGINT together), made Python report 'OSError: Signal 15 ignored due to race
-        # condition' with a traceback, since it runs pending handlers one after another.
-        if self.received is not None:
-            return  # already stopping
-        self.received = signum
-        if self.interrupting:
-            self.interrupting = False  # one KeyboardInterrupt: a second signal must not interrupt the clean-up
-            raise KeyboardInterrupt
-
-    def ignore(self) -> None:
-        """From now on both signals are ignored by the OS (after the clean-up): a Python handler would be reset to
-        the default at interpreter exit, where a late SIGINT then kills the process (exit -2). signal.signal runs
-        the handlers of signals already pending first, so they meet ours."""
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop_signal, signal.SIG_IGN)
-
-    def spin(self, executor: SingleThreadedExecutor, finished: Callable[[], bool]) -> None:
-        """Run the executor's callbacks until the first SIGINT/SIGTERM, an external shutdown of its context, or
-        ``finished()`` (the node's lifecycle shutdown)."""
-        self.interrupting = False
-        while self.received is None and executor.context.ok() and not finished():
-            executor.spin_once(timeout_sec=self.POLL_S)
-
-
-def _params_file_hint(argv: list[str], node: Node | None) -> str:
-    """unmatched_section_hint for the --params-file arguments, with the node's fully qualified name as rcl
-    resolved it (namespace and name remaps); without ``node`` (its constructor failed) a bare node of the
-    same name tells it."""
-    files = params_files_in_args(argv)
-    if not files:
-        return ''
-    probe = node or rclpy.create_node(NODE_NAME)
-    try:
-        return unmatched_section_hint(files, probe.get_fully_qualified_name())
-    finally:
-        if node is None:
-            probe.destroy_node()
-
-
-def use_large_output_profile() -> str:
-    """Point Fast DDS (2.x: Humble, Jazzy) at FASTDDS_PROFILE unless the environment configures Fast DDS or another
-    RMW is chosen; returns the profile's path, or '' when left alone. Fast DDS reads it when rclpy.init creates
-    the participant, so this runs before."""
-    if (os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') not in ('rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')
-            or any(os.environ.get(name) for name in FASTDDS_SETTINGS)
-            or os.path.exists('DEFAULT_FASTRTPS_PROFILES.xml')):  # Fast DDS loads that one from the working folder
-        return ''
-    profile = share_file(FASTDDS_PROFILE)
-    if profile is None:
-        return ''
-    os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
-    return str(profile)
-
-
-def main(args=None) -> int:
-    """Console script entry: exit 0 on shutdown, 2 with one clear line when the configuration is unusable.
-
-    A params file whose section names this node but does not apply to it (``mono_depth_node:`` for a node
-    in a namespace) adds a hint to that line, or is one warning when the node starts anyway.
-    """
-    argv = sys.argv if args is None else args
-    profile = use_large_output_profile()
-    try:
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    except _rclpy.RCLError as exc:  # malformed --ros-args: a missing or unparsable params file, a bad -p or -r
-        print(f'mono_depth_node: cannot start: {str(exc).splitlines()[0]}', file=sys.stderr)
-        return 2
-    executor = SingleThreadedExecutor()  # made before the handlers, so no signal interrupts its construction
-    stop = StopSignals()
-    node = None
-    try:
-        node = MonoDepthNode()
-        if profile:
-            node.get_logger().info(f'Fast DDS profile {profile} (large reliable outputs; set '
-                                   'FASTRTPS_DEFAULT_PROFILES_FILE to use your own)')
-        hint = _params_file_hint(argv, node)
-        if hint:
-            node.get_logger().warning(hint)
-        executor.add_node(node)
-        stop.spin(executor, finished=lambda: node.finalized)
-    except (*CONFIGURATION_ERRORS, ParameterException) as exc:
-        hint = _params_file_hint(argv, None)
-        print(f'mono_depth_node: cannot start: {exc}' + (f'; hint: {hint}' if hint else ''), file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        stop.interrupting = False
-        executor.shutdown()
-        if node is not None:
-            node.destroy_node()  # joins the worker while the context is still valid
-        rclpy.try_shutdown()
-        stop.ignore()
-        if node is not None and node.frame_unfinished:
-            # a worker still inside the backend's native run: the interpreter's tear-down would abort under it
-            # (std::terminate, SIGABRT), so leave without one; the node and the context are already shut down
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -33,12 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from depth_kd_ros.atomic_file import atomic_write_bytes
-from depth_kd_ros.calibration_images import CalibrationDataError, calibration_files
+from depth_kd_ros.backends import PRECISIONS
+from depth_kd_ros.backends.calibration_images import CalibrationDataError, calibration_files
+from depth_kd_ros.io.atomic_file import atomic_write_bytes
 
 LOGGER = logging.getLogger(__name__)
-#: TensorRT engine precisions, the default first (the node's trt_precision and the scripts' --precision read it)
-PRECISIONS = ('fp16', 'fp32', 'int8')
 CACHE_FORMAT = 2  # bump when the sidecar layout changes; old sidecars then read as stale (2: calibration)
 
 

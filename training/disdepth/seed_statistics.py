@@ -1,5 +1,5 @@
 """Statistics over training seeds: a row's mean, standard deviation and 95 % interval, and a paired comparison
-of two rows run with the same seeds (issue 18: can the ablation resolve 0.005 abs_rel between rows?).
+of two rows run with the same seeds, so the ablation can say whether 0.005 abs_rel between rows is resolved.
 
     interval   mean ± t_{0.975, n-1} · s / sqrt(n)          s: sample standard deviation (n - 1)
     paired     d_i = b_i − a_i per seed i; mean(d) ± t_{0.975, n-1} · s_d / sqrt(n);

@@ -1,17 +1,12 @@
-"""Rosbag2 input and output for the offline tool (sqlite3 and MCAP, no ROS install) with ``rosbags``.
+"""Rosbag2 input and output (sqlite3 and MCAP, no ROS install) with ``rosbags``.
 
-The bag side of ``mono_depth_offline bag`` (docs/design.md sections 3-4); the depth comes from the node's frame
-path (frames.py).
-
-Pairing: an image with header stamp t gets the camera_info whose header stamp is the latest s <= t
-(bisect over all camera_info stamps of the topic), so a camera_info received just after its image still
-pairs. Output topics live in the image topic's namespace, image_transport style:
-``/cam/image_raw`` and ``/cam/image_raw/compressed`` -> ``/cam/depth``, ``/cam/depth/camera_info``,
-``/cam/points``, ``/cam/depth/uncertainty``.
+The bag side of ``mono_depth_offline bag`` and of training on recordings (docs/design.md sections 3-4): open and
+recognise bags, choose the image and camera_info topics, read messages in receive-time order, write a new bag.
+Topics follow image_transport: ``/cam/image_raw`` and ``/cam/image_raw/compressed`` have the base topic
+``/cam/image_raw``, whose namespace ``/cam`` holds ``/cam/camera_info`` (and the offline tool's outputs).
 """
 from __future__ import annotations
 
-import bisect
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,11 +24,10 @@ COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 POINT_CLOUD2 = 'sensor_msgs/msg/PointCloud2'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+#: rosbag2 storage file suffix -> its storage plugin
+STORAGES = {'.db3': StoragePlugin.SQLITE3, '.mcap': StoragePlugin.MCAP}
 #: rosbag2 metadata version 8 (Jazzy's); rosbags writes only 8 or 9
 BAG_VERSION = 8
-#: the node's output topics (relative names) that ``mono_depth_offline bag`` writes, in writing order: all but the
-#: depth/colored preview
-OUTPUTS = ('depth', 'depth/camera_info', 'points', 'depth/uncertainty')
 
 
 class BagError(ValueError):
@@ -64,6 +58,13 @@ def open_bag(path: Path) -> Iterator[AnyReader]:
         yield reader
     finally:
         reader.close()
+
+
+def is_bag(path: Path) -> bool:
+    """A rosbag2: a storage file (STORAGES' suffixes), or a folder with metadata.yaml or such a file."""
+    if path.is_file():
+        return path.suffix in STORAGES
+    return (path / 'metadata.yaml').is_file() or any(p.suffix in STORAGES for p in path.iterdir())
 
 
 def storage_of(path: Path) -> StoragePlugin:
@@ -111,16 +112,23 @@ def base_topic(image_topic: str, msgtype: str) -> str:
     return image_topic
 
 
-def output_topics(image_topic: str, msgtype: str) -> dict[str, str]:
-    """The bag topic of each of ``OUTPUTS`` (the node's relative names), in the namespace of the image's base
-    topic (see the module docstring)."""
-    namespace = str(PurePosixPath(base_topic(image_topic, msgtype)).parent).rstrip('/')
-    return {name: f'{namespace}/{name}' for name in OUTPUTS}
+def namespace_of(image_topic: str, msgtype: str) -> str:
+    """The namespace of an image's base topic: ``/cam/image_raw[/compressed]`` -> ``/cam`` (``''`` at the root)."""
+    return str(PurePosixPath(base_topic(image_topic, msgtype)).parent).rstrip('/')
 
 
 def sibling_camera_info(image_topic: str, msgtype: str) -> str:
     """The camera_info topic beside an image topic: ``/cam/image_raw[/compressed]`` -> ``/cam/camera_info``."""
     return str(PurePosixPath(base_topic(image_topic, msgtype)).parent / 'camera_info')
+
+
+def camera_info_note(image_topic: str, msgtype: str, info_topic: str, option: str) -> str:
+    """A note for the run's summary when the camera_info was not found beside the image but is the bag's only
+    CameraInfo topic, which may be another camera's ('' when it is beside it); ``option`` chooses another."""
+    if info_topic == sibling_camera_info(image_topic, msgtype):
+        return ''
+    return (f'camera_info from {info_topic}, the bag\'s only CameraInfo topic (not beside {image_topic}); '
+            f'{option} if it belongs to another camera')
 
 
 def select_camera_info_topic(reader: AnyReader, image_topic: str, msgtype: str,
@@ -145,11 +153,6 @@ def select_camera_info_topic(reader: AnyReader, image_topic: str, msgtype: str,
     return next(iter(infos)) if len(infos) == 1 else None
 
 
-def stamp_ns(header) -> int:
-    """A std_msgs/Header stamp in integer nanoseconds."""
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-
-
 def read_messages(reader: AnyReader, topics: list[str]) -> Iterator[tuple[Connection, int, bytes, object]]:
     """``(connection, receive time ns, raw bytes, message)`` of ``topics`` in receive-time order.
 
@@ -167,33 +170,6 @@ def read_messages(reader: AnyReader, topics: list[str]) -> Iterator[tuple[Connec
         except Exception as exc:
             raise BagError(f'cannot read {reader.paths[0]} (truncated or corrupt?): {_first_line(exc)}') from exc
         yield connection, timestamp, raw, message
-
-
-class CameraInfoIndex:
-    """All camera_info messages of one topic, looked up by header stamp (latest at or before).
-
-    Messages with equal contents (size, distortion, K, R, P; the header aside) share one object, so an
-    hour of 30 Hz camera_info costs a list of stamps, not 100k messages.
-    """
-
-    def __init__(self, reader: AnyReader, topic: str | None):
-        unique: dict[tuple, object] = {}
-        stamped = []
-        for order, (_, _, _, msg) in enumerate(read_messages(reader, [topic]) if topic else ()):
-            key = (msg.width, msg.height, msg.distortion_model, msg.d.tobytes(), msg.k.tobytes(), msg.r.tobytes(),
-                   msg.p.tobytes(), msg.binning_x, msg.binning_y)
-            stamped.append((stamp_ns(msg.header), order, unique.setdefault(key, msg)))
-        stamped.sort(key=lambda item: item[:2])
-        self._stamps = [s for s, _, _ in stamped]
-        self._messages = [m for _, _, m in stamped]
-
-    def __len__(self) -> int:
-        return len(self._messages)
-
-    def latest_at(self, stamp: int):
-        """The camera_info with the latest header stamp <= ``stamp`` (ns), or None."""
-        index = bisect.bisect_right(self._stamps, stamp)
-        return self._messages[index - 1] if index else None
 
 
 @contextmanager

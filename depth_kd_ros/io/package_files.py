@@ -14,7 +14,7 @@ PACKAGE = 'depth_kd_ros'
 def share_file(relative: Path) -> Path | None:
     """``relative`` (e.g. config/mono_depth.yaml) of the source tree, else of an install; None if neither has it."""
     here = Path(__file__).resolve()
-    candidates = [here.parents[1] / relative]
+    candidates = [here.parents[2] / relative]  # the source tree: <checkout>/depth_kd_ros/io/package_files.py
     candidates += [prefix / 'share' / PACKAGE / relative for prefix in here.parents]
     candidates.append(Path(sys.prefix) / 'share' / PACKAGE / relative)
     return next((candidate for candidate in candidates if candidate.is_file()), None)

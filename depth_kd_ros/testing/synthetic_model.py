@@ -9,6 +9,10 @@ inference take a controllable time; its contribution to depth is multiplied by 0
 """
 from __future__ import annotations
 
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
 
 def build_synthetic_onnx(path: str, height: int = 48, width: int = 64, *, base: float = 2.0,
                          gain: float = 4.0, std_ratio: float | None = None, focal_length: float = 50.0,
@@ -26,9 +30,6 @@ def build_synthetic_onnx(path: str, height: int = 48, width: int = 64, *, base: 
             False gives only the required keys of docs/design.md section 3 (another exporter's model
             annotated by hand).
     """
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     def const(name, value):
         return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
@@ -82,8 +83,6 @@ def ground_image(width: int, height: int, fy: float, cy: float, floor_depth_scal
     (base + gain) and the rows above the horizon are black: depth ``base``, invalid (NaN) with the default base 0.
     Gray levels are quantised to 1/255: the depth's relative error is at most gain / (510 * depth).
     """
-    import numpy as np
-
     rows = np.arange(height, dtype=np.float64) - cy
     with np.errstate(divide='ignore'):
         depth = np.where(rows > 0, floor_depth_scale * fy / rows, np.inf)

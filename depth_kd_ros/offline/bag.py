@@ -4,7 +4,7 @@ Each frame goes through the node's own frame path (depth_kd_ros.frames: decoding
 here of rosbags' message classes), so the bag holds what the live node would publish had it kept up with the
 camera. Per image (raw sensor_msgs/Image or CompressedImage) with header stamp t:
 
-    camera_info = the latest on the camera_info topic with stamp <= t (bagio.CameraInfoIndex)
+    camera_info = the latest on the camera_info topic with stamp <= t (camera.pairing)
     <ns>/depth               32FC1 metres, NaN invalid, or 16UC1 millimetres, 0 invalid (params depth_encoding;
                              REP 118), the input's size
     <ns>/depth/camera_info   the paired camera_info, unchanged but for the header (params rectify: the
@@ -28,28 +28,25 @@ from rosbags.interfaces import Connection
 from tqdm import tqdm
 
 from depth_kd_ros.backends import BackendError
-from depth_kd_ros.bagio import (
+from depth_kd_ros.camera.pairing import bag_camera_infos, stamp_nanoseconds
+from depth_kd_ros.frames import OUTPUT_TOPICS, FramePath, FrameSkipped, MessageFactory, frame_name
+from depth_kd_ros.io.bagio import (
     CAMERA_INFO,
     IMAGE,
-    OUTPUTS,
     POINT_CLOUD2,
     TYPESTORE,
     BagWriter,
-    CameraInfoIndex,
+    camera_info_note,
+    namespace_of,
     open_bag,
-    output_topics,
     read_messages,
     select_camera_info_topic,
     select_image_topic,
-    sibling_camera_info,
-    stamp_ns,
     storage_of,
 )
-from depth_kd_ros.frames import FramePath, MessageFactory, camera_model
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.offline import AtomicOutput, OfflineError, Summary, make_pipeline
-from depth_kd_ros.overlapped import Overlapped
-from depth_kd_ros.pipeline import CameraInfoError, FrameResult, PendingFrame
+from depth_kd_ros.offline.overlapped import Overlapped
+from depth_kd_ros.offline.run import AtomicOutput, OfflineError, Summary, make_pipeline
+from depth_kd_ros.pipeline import FrameResult, PendingFrame
 
 _TYPES = TYPESTORE.types
 
@@ -70,13 +67,12 @@ def _empty_cloud(header):
                                row_step=0, data=np.empty(0, np.uint8), is_dense=False)
 
 
+#: the node's output topics (relative names) that ``mono_depth_offline bag`` writes: all but the depth/colored
+#: preview
+OUTPUTS = tuple(topic for topic in OUTPUT_TOPICS if topic != 'depth/colored')
 #: output messages of rosbags' typestore classes (their constructors take every field)
 TYPESTORE_MESSAGES = MessageFactory(image=_empty_image, camera_info=_empty_camera_info, point_cloud2=_empty_cloud,
                                    point_field=_TYPES['sensor_msgs/msg/PointField'])
-
-
-def _frame_name(index: int, message) -> str:
-    return f'#{index} (stamp {message.header.stamp.sec}.{message.header.stamp.nanosec:09d})'
 
 
 @dataclass
@@ -97,29 +93,24 @@ class BagFrame:
     outcome: FrameResult | str | None = None
 
 
+def output_topics(image_topic: str, msgtype: str) -> dict[str, str]:
+    """The bag topic of each of ``OUTPUTS`` (the node's relative names), in the namespace of the image's base
+    topic, image_transport style: ``/cam/image_raw[/compressed]`` -> ``/cam/depth``, ``/cam/depth/camera_info``,
+    ``/cam/depth/uncertainty``, ``/cam/points``."""
+    namespace = namespace_of(image_topic, msgtype)
+    return {name: f'{namespace}/{name}' for name in OUTPUTS}
+
+
 def prepare_frame(frames: FramePath, frame: BagFrame, *, paired: bool) -> BagFrame:
-    """Decode (and with params.rectify rectify) ``frame.message``, build its camera and the model input (the
-    reader thread); ``paired`` says whether the bag has camera_info at all. Sets ``outcome`` to why the frame is
-    skipped when that fails."""
+    """The frame sequence and the model input of ``frame.message`` (the reader thread); ``paired`` says whether the
+    bag has camera_info at all (without, frames are served without a camera: depth only). Sets ``outcome`` to
+    why the frame is skipped when that fails."""
     try:
-        rgb = frames.decode(frame.message)
-    except ImageDecodeError as exc:
-        frame.outcome = f'undecodable image ({exc.kind})'
+        camera_frame, frame.pending = frames.prepare(frame.message, frame.camera_info, require_camera=paired)
+    except FrameSkipped as exc:
+        frame.outcome = exc.reason
         return frame
-    camera = None
-    if paired:
-        if frame.camera_info is None:
-            frame.outcome = 'no camera_info at or before the image stamp'
-            return frame
-        try:
-            camera = camera_model(frame.camera_info, rgb.shape[1], rgb.shape[0])
-        except CameraInfoError as exc:
-            frame.outcome = f'unusable camera_info ({exc.kind})'
-            return frame
-    try:
-        frame.pending = frames.pipeline.prepare(frames.rectify(rgb, frame.camera_info), camera)
-    except CameraInfoError as exc:
-        frame.outcome = f'cannot rectify ({exc.kind})'
+    frame.camera_info = camera_frame.camera_info
     return frame
 
 
@@ -136,7 +127,7 @@ def infer_frame(frames: FramePath, frame: BagFrame) -> BagFrame:
 def write_frame(frames: FramePath, frame: BagFrame, outputs: list[str], topics: dict[str, str],
                 writer: BagWriter) -> None:
     """Finish an inferred image (depth at its size, cloud) and write its output messages, each with its header and
-    receive time; ``topics`` maps the node's output topics to the bag's (bagio.output_topics). Sets ``outcome``
+    receive time; ``topics`` maps the node's output topics to the bag's (``output_topics``). Sets ``outcome``
     to the FrameResult, or to why the frame is skipped."""
     try:
         frame.outcome = frames.finish(frame.pending, outputs)
@@ -161,13 +152,12 @@ def run_bag(args) -> Summary:
     with open_bag(args.input) as reader:
         topic, msgtype = select_image_topic(reader, args.image_topic)
         info_topic = select_camera_info_topic(reader, topic, msgtype, args.camera_info_topic)
-        infos = CameraInfoIndex(reader, info_topic)
+        infos = bag_camera_infos(reader, info_topic)
         if not infos:
             summary.notes.append('no camera_info in the bag: depth only, without focal scaling or points')
-        elif args.camera_info_topic is None and info_topic != sibling_camera_info(topic, msgtype):
-            # not beside the image: the bag's only CameraInfo topic, maybe another camera's; say so
-            summary.notes.append(f'camera_info from {info_topic}, the bag\'s only CameraInfo topic (not beside '
-                                 f'{topic}); pass --camera-info-topic if it belongs to another camera')
+        elif args.camera_info_topic is None and (note := camera_info_note(topic, msgtype, info_topic,
+                                                                          'pass --camera-info-topic')):
+            summary.notes.append(note)
         topics = output_topics(topic, msgtype)
         frames = FramePath(make_pipeline(args), TYPESTORE_MESSAGES)
         outputs = [t for t in OUTPUTS if t != 'points' or frames.pipeline.params.publish_points]
@@ -178,7 +168,8 @@ def run_bag(args) -> Summary:
                 if connection.topic != topic:
                     yield BagFrame(connection, timestamp, raw)
                     continue
-                frame = BagFrame(connection, timestamp, raw, message, infos.latest_at(stamp_ns(message.header)))
+                match = infos.match(stamp_nanoseconds(message.header.stamp))
+                frame = BagFrame(connection, timestamp, raw, message, match.info if match else None)
                 yield prepare_frame(frames, frame, paired=bool(infos))
 
         output = AtomicOutput(args.output, args.overwrite, args.input, keep=(frames.pipeline.params.model_path,))
@@ -199,7 +190,8 @@ def run_bag(args) -> Summary:
                     if frame.pending is not None:
                         write_frame(frames, frame, outputs, topics, writer)
                     if isinstance(frame.outcome, str):
-                        summary.skip(frame.outcome, _frame_name(summary.frames_in - 1, frame.message))
+                        stamp = stamp_nanoseconds(frame.message.header.stamp)
+                        summary.skip(frame.outcome, frame_name(summary.frames_in - 1, stamp))
                     else:
                         summary.add(frame.outcome)
             summary.end()

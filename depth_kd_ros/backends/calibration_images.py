@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depth_kd_ros.image_codec import ImageDecodeError
-from depth_kd_ros.image_files import ImageFolderError, list_images, read_image
+from depth_kd_ros.io.image_codec import ImageDecodeError
+from depth_kd_ros.io.image_files import ImageFolderError, list_images, read_image
 
 
 class CalibrationDataError(ValueError):

@@ -1,7 +1,7 @@
 """Back-projection of a metric depth image to a sensor_msgs/PointCloud2 payload (pinhole model).
 
 Formula (pixel (u, v) of the rectified image, depth z in metres, fx, fy, cx, cy of CameraInfo's P, see
-pipeline.CameraModel.from_camera_info), REP 103 optical frame (x right, y down, z forward), as
+camera.model.CameraModel.from_camera_info), REP 103 optical frame (x right, y down, z forward), as
 depth_image_proc's point_cloud_xyz does (image_geometry's cx, cy, not W/2):
     x = (u - cx) * z / fx,   y = (v - cy) * z / fy,   z = z
 Invalid points (non-finite or non-positive z, z outside [min_range, max_range], relative uncertainty
@@ -96,7 +96,7 @@ def build_cloud(depth: np.ndarray, camera, *, stride: int = 1, min_range: float 
 
     Args:
         depth: float32 [H,W] metres (NaN/0 = invalid), H and W equal to camera.height/width.
-        camera: object with fx, fy, cx, cy (pixels at H x W), e.g. pipeline.CameraModel.
+        camera: object with fx, fy, cx, cy (pixels at H x W), e.g. camera.model.CameraModel.
         stride: keep every stride-th pixel in u and v (u, v are the full-resolution pixel indices).
         min_range, max_range: keep min_range <= z <= max_range (metres; max_range 0 = no limit).
         rgb: optional uint8 [H,W,3] colours for a packed ``rgb`` field.

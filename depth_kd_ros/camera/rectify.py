@@ -21,82 +21,22 @@ intrinsics P[:3,:3] (``rectified_calibration``: D zero, K from P):
 with r^2 = x^2 + y^2 of the normalised ray (p1, p2: tangential terms) and theta = atan(r).
 
 Decisions beyond image_proc: an all-zero R (a driver that fills only K and D) is the identity, and an all-zero
-P is K (as pipeline.CameraModel.from_camera_info); image_geometry would build maps from the zeros. binning_x/y
+P is K (as camera.model.CameraModel.from_camera_info); image_geometry would build maps from the zeros. binning_x/y
 and roi (REP 104's reduced images) are not applied: the frame must have the calibration's full width x height
 (camera_size_mismatch otherwise).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
-from depth_kd_ros.pipeline import CameraInfoError, CameraModel
+from depth_kd_ros.camera.calibration import IDENTITY, Calibration
+from depth_kd_ros.camera.model import CameraInfoError
 
-#: distortion models (sensor_msgs/distortion_models.hpp names) -> number of coefficients in D
-DISTORTION_MODELS: dict[str, int] = {'plumb_bob': 5, 'rational_polynomial': 8, 'equidistant': 4}
 #: image_proc rectify's default ``interpolation`` (1 = cv::INTER_LINEAR)
 INTERPOLATION = cv2.INTER_LINEAR
-IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The CameraInfo fields rectification depends on; hashable, so equal calibrations share their maps.
-
-    Matrices are row-major tuples of floats as in sensor_msgs/CameraInfo: k (3x3), r (3x3), p (3x4), d (any
-    length until ``check``); pixels at width x height.
-    """
-
-    width: int
-    height: int
-    distortion_model: str
-    d: tuple[float, ...]
-    k: tuple[float, ...]
-    r: tuple[float, ...]
-    p: tuple[float, ...]
-
-    @classmethod
-    def from_camera_info(cls, info) -> Calibration:
-        """From any object with CameraInfo's field names: an rclpy or rosbags message, a
-        camera_yaml.CameraCalibration, or a Calibration."""
-        return cls(int(info.width), int(info.height), str(info.distortion_model),
-                   tuple(float(x) for x in info.d), tuple(float(x) for x in info.k),
-                   tuple(float(x) for x in info.r), tuple(float(x) for x in info.p))
-
-    @property
-    def distorted(self) -> bool:
-        """Whether any distortion coefficient is non-zero (otherwise frames pass unchanged, as image_proc)."""
-        return any(self.d)
-
-    def check(self) -> None:
-        """Raise CameraInfoError unless maps can be built (kinds: 'bad_k', 'bad_r', 'bad_p', 'bad_focal',
-        'bad_camera_size', 'unknown_distortion_model', 'bad_distortion_length', 'bad_camera_info' for a
-        non-finite number)."""
-        for name, values, size in (('K', self.k, 9), ('R', self.r, 9), ('P', self.p, 12)):
-            if len(values) != size:
-                raise CameraInfoError(f'{name} must have {size} elements, got {len(values)}', f'bad_{name.lower()}')
-        if not all(math.isfinite(x) for x in self.d + self.k + self.r + self.p):
-            raise CameraInfoError('camera_info has a non-finite number in D, K, R or P', 'bad_camera_info')
-        CameraModel.from_k(self.k, self.width, self.height)  # focal > 0 (image_proc: K[0] == 0 is uncalibrated)
-        if not self.distorted:
-            return
-        expected = DISTORTION_MODELS.get(self.distortion_model)
-        if expected is None:
-            raise CameraInfoError(f'distortion_model {self.distortion_model!r} is unknown; rectification supports '
-                                  f'{", ".join(DISTORTION_MODELS)}', 'unknown_distortion_model')
-        if len(self.d) != expected:
-            raise CameraInfoError(f'{self.distortion_model} needs {expected} distortion coefficients in D, got '
-                                  f'{len(self.d)}', 'bad_distortion_length')
-
-    def matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """K (3x3), D (1xN), R (3x3, identity when all zero), P (3x4, from K when all zero) as float64."""
-        k = np.array(self.k).reshape(3, 3)
-        r = np.array(self.r if any(self.r) else IDENTITY).reshape(3, 3)
-        p = np.array(self.p).reshape(3, 4) if any(self.p) else np.hstack([k, np.zeros((3, 1))])
-        return k, np.array(self.d).reshape(1, -1), r, p
 
 
 def rectified_calibration(calibration: Calibration) -> Calibration:
