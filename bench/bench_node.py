@@ -18,14 +18,8 @@ whether it is met or by how much it is missed. Stages are the node's own code pa
     profile (config/fastdds_large_outputs.xml) and with Fast DDS's defaults, beside the node's own latency.
 Model: the default student (config defaults, random init) exported with training/disdepth/export.py at
 256x320; if that fails (e.g. no torch), the synthetic contract graph, and the JSON says which.
-teacher_vs_student: day one's pretrained model against the distilled student, in the node itself: the
-Depth-Anything-V2-Metric-Indoor-Small architecture (random weights standing in for the download) exported by
-training/export.py --hf's code, asked for 256x320 (252x322, multiples of its patch 14), and the deployed student
-(config/training/synthetic_demo.yaml's model) at 256x320: export time and file size of each, the per-stage table
-of each on the same frames (interleaved, one process), teacher/student ratios, and each through the real node.
 Usage: ``python bench/bench_node.py [--frames 100] [--model PATH] [--output bench/results/node.json]
-[--only stages overload delivery camera_blocks teacher]`` (--only updates those parts of --output and keeps the
-rest).
+[--only stages overload delivery camera_blocks]`` (--only updates those parts of --output and keeps the rest).
 camera_blocks: the robot-camera blocks alone at 640x480 (rectify with cached maps, the map build,
 the ground-plane fit, 16UC1 encoding); no model or DDS involved.
 """
@@ -382,87 +376,6 @@ def goal_verdict(runs: dict) -> dict:
     return {'non_model_p50_ms_at_most': GOAL_MS, 'image': [HEIGHT, WIDTH], 'per_transport': verdict}
 
 
-TEACHER_NAME = 'Depth-Anything-V2-Metric-Indoor-Small-random'  # named as the hub model: the Hypersim camera
-TEACHER_RATE_HZ = 2.0  # camera rate for the node end to end of both models: keep-latest drops the teacher's excess
-
-
-def export_student_and_teacher(directory: str) -> dict[str, dict]:
-    """The deployed student (config/training/synthetic_demo.yaml's model, random init; training/export.py's
-    export_onnx) and Depth-Anything-V2-Metric-Indoor-Small's architecture (random weights standing in for the
-    download, saved as a local folder; training/export.py --hf's export_pretrained), both asked for MODEL_SIZE.
-    export_s: building or loading the model, export, contract and parity checks (one image); file_mb: the ONNX."""
-    import torch
-    from bench_models import DEPLOYED_CONFIG, depth_anything_v2_small_config
-    from transformers import DepthAnythingForDepthEstimation
-
-    from disdepth.config import load_config
-    from disdepth.export import export_onnx
-    from disdepth.models.student import build_student
-    from disdepth.pretrained_export import export_pretrained
-
-    torch.set_num_threads(THREADS)
-    models = {}
-    path = os.path.join(directory, 'student.onnx')
-    start = time.perf_counter()
-    cfg = load_config(DEPLOYED_CONFIG, ['model.pretrained=null'])
-    report = export_onnx(build_student(cfg.model).eval(), cfg, path, *MODEL_SIZE, check_images=1)
-    models['student'] = {'path': path, 'export_s': round(time.perf_counter() - start, 2),
-                         'model': f"deployed student {report.metadata['model_name']} "
-                                  f'({DEPLOYED_CONFIG.relative_to(ROOT)}, random init)', 'input': list(MODEL_SIZE)}
-    folder = Path(directory) / TEACHER_NAME
-    torch.manual_seed(0)
-    config = depth_anything_v2_small_config(depth_estimation_type='metric', max_depth=20)
-    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
-    path = os.path.join(directory, 'teacher.onnx')
-    done = export_pretrained(str(folder), path, *MODEL_SIZE, check_images=1)
-    models['teacher'] = {'path': path, 'export_s': round(done.seconds, 2), 'input': list(done.size),
-                         'model': 'Depth-Anything-V2-Metric-Indoor-Small architecture (24.8 M parameters, random '
-                                  'weights), training/export.py --hf'}
-    for entry in models.values():
-        entry['file_mb'] = round(os.path.getsize(entry['path']) / 2**20, 2)
-    return models
-
-
-def teacher_vs_student(frames: int, directory: str) -> dict:
-    """The exported teacher and the deployed student in the node's frame path, the same 640x480 frames interleaved
-    in one process (node's Fast DDS profile): per-stage statistics of each and teacher/student ratios (of the p50s,
-    and the median of the per-frame end-to-end ratios); then each through the real node process (camera publish ->
-    depth received, camera at TEACHER_RATE_HZ)."""
-    load_before = os.getloadavg()[0]
-    models = export_student_and_teacher(directory)
-    paths = {name: entry.pop('path') for name, entry in models.items()}
-    samples = in_transport('node_profile', stage_samples, paths, frames)
-    stages = {name: {key: stats(values) for key, values in by_stage.items()} for name, by_stage in samples.items()}
-    paired = np.asarray(samples['teacher']['end_to_end']) / np.asarray(samples['student']['end_to_end'])
-    node = {name: node_latency(path, frames=30, rate_hz=TEACHER_RATE_HZ) for name, path in paths.items()}
-
-    def ratio(stage: str) -> float:
-        return round(stages['teacher'][stage]['p50_ms'] / stages['student'][stage]['p50_ms'], 2)
-
-    return {'models': models, 'frames': frames, 'transport': 'node_profile', 'stages': stages,
-            'ratio_teacher_over_student': {
-                'end_to_end_p50': ratio('end_to_end'), 'inference_p50': ratio('inference'),
-                'non_model_p50': ratio('non_model'), 'end_to_end_per_frame_median': round(float(np.median(paired)), 2),
-                'node_end_to_end_p50': round(node['teacher']['p50_ms'] / node['student']['p50_ms'], 2)
-                if 'p50_ms' in node['teacher'] and 'p50_ms' in node['student'] else None},
-            'node_end_to_end': node, 'load_average_1min_before': load_before,
-            'load_average_1min': os.getloadavg()[0]}
-
-
-def print_teacher_vs_student(block: dict) -> None:
-    """The per-stage p50 table of both models and their ratios."""
-    stages = block['stages']
-    print(f"teacher vs student ({block['frames']} frames each, interleaved; p50 ms):")
-    for name, entry in block['models'].items():
-        print(f"  {name}: {entry['model']}, input {entry['input']}, export {entry['export_s']} s, "
-              f"{entry['file_mb']} MB")
-    print(f"  {'stage':<14}{'student':>10}{'teacher':>10}")
-    for stage in stages['student']:
-        print(f"  {stage:<14}{stages['student'][stage]['p50_ms']:>10.2f}{stages['teacher'][stage]['p50_ms']:>10.2f}")
-    print('  node end to end', json.dumps(block['node_end_to_end']))
-    print('  teacher / student', json.dumps(block['ratio_teacher_over_student']))
-
-
 def in_transport(transport: str, function, *args):
     """``function(*args)`` in a fresh process whose Fast DDS uses ``transport`` (one of TRANSPORTS).
 
@@ -487,7 +400,7 @@ def in_transport(transport: str, function, *args):
             os.environ.pop(name, None)
 
 
-PARTS = ('stages', 'overload', 'delivery', 'camera_blocks', 'teacher')
+PARTS = ('stages', 'overload', 'delivery', 'camera_blocks')
 
 
 def main() -> int:
@@ -498,8 +411,7 @@ def main() -> int:
     parser.add_argument('--only', nargs='+', choices=PARTS, help='measure only these parts and update them in '
                         '--output, keeping the others: stages (per-stage cost and node end to end per Fast DDS '
                         'transport), overload (camera faster than the node), delivery (every output subscribed), '
-                        'camera_blocks (rectify, ground fit, 16UC1 alone; no model needed), teacher (the exported '
-                        'Depth-Anything-V2-Metric-Small architecture against the deployed student, same frames)')
+                        'camera_blocks (rectify, ground fit, 16UC1 alone; no model needed)')
     args = parser.parse_args()
     parts = args.only or PARTS
     output = Path(args.output)
@@ -507,7 +419,7 @@ def main() -> int:
     if 'camera_blocks' in parts:
         result['camera_blocks'] = camera_blocks(args.frames)
     with tempfile.TemporaryDirectory() as directory:
-        if set(parts) - {'camera_blocks', 'teacher'}:
+        if set(parts) - {'camera_blocks'}:
             model, description = (args.model, f'given: {args.model}') if args.model else export_student(directory)
             result['model'] = description
         if 'stages' in parts:
@@ -520,8 +432,6 @@ def main() -> int:
             result['node_overload'] = node_latency(model, frames=4 * int(OVERLOAD_HZ), rate_hz=OVERLOAD_HZ)
         if 'delivery' in parts:
             result['delivery_all_outputs'] = dict(delivery_all_outputs(model), model=description)
-        if 'teacher' in parts:
-            result['teacher_vs_student'] = teacher_vs_student(args.frames, directory)
     result.update({
         'benchmark': 'mono_depth_node per-frame stages, 640x480 bgr8 input, ONNX Runtime CPU',
         'model_input': list(MODEL_SIZE), 'image': [HEIGHT, WIDTH],
@@ -544,8 +454,6 @@ def main() -> int:
     if 'camera_blocks' in parts:
         print('camera blocks (ms, p50/min)', json.dumps({k: [v['p50_ms'], v['min_ms']]
                                                         for k, v in result['camera_blocks'].items()}))
-    if 'teacher' in parts:
-        print_teacher_vs_student(result['teacher_vs_student'])
     if 'delivery' in parts:
         delivery = result['delivery_all_outputs']
         for name in ('node_default', 'fastdds_defaults'):
