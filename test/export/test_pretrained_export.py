@@ -30,6 +30,7 @@ from depth_kd_ros.model_file import read_model_info
 from depth_kd_ros.offline.cli import main as offline_main
 from depth_kd_ros.params import NodeParams
 from depth_kd_ros.pipeline import focal_scale, load_pipeline
+from disdepth.hub import why_not_loaded
 from disdepth.pretrained_export import MetricDepthModel, metric_family, training_camera
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +223,7 @@ def test_hub_ids_that_cannot_be_fetched_stop_the_real_clis_with_one_line(tmp_pat
               'model.pretrained=null for random init'),
              ([*distill, 'model.pretrained=null'],
               "teacher.path='depth-anything/Depth-Anything-V2-Metric-Indoor-Base-hf' cannot be loaded",
-              'a local folder of the depth model')]
+              'on a machine that reaches the hub), or teacher.kind=small with a task=teacher checkpoint')]
     for command, named, instead in cases:
         result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
                                 check=False)
@@ -230,3 +231,13 @@ def test_hub_ids_that_cannot_be_fetched_stop_the_real_clis_with_one_line(tmp_pat
         assert result.returncode == 2 and len(lines) == 1, result.stderr
         assert named in lines[0] and 'the hub cannot be reached (HF_HUB_OFFLINE is set)' in lines[0], lines[0]
         assert instead in lines[0], lines[0]
+
+
+def test_unreachable_hub_without_offline_mode_says_how_to_skip_the_retries(monkeypatch):
+    """Without HF_HUB_OFFLINE the hub's retries take 20-35 s before the line; the line says how to skip them.
+    (transformers' own sentence for a file neither cached nor downloadable.)"""
+    monkeypatch.delenv('HF_HUB_OFFLINE', raising=False)
+    error = OSError("We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them in "
+                    'the cached files.')
+    assert why_not_loaded('org/model', error) == ('no such folder here, not in the Hugging Face cache, and the hub '
+                                                  'cannot be reached (HF_HUB_OFFLINE=1 skips the retries)')

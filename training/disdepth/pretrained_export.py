@@ -48,10 +48,8 @@ from disdepth.export import (
     sample_inputs,
     write_checked_onnx,
 )
-from disdepth.hub import load_pretrained
+from disdepth.hub import LOCAL_FOLDER, load_pretrained
 
-HF_INSTEAD = ('a local folder with its config.json and weights (save_pretrained, or `hf download ID --local-dir '
-              'DIR` on a machine that reaches the hub)')
 METRIC_MODELS = 'Depth Anything V2 Metric (Indoor, Outdoor), GLPN (NYU, KITTI) or ZoeDepth (NYU, KITTI)'
 
 
@@ -233,9 +231,9 @@ def load_metric_model(source: str) -> tuple[MetricDepthModel, MetricFamily]:
         ModelSourceError: ``source`` cannot be loaded (one line).
         RelativeModelError, ExportError: not a supported metric model.
     """
-    hf_config = load_pretrained(AutoConfig.from_pretrained, source, '--hf', HF_INSTEAD)
+    hf_config = load_pretrained(AutoConfig.from_pretrained, source, '--hf', LOCAL_FOLDER)
     family = metric_family(hf_config, source)  # refused before the weights are read
-    model = load_pretrained(AutoModelForDepthEstimation.from_pretrained, source, '--hf', HF_INSTEAD)
+    model = load_pretrained(AutoModelForDepthEstimation.from_pretrained, source, '--hf', LOCAL_FOLDER)
     return MetricDepthModel(model.eval(), *image_normalisation(source, family.model_type), family).eval(), family
 
 

@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModelForDepthEstimation
 
 from disdepth.config import ModelConfig, TeacherConfig
 from disdepth.distill.small_teacher import IMAGENET_MEAN, IMAGENET_STD, SmallDepthTransformer
-from disdepth.hub import load_pretrained, preprocessor_config
+from disdepth.hub import LOCAL_FOLDER, load_pretrained, preprocessor_config
 
 SUPPORTED_HF = ('glpn', 'dpt', 'depth_anything')
 # Normalisation used by each family's image processor when no preprocessor_config.json is found.
@@ -138,9 +138,7 @@ def _probe_feature_info(teacher: HFDepthTeacher) -> list[dict]:
             for i, (f, r, s) in enumerate(zip(feats, (4, 8, 16, 32), strides, strict=True))]
 
 
-TEACHER_INSTEAD = ('a local folder of the depth model with its config.json and weights (save_pretrained, or '
-                   '`hf download ID --local-dir DIR` where the hub is reachable), or teacher.kind=small with a '
-                   'task=teacher checkpoint as teacher.path')
+TEACHER_INSTEAD = f'{LOCAL_FOLDER}, or teacher.kind=small with a task=teacher checkpoint as teacher.path'
 
 
 def _load_hf_config(cfg: TeacherConfig):

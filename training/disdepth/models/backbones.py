@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from transformers import MobileNetV2Config, MobileNetV2Model, ResNetConfig, ResNetModel
 
-from disdepth.hub import load_pretrained
+from disdepth.hub import LOCAL_FOLDER, load_pretrained
 
 # Standard ImageNet architectures (the configs of microsoft/resnet-* and google/mobilenet_v2_1.0_224).
 RESNET_CONFIGS = {
@@ -29,8 +29,7 @@ RESNET_CONFIGS = {
 }
 # MobileNetV2 inverted-residual block indices ending stride 4, 8, 16, 32 (timm's feature taps: 24/32/96/320 ch).
 MOBILENET_V2_TAPS = (1, 4, 11, 15)
-PRETRAINED_INSTEAD = ('a local folder with its config.json and weights (save_pretrained, or `hf download ID '
-                      '--local-dir DIR` where the hub is reachable), or model.pretrained=null for random init')
+PRETRAINED_INSTEAD = f'{LOCAL_FOLDER}, or model.pretrained=null for random init'
 
 
 class ResNetBackbone(nn.Module):
