@@ -247,10 +247,11 @@ def teacher_table(report: dict) -> str:
     return (_table(['stage (p50 ms)', 'student', 'teacher', 'teacher / student'], rows)
             + f'\n\nPer frame, the teacher\'s end to end over the student\'s: median '
             f'**{ratios["end_to_end_per_frame_median"]:.1f}x** ({report["frames"]} frames of {w}x{h}, the two models '
-            f'interleaved in one process, {TRANSPORT_LABELS[report["transport"]]}). Models: {models}. Through the node with the camera '
-            f'at {report["node_rate_hz"]:g} Hz: {answered}. ONNX Runtime {report["onnxruntime"]} CPU, '
-            f'{report["ort_threads"]} threads; 1-min load average {report["load_average_1min_before"]:.1f} before '
-            f'and {report["load_average_1min"]:.1f} after, on {report["machine"]["cpus"]} cores.')
+            f'interleaved in one process, {TRANSPORT_LABELS[report["transport"]]}). Models: {models}. Through the '
+            f'node with the camera at {report["node_rate_hz"]:g} Hz: {answered}. ONNX Runtime '
+            f'{report["onnxruntime"]} CPU, {report["ort_threads"]} threads; 1-min load average '
+            f'{report["load_average_1min_before"]:.1f} before and {report["load_average_1min"]:.1f} after, on '
+            f'{report["machine"]["cpus"]} cores.')
 
 
 def offline_table(report: dict) -> str:
