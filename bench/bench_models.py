@@ -92,13 +92,18 @@ class BackboneOnly(nn.Module):
         return tuple(self.student.encode(image))
 
 
-def depth_anything_v2_small() -> nn.Module:
-    """Depth-Anything-V2-Small architecture (24.8 M params): DINOv2-S/14 + DPT neck, random weights."""
+def depth_anything_v2_small_config(**changes) -> DepthAnythingConfig:
+    """Depth-Anything-V2-Small's architecture (24.8 M params): DINOv2-S/14 + DPT neck; ``changes`` e.g.
+    depth_estimation_type='metric', max_depth=20 for the Metric-Indoor-Small model."""
     backbone = Dinov2Config(image_size=518, patch_size=14, hidden_size=384, num_hidden_layers=12,
                             num_attention_heads=6, out_indices=[3, 6, 9, 12], reshape_hidden_states=False)
-    cfg = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=384,
-                              neck_hidden_sizes=[48, 96, 192, 384], fusion_hidden_size=64)
-    return DepthAnythingForDepthEstimation(cfg)
+    return DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=384,
+                               neck_hidden_sizes=[48, 96, 192, 384], fusion_hidden_size=64, **changes)
+
+
+def depth_anything_v2_small() -> nn.Module:
+    """Depth-Anything-V2-Small, random weights."""
+    return DepthAnythingForDepthEstimation(depth_anything_v2_small_config())
 
 
 def student(config: Path, overrides: list[str] = ()) -> nn.Module:

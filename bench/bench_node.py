@@ -115,8 +115,10 @@ def stats(values: list[float]) -> dict[str, float]:
             'min_ms': round(float(data.min()), 3)}
 
 
-def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, float]]:
-    """Stage statistics over ``frames`` frames; the DDS transport comes from the environment."""
+def stage_samples(model_paths: dict[str, str], frames: int, warmup: int = 10) -> dict[str, dict[str, list[float]]]:
+    """Per-frame stage times (ms) of each model {name: path} on the same 640x480 frame, one process: every frame
+    index runs each model in turn, so machine load hits them alike; the DDS transport comes from the environment.
+    Returns {name: {stage: [ms per frame]}} (resize_linear: the resize alone with resize_interpolation 'linear')."""
     import rclpy
     from rclpy.context import Context
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -124,8 +126,9 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
 
     from depth_kd_ros.node.mono_depth_node import OUTPUT_CLASSES, RCLPY_MESSAGES
 
-    params = NodeParams(model_path=model_path, num_threads=THREADS)
-    frame_path = FramePath(load_pipeline(params), RCLPY_MESSAGES)
+    params = NodeParams(num_threads=THREADS)
+    frame_paths = {name: FramePath(load_pipeline(params.replace(model_path=path)), RCLPY_MESSAGES)
+                   for name, path in model_paths.items()}
     data, camera = camera_frame()
     image = Image(height=HEIGHT, width=WIDTH, encoding='bgr8', step=WIDTH * 3, data=data)
     info = fill_camera_info(CameraInfo(), camera)
@@ -141,31 +144,33 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and not all(p.get_subscription_count() for p in publishers.values()):
         time.sleep(0.1)  # discovery
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in model_paths}
     try:
         for index in range(warmup + frames):
-            start = time.perf_counter()
-            decoded = frame_path.camera_frame(image, info, require_camera=False)  # decode, camera model
-            result = frame_path.run(decoded.rgb, decoded.camera, publishers)
-            mark = time.perf_counter()
-            messages = frame_path.messages(result, image.header, decoded.camera_info, publishers)
-            fill = (time.perf_counter() - mark) * 1e3
-            mark = time.perf_counter()
-            for topic, msg in messages.items():
-                publishers[topic].publish(msg)
-            publish = (time.perf_counter() - mark) * 1e3
-            total = (time.perf_counter() - start) * 1e3
-            if index < warmup:
-                continue
-            frame = dict(result.timings, **decoded.timings, message_fill=fill, publish=publish,
-                         end_to_end=total, non_model=total - result.timings['inference'])
-            for key, value in frame.items():
-                samples.setdefault(key, []).append(value)
-        frame_path.pipeline.params = params.replace(resize_interpolation='linear')
-        for _ in range(frames):
-            start = time.perf_counter()
-            frame_path.pipeline.preprocess(decoded.rgb)
-            samples.setdefault('resize_linear', []).append((time.perf_counter() - start) * 1e3)
+            for name, frame_path in frame_paths.items():
+                start = time.perf_counter()
+                decoded = frame_path.camera_frame(image, info, require_camera=False)  # decode, camera model
+                result = frame_path.run(decoded.rgb, decoded.camera, publishers)
+                mark = time.perf_counter()
+                messages = frame_path.messages(result, image.header, decoded.camera_info, publishers)
+                fill = (time.perf_counter() - mark) * 1e3
+                mark = time.perf_counter()
+                for topic, msg in messages.items():
+                    publishers[topic].publish(msg)
+                publish = (time.perf_counter() - mark) * 1e3
+                total = (time.perf_counter() - start) * 1e3
+                if index < warmup:
+                    continue
+                frame = dict(result.timings, **decoded.timings, message_fill=fill, publish=publish,
+                             end_to_end=total, non_model=total - result.timings['inference'])
+                for key, value in frame.items():
+                    samples[name].setdefault(key, []).append(value)
+        for name, frame_path in frame_paths.items():
+            frame_path.pipeline.params = frame_path.pipeline.params.replace(resize_interpolation='linear')
+            for _ in range(frames):
+                start = time.perf_counter()
+                frame_path.pipeline.preprocess(decoded.rgb)
+                samples[name].setdefault('resize_linear', []).append((time.perf_counter() - start) * 1e3)
     finally:
         sink.terminate()
         try:
@@ -175,7 +180,12 @@ def run(model_path: str, frames: int, warmup: int = 10) -> dict[str, dict[str, f
             sink.wait()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
-    return {key: stats(values) for key, values in samples.items()}
+    return samples
+
+
+def run(model_path: str, frames: int) -> dict[str, dict[str, float]]:
+    """Stage statistics of one model over ``frames`` frames (``stage_samples``)."""
+    return {key: stats(values) for key, values in stage_samples({'model': model_path}, frames)['model'].items()}
 
 
 def _drive_node(model_path: str, frames: int, rate_hz: float, topics: tuple[str, ...], history: int, *,
@@ -366,6 +376,30 @@ def goal_verdict(runs: dict) -> dict:
     return {'non_model_p50_ms_at_most': GOAL_MS, 'image': [HEIGHT, WIDTH], 'per_transport': verdict}
 
 
+def in_transport(transport: str, function, *args):
+    """``function(*args)`` in a fresh process whose Fast DDS uses ``transport`` (one of TRANSPORTS).
+
+    A fresh process per transport: Fast DDS reads these variables when a participant is created and loads its XML
+    profiles once per process, so a profile loaded for node_profile would also apply to later runs (LARGE_DATA then
+    matches no one).
+    """
+    from depth_kd_ros.node.process import FASTDDS_PROFILE
+
+    names = ('FASTDDS_BUILTIN_TRANSPORTS', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+    for name in names:
+        os.environ.pop(name, None)
+    if transport == 'node_profile':
+        os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(ROOT / FASTDDS_PROFILE)
+    elif transport != 'default':
+        os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = transport
+    try:
+        with multiprocessing.get_context('spawn').Pool(1) as pool:
+            return pool.apply(function, args)
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+
+
 PARTS = ('stages', 'overload', 'delivery', 'camera_blocks')
 
 
@@ -389,24 +423,9 @@ def main() -> int:
             model, description = (args.model, f'given: {args.model}') if args.model else export_student(directory)
             result['model'] = description
         if 'stages' in parts:
-            runs = {}
-            from depth_kd_ros.node.process import FASTDDS_PROFILE
-
             load_before = os.getloadavg()[0]
-            for transport in TRANSPORTS:
-                # read by Fast DDS when a participant is created: each run's Context and sink get their own
-                for name in ('FASTDDS_BUILTIN_TRANSPORTS', 'FASTRTPS_DEFAULT_PROFILES_FILE'):
-                    os.environ.pop(name, None)
-                if transport == 'node_profile':
-                    os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(ROOT / FASTDDS_PROFILE)
-                elif transport != 'default':
-                    os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = transport
-                # a fresh process per transport: Fast DDS loads its XML profiles once per process, so a profile
-                # loaded for node_profile would also apply to the later runs (LARGE_DATA then matches no one)
-                with multiprocessing.get_context('spawn').Pool(1) as pool:
-                    runs[transport] = pool.apply(measure_transport, (model, args.frames))
-            for name in ('FASTDDS_BUILTIN_TRANSPORTS', 'FASTRTPS_DEFAULT_PROFILES_FILE'):
-                os.environ.pop(name, None)
+            runs = {transport: in_transport(transport, measure_transport, model, args.frames)
+                    for transport in TRANSPORTS}
             result.update({'frames': args.frames, 'fastdds_transports': runs, 'goal': goal_verdict(runs),
                            'load_average_1min': os.getloadavg()[0], 'load_average_1min_before': load_before})
         if 'overload' in parts:

@@ -230,6 +230,30 @@ def _delivery_table(delivery: dict | None) -> str:
             'on 2 cores.')
 
 
+def teacher_table(report: dict) -> str:
+    """Day one's pretrained model against the deployed student in the node (bench/bench_teacher.py)."""
+    stages, ratios, node = report['stages'], report['ratio_teacher_over_student'], report['node_end_to_end']
+    rows = [[stage, f'{stages["student"][stage]["p50_ms"]:.2f}', f'{stages["teacher"][stage]["p50_ms"]:.2f}',
+             f'{ratios[stage]:.2f}'] for stage in stages['student']]
+    node_ratio = ratios['node_end_to_end_p50']
+    rows.append(['node end to end (camera publish to depth received)',
+                 *(f'{node[name]["p50_ms"]:.0f}' if 'p50_ms' in node[name] else '-' for name in ('student', 'teacher')),
+                 '-' if node_ratio is None else f'{node_ratio:.2f}'])
+    models = '; '.join(f'{name}: {m["model"]}, input {m["input"][0]}x{m["input"][1]}, exported in '
+                       f'{m["export_s"]:.0f} s, {m["file_mb"]:.1f} MB' for name, m in report['models'].items())
+    answered = ', '.join(f'{name} {node[name]["frames_answered"]}/{node[name]["frames_sent"]} frames answered at '
+                         f'{node[name]["answered_rate_hz"]:.1f} Hz' for name in ('student', 'teacher'))
+    h, w = report['image']
+    return (_table(['stage (p50 ms)', 'student', 'teacher', 'teacher / student'], rows)
+            + f'\n\nPer frame, the teacher\'s end to end over the student\'s: median '
+            f'**{ratios["end_to_end_per_frame_median"]:.1f}x** ({report["frames"]} frames of {w}x{h}, the two models '
+            f'interleaved in one process, {TRANSPORT_LABELS[report["transport"]]}). Models: {models}. Through the '
+            f'node with the camera at {report["node_rate_hz"]:g} Hz: {answered}. ONNX Runtime '
+            f'{report["onnxruntime"]} CPU, {report["ort_threads"]} threads; 1-min load average '
+            f'{report["load_average_1min_before"]:.1f} before and {report["load_average_1min"]:.1f} after, on '
+            f'{report["machine"]["cpus"]} cores.')
+
+
 def offline_table(report: dict) -> str:
     goal, load = report['goal_ratio_vs_model'], report['load_average_1min']
     rows = [[mode, f'{m["model_frames_per_s"]:.1f}', f'{m["frames_per_s"]:.1f}', f'**{m["ratio_vs_model"]:.2f}**',
@@ -284,6 +308,7 @@ RENDERERS = {
     'ablation': ('ablation.json', ablation_table),
     'step_time': ('step_time.json', step_time_table),
     'node': ('node.json', node_table),
+    'teacher': ('teacher.json', teacher_table),
     'offline': ('offline.json', offline_table),
     'recordings': ('recordings.json', recordings_table),
     'synthetic': ('synthetic.json', synthetic_table),

@@ -25,6 +25,7 @@ BENCHMARKS = {
     'synthetic': ['bench/bench_synthetic.py'],
     'models': ['bench/bench_models.py'],
     'node': ['bench/bench_node.py'],
+    'teacher': ['bench/bench_teacher.py'],
     'offline': ['bench/bench_offline.py'],
     'recordings': ['bench/bench_recordings.py'],
     'distill': ['bench/bench_distill.py'],

@@ -46,6 +46,7 @@ from disdepth.distributed import (
     wrap_ddp,
 )
 from disdepth.evaluation import validate
+from disdepth.hub import ModelSourceError
 from disdepth.mixed_precision import amp_context, make_scaler
 from disdepth.optim import build_optimizer, build_scheduler
 from disdepth.run_log import RunLogger
@@ -179,7 +180,8 @@ def cli(argv=None) -> int:
     """``main`` with bad input and diverged runs reported as one line on stderr (exit code 2)."""
     try:
         return main(argv)
-    except (ConfigError, TeacherError, CheckpointError, DatasetError, NonFiniteLossError, FileNotFoundError) as exc:
+    except (ConfigError, TeacherError, ModelSourceError, CheckpointError, DatasetError, NonFiniteLossError,
+            FileNotFoundError) as exc:
         print(f'distill.py: error: {exc}', file=sys.stderr)
         return 2
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Evaluate a checkpoint or an exported ONNX model on a dataset (docs/design.md section 3).
 
-    python training/evaluate.py --config FILE (--checkpoint PATH | --onnx PATH) [section.key=value ...]
-        [--flip-average] [--num-previews N]
+    python training/evaluate.py --config FILE (--checkpoint PATH | --onnx PATH [--focal-scaling])
+        [section.key=value ...] [--flip-average] [--num-previews N]
 
 Protocol of arXiv 2404.16386 section 4.1 (``disdepth.evaluation``, ``disdepth.metrics``): metrics per
 image over the dataset's mask, averaged. The dataset is ``data.*`` of --config (plus overrides), test
@@ -18,6 +18,10 @@ ONNX Runtime backend on the CPU and the node's default parameters, on each image
 (area when shrinking, else bilinear) and the depth resized back bilinearly, invalid depth (<= 0) is NaN (the
 metrics then clip it to min_depth). No camera is passed, so the depth is NOT rescaled for a changed focal
 length (the node's ``focal_scaling`` does that at run time): evaluate at the camera the model was trained for.
+--focal-scaling passes each image's camera (the dataset's K at the image size), so depth is scaled by
+f_camera / f_model as the node scales it on that camera: for a model trained on another camera (a pretrained model
+from export.py --hf, whose focal_length is its training camera's) on your recording. On the model's own camera
+the factor is 1.
 Exit status 2 with a one-line error on bad input (a missing or broken model, config or dataset).
 """
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from depth_kd_ros.backends import BackendError
+from depth_kd_ros.camera.model import CameraModel
 from depth_kd_ros.frames import FramePath
 from depth_kd_ros.params import NodeParams
 from depth_kd_ros.pipeline import load_pipeline
@@ -41,9 +46,10 @@ from disdepth.evaluation import evaluate
 from disdepth.metrics import format_table
 
 
-def onnx_predictor(path: str):
-    """``predict_fn`` over an exported model run as the node runs it (module docstring): image [B,3,H,W] 0..1 ->
-    depth numpy [B,1,H,W] metres (NaN where the model's depth is not positive).
+def onnx_predictor(path: str, focal_scaling: bool = False):
+    """``predict_fn`` over an exported model run as the node runs it (module docstring): image [B,3,H,W] 0..1
+    [, K [B,3,3] pixels at H x W with ``focal_scaling``] -> depth numpy [B,1,H,W] metres (NaN where the model's
+    depth is not positive), scaled by f_camera / f_model with ``focal_scaling`` (docs/design.md section 3).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -52,12 +58,17 @@ def onnx_predictor(path: str):
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f'ONNX model not found: {path}')
-    frames = FramePath(load_pipeline(NodeParams(model_path=path, backend='onnxruntime', device='cpu')))
+    frames = FramePath(load_pipeline(NodeParams(model_path=path, backend='onnxruntime', device='cpu',
+                                                focal_scaling=focal_scaling)))
 
-    def predict(image) -> np.ndarray:
+    def predict(image, intrinsics=None) -> np.ndarray:
         image = np.asarray(image, np.float32)
         rgb = np.rint(np.clip(image.transpose(0, 2, 3, 1), 0.0, 1.0) * 255.0).astype(np.uint8)  # [B,H,W,3]
-        return np.stack([frames.run(np.ascontiguousarray(frame), None, ['depth']).depth for frame in rgb])[:, None]
+        height, width = rgb.shape[1:3]
+        cameras = ([None] * len(rgb) if intrinsics is None else
+                   [CameraModel.from_k(np.asarray(k, np.float64).ravel(), width, height) for k in intrinsics])
+        return np.stack([frames.run(np.ascontiguousarray(frame), camera, ['depth']).depth
+                         for frame, camera in zip(rgb, cameras, strict=True)])[:, None]
 
     return predict
 
@@ -80,18 +91,25 @@ def main(argv=None) -> int:
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument('--checkpoint', help='training checkpoint (.pt with its .json beside)')
     model.add_argument('--onnx', help='exported ONNX model file')
+    parser.add_argument('--focal-scaling', action='store_true',
+                        help='--onnx: scale depth to each image\'s camera as the node does (a model trained on '
+                             'another camera, e.g. a pretrained one from export.py --hf)')
     parser.add_argument('--flip-average', action='store_true', help='average with the flipped image')
     parser.add_argument('--num-previews', type=int, default=4, help='preview PNGs to write')
     parser.add_argument('overrides', nargs='*', help='dotted section.key=value overrides')
     args = parser.parse_args(argv)
+    if args.focal_scaling and not args.onnx:
+        parser.error('--focal-scaling needs --onnx (the model file carries the focal length it was trained for)')
     try:
         cfg = load_config(args.config, args.overrides)
         dataset = build_dataset(cfg.data, 'test', labeller=build_labeller(cfg))
-        predict_fn = onnx_predictor(args.onnx) if args.onnx else checkpoint_predictor(args.checkpoint)
+        predict_fn = (onnx_predictor(args.onnx, args.focal_scaling) if args.onnx
+                      else checkpoint_predictor(args.checkpoint))
         out_dir = Path(cfg.output_dir)
         metrics = evaluate(predict_fn, dataset, min_depth=cfg.data.min_depth, max_depth=cfg.data.max_depth,
                            flip_average=args.flip_average, preview_dir=out_dir / 'previews',
-                           num_previews=args.num_previews, progress=cfg.trainer.progress)
+                           num_previews=args.num_previews, progress=cfg.trainer.progress,
+                           with_camera=args.focal_scaling)
     except (ConfigError, DatasetError, CheckpointError, BackendError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

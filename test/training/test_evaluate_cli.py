@@ -64,6 +64,42 @@ def test_onnx_evaluation_writes_metrics_json_and_previews(tmp_path, capsys, mode
     assert 'abs_rel' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize('flip', [False, True])
+def test_focal_scaling_scales_depth_to_each_image_camera_as_the_node(tmp_path, flip):
+    """--focal-scaling: a 5 m constant model trained at focal length 100 px is scored as the node serves it on the
+    dataset's camera, 5 * f_cam / 100 m (f_cam: the image's K at the model input, the node's focal scaling);
+    without the flag the depth stays 5 m (the protocol: evaluate at the training camera)."""
+    from depth_kd_ros.camera.model import CameraModel
+
+    height, width = 24, 96
+    build_synthetic_onnx(str(tmp_path / 'm.onnx'), height, width, base=5.0, gain=0.0, focal_length=100.0,
+                         min_depth=1e-3, max_depth=80.0)
+    cfg = config_from_dict({'data': DATA}).data
+    items = list(build_dataset(cfg, 'test'))
+    avg = MetricAverager()
+    for item in items:
+        gt, mask = item['depth'][0].numpy(), item['mask'][0].numpy()
+        f_cam = CameraModel.from_k(item['K'].double().flatten().tolist(), gt.shape[1], gt.shape[0]).focal_at(
+            width, height)
+        assert abs(f_cam / 100.0 - 1) > 0.1  # the scaling is visible in the metrics
+        avg.update(compute_metrics(np.full_like(gt, 5.0 * f_cam / 100.0), gt, mask, cfg.min_depth, cfg.max_depth))
+    expected = avg.compute()
+    flip_arg = ['--flip-average'] if flip else []
+    for scaling, want in ((['--focal-scaling'], expected), ([], expected_constant_metrics(5.0))):
+        assert evaluate_cli.main(['--config', str(write_config(tmp_path)), '--onnx', str(tmp_path / 'm.onnx'),
+                                  '--num-previews', '0', *scaling, *flip_arg]) == 0
+        metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
+        for key in METRIC_KEYS:
+            assert metrics[key] == pytest.approx(want[key], rel=1e-5), (scaling, key)
+
+
+def test_focal_scaling_needs_an_onnx_model(tmp_path, capsys):
+    """A checkpoint has no focal length to scale from: --focal-scaling with --checkpoint is refused (exit 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_cli.main(['--config', str(write_config(tmp_path)), '--checkpoint', 'x.pt', '--focal-scaling'])
+    assert exit_info.value.code == 2 and '--focal-scaling needs --onnx' in capsys.readouterr().err
+
+
 def test_frames_without_ground_truth_are_counted_and_named(tmp_path, capsys):
     """A KITTI split line with depth "None" is left out of the metrics, and metrics.json says how many and which,
     so 652 evaluated frames can be told from 697. It said neither.

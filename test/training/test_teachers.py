@@ -8,6 +8,7 @@ from tiny_teachers import TINY_KINDS, write_tiny_teacher
 from disdepth.build import build_teacher
 from disdepth.config import ModelConfig, TeacherConfig
 from disdepth.distill.teacher import TeacherError
+from disdepth.hub import ModelSourceError
 
 
 @pytest.mark.parametrize('kind', TINY_KINDS)
@@ -44,7 +45,7 @@ def test_teacher_path_that_is_not_a_depth_model_is_rejected(tmp_path):
         tmp_path / 'vit')
     with pytest.raises(TeacherError, match="'vit' model; supported"):
         build_teacher(TeacherConfig(kind='hf', path=str(tmp_path / 'vit'), random_init=True), ModelConfig())
-    with pytest.raises(TeacherError, match='not a Hugging Face model folder'):
+    with pytest.raises(ModelSourceError, match="teacher.path='.*missing' cannot be loaded: no such folder; give"):
         build_teacher(TeacherConfig(kind='hf', path=str(tmp_path / 'missing')), ModelConfig())
 
 

@@ -40,7 +40,8 @@ def build_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> nn.Module:
         A module with ``feature_info`` (4 dicts: num_chs, reduction 4/8/16/32, measured stride),
         ``forward_features(image [B,3,H,W] 0..1) -> list of 4 maps`` and ``forward -> dict(depth, features)``.
     Raises:
-        TeacherError: unsupported model type, unreadable path, unmatched strides.
+        TeacherError: unsupported model type, unmatched strides.
+        ModelSourceError: ``kind='hf'`` path that cannot be loaded (no folder, no weights, hub unreachable).
         CheckpointError: ``kind='small'`` checkpoint that is corrupt or not a teacher.
     """
     if cfg.kind == 'hf':

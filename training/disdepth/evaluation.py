@@ -31,15 +31,24 @@ def _to_numpy(depth) -> np.ndarray:
     return np.asarray(depth, np.float32)
 
 
-def predict(predict_fn: Callable, image: torch.Tensor, flip_average: bool = False) -> np.ndarray:
-    """Run ``predict_fn`` on image [B,3,H,W] (0..1) -> depth float32 numpy [B,1,H,W] metres.
+def predict(predict_fn: Callable, image: torch.Tensor, flip_average: bool = False,
+            intrinsics: torch.Tensor | None = None) -> np.ndarray:
+    """Run ``predict_fn`` on image [B,3,H,W] (0..1) -> depth float32 numpy [B,1,H,W] metres; with ``intrinsics``
+    K [B,3,3] (pixels at H x W) as ``predict_fn(image, K)``, the flipped image with cx mirrored (W - 1 - cx).
 
     Raises:
         ValueError: the prediction is not [B,1,H,W].
     """
-    depth = _to_numpy(predict_fn(image))
+    def run(image: torch.Tensor, intrinsics: torch.Tensor | None) -> np.ndarray:
+        return _to_numpy(predict_fn(image) if intrinsics is None else predict_fn(image, intrinsics))
+
+    depth = run(image, intrinsics)
     if flip_average:
-        depth = 0.5 * (depth + _to_numpy(predict_fn(torch.flip(image, dims=[-1])))[..., ::-1])
+        mirrored = None
+        if intrinsics is not None:
+            mirrored = intrinsics.clone()
+            mirrored[:, 0, 2] = image.shape[-1] - 1 - intrinsics[:, 0, 2]
+        depth = 0.5 * (depth + run(torch.flip(image, dims=[-1]), mirrored)[..., ::-1])
     b, _, h, w = image.shape
     if depth.shape != (b, 1, h, w):
         raise ValueError(f'predict_fn returned shape {depth.shape}, expected {(b, 1, h, w)} (depth at input size)')
@@ -62,13 +71,14 @@ def preview(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, mask: np.ndarra
 
 def evaluate(predict_fn: Callable, dataset, *, min_depth: Optional[float] = None, max_depth: Optional[float] = None,
              flip_average: bool = False, batch_size: int = 1, preview_dir=None, num_previews: int = 0,
-             progress: bool = False) -> dict:
+             progress: bool = False, with_camera: bool = False) -> dict:
     """Evaluate ``predict_fn`` on ``dataset`` (items as ``disdepth.data.build_dataset``).
 
     Writes ``num_previews`` PNGs to ``preview_dir`` (created) if given.
     Args:
         predict_fn: image torch float32 [B,3,H,W] 0..1 on CPU -> depth [B,1,H,W] metres (torch or numpy); it
-            moves data to its device itself.
+            moves data to its device itself. With ``with_camera``, ``predict_fn(image, K)``: K float32 [B,3,3],
+            each item's intrinsics (pixels at H x W).
         min_depth, max_depth: metres, the clipping range of the predictions; default the dataset's
             ``cfg.min_depth``/``cfg.max_depth`` (every disdepth dataset has ``cfg``), else 1e-3 and 80.
     Returns:
@@ -95,7 +105,8 @@ def evaluate(predict_fn: Callable, dataset, *, min_depth: Optional[float] = None
             if len(batch) < batch_size and i != len(dataset) - 1:
                 continue
             image = torch.stack([item['image'] for item in batch])
-            depth = predict(predict_fn, image, flip_average)
+            intrinsics = torch.stack([item['K'] for item in batch]) if with_camera else None
+            depth = predict(predict_fn, image, flip_average, intrinsics)
             for item, pred in zip(batch, depth, strict=True):
                 gt, mask = item['depth'][0].numpy(), item['mask'][0].numpy()
                 try:

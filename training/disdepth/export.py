@@ -140,10 +140,9 @@ def _outputs(model: nn.Module, with_std: bool) -> tuple[str, ...]:
 
 def export_onnx(model: nn.Module, cfg: Config, output: str | Path, height: int, width: int, *, opset: int = 17,
                 with_std: bool = True, tolerance: float = 1e-3, check_images: int = 4) -> ExportReport:
-    """Export ``model`` (forward(image 0..1) -> {'depth'[, 'depth_std']}) to ``output`` and verify it.
+    """Export a student ``model`` (forward(image 0..1) -> {'depth'[, 'depth_std']}) to ``output`` and verify it
+    on the config's test images (:func:`write_checked_onnx`).
 
-    Writes to a temporary file and moves it to ``output`` only after onnx.checker, the contract reader
-    and the ORT-vs-torch parity check pass, so a failed export leaves no file behind.
     Raises:
         ExportError: size not a multiple of 32, model fails at that size, or parity above ``tolerance`` m.
     """
@@ -151,8 +150,25 @@ def export_onnx(model: nn.Module, cfg: Config, output: str | Path, height: int, 
     model.eval()
     outputs = _outputs(model, with_std)
     wrapper = ExportWrapper(model, len(outputs) == 2).eval()  # eval: the exporter restores this mode
+    images, source = sample_inputs(cfg, height, width, check_images)
+    return write_checked_onnx(wrapper, output, build_metadata(cfg, height, width, outputs), images, source,
+                              opset=opset, tolerance=tolerance)
+
+
+def write_checked_onnx(wrapper: nn.Module, output: str | Path, metadata: dict[str, str], images: torch.Tensor,
+                       source: str, *, opset: int = 17, tolerance: float = 1e-3) -> ExportReport:
+    """Export ``wrapper`` (image [1,3,H,W] RGB 0..1 -> depth [1,1,H,W] m, or (depth, depth_std)) with
+    ``metadata`` (its ``input_height``, ``input_width`` and ``outputs`` give the graph's static shapes and names)
+    and check it on ``images`` [N,3,H,W] (described by ``source``) against PyTorch.
+
+    Writes to a temporary file and moves it to ``output`` only after onnx.checker, the contract reader
+    and the ORT-vs-torch parity check pass, so a failed export leaves no file behind.
+    Raises:
+        ExportError: the model fails at that size, the file breaks the contract, or parity above ``tolerance`` m.
+    """
+    height, width = int(metadata['input_height']), int(metadata['input_width'])
+    outputs = tuple(metadata['outputs'].split(','))
     _probe(wrapper, height, width)
-    metadata = build_metadata(cfg, height, width, outputs)
     output = Path(output)
     with atomic_path(output, suffix='.onnx') as tmp_path:  # renamed over ``output`` only if every check passes
         tmp = str(tmp_path)
@@ -176,7 +192,6 @@ def export_onnx(model: nn.Module, cfg: Config, output: str | Path, height: int, 
             read_model_info(tmp)  # the runtime's own contract check (names, static shapes, metadata)
         except (onnx.checker.ValidationError, ModelFileError) as exc:
             raise ExportError(f'exported ONNX fails its checks: {exc}') from exc
-        images, source = sample_inputs(cfg, height, width, check_images)
         session = ort.InferenceSession(tmp, providers=['CPUExecutionProvider'])
         diffs = []
         for image in images:

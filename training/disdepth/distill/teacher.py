@@ -14,9 +14,6 @@ relative inverse depth (only the features are used for distillation, so either i
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,23 +21,24 @@ from transformers import AutoConfig, AutoModelForDepthEstimation
 
 from disdepth.config import ModelConfig, TeacherConfig
 from disdepth.distill.small_teacher import IMAGENET_MEAN, IMAGENET_STD, SmallDepthTransformer
+from disdepth.hub import LOCAL_FOLDER, load_pretrained, preprocessor_config
 
 SUPPORTED_HF = ('glpn', 'dpt', 'depth_anything')
 # Normalisation used by each family's image processor when no preprocessor_config.json is found.
 _DEFAULT_NORM = {'glpn': ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), 'dpt': ((0.5,) * 3, (0.5,) * 3),
-                 'depth_anything': (IMAGENET_MEAN, IMAGENET_STD)}
+                 'depth_anything': (IMAGENET_MEAN, IMAGENET_STD), 'zoedepth': ((0.5,) * 3, (0.5,) * 3)}
 
 
 class TeacherError(ValueError):
     """The teacher path is not a supported depth model, or its feature strides cannot be matched."""
 
 
-def _read_norm(path: str | None, model_type: str) -> tuple[tuple, tuple]:
-    """Mean/std from the folder's preprocessor_config.json (as the HF image processor would use)."""
+def image_normalisation(source: str | None, model_type: str) -> tuple[tuple, tuple]:
+    """Mean/std (RGB, for images in 0..1) the model's image processor applies: from the preprocessor_config.json
+    of ``source`` (folder or hub id), else the family's default (``model_type`` a key of ``_DEFAULT_NORM``)."""
     mean, std = _DEFAULT_NORM[model_type]
-    cfg_file = Path(path) / 'preprocessor_config.json' if path else None
-    if cfg_file is not None and cfg_file.is_file():
-        pre = json.loads(cfg_file.read_text())
+    pre = preprocessor_config(source) if source else None
+    if pre is not None:
         if pre.get('do_normalize', True) and 'image_mean' in pre:
             mean, std = tuple(pre['image_mean']), tuple(pre['image_std'])
         elif not pre.get('do_normalize', True):
@@ -140,15 +138,19 @@ def _probe_feature_info(teacher: HFDepthTeacher) -> list[dict]:
             for i, (f, r, s) in enumerate(zip(feats, (4, 8, 16, 32), strides, strict=True))]
 
 
+TEACHER_INSTEAD = f'{LOCAL_FOLDER}, or teacher.kind=small with a task=teacher checkpoint as teacher.path'
+
+
 def _load_hf_config(cfg: TeacherConfig):
-    """The transformers config at ``cfg.path``. Raises TeacherError: no path, unreadable, unsupported type."""
+    """The transformers config at ``cfg.path``.
+
+    Raises:
+        TeacherError: no path, or not a supported depth model type.
+        ModelSourceError: ``cfg.path`` cannot be loaded (one line).
+    """
     if not cfg.path:
         raise TeacherError('teacher.kind=hf needs teacher.path (a local folder or hub id of a depth model)')
-    try:
-        hf_cfg = AutoConfig.from_pretrained(cfg.path)
-    except (OSError, ValueError) as exc:
-        raise TeacherError(f'teacher.path={cfg.path!r} is not a Hugging Face model folder or reachable '
-                           f'hub id: {exc}') from exc
+    hf_cfg = load_pretrained(AutoConfig.from_pretrained, cfg.path, 'teacher.path', TEACHER_INSTEAD)
     if hf_cfg.model_type not in SUPPORTED_HF:
         raise TeacherError(f'teacher.path={cfg.path!r} is a {hf_cfg.model_type!r} model; supported depth '
                            f'teachers: {SUPPORTED_HF}')
@@ -158,12 +160,9 @@ def _load_hf_config(cfg: TeacherConfig):
 def _load_hf_model(cfg: TeacherConfig) -> nn.Module:
     """``AutoModelForDepthEstimation`` from a local folder or hub id; weights skipped if ``random_init``."""
     hf_cfg = _load_hf_config(cfg)
-    try:
-        if cfg.random_init:
-            return AutoModelForDepthEstimation.from_config(hf_cfg)
-        return AutoModelForDepthEstimation.from_pretrained(cfg.path)
-    except (OSError, ValueError) as exc:
-        raise TeacherError(f'teacher.path={cfg.path!r}: cannot load depth model weights: {exc}') from exc
+    if cfg.random_init:
+        return AutoModelForDepthEstimation.from_config(hf_cfg)
+    return load_pretrained(AutoModelForDepthEstimation.from_pretrained, cfg.path, 'teacher.path', TEACHER_INSTEAD)
 
 
 def build_hf_teacher(cfg: TeacherConfig) -> HFDepthTeacher:
@@ -172,10 +171,11 @@ def build_hf_teacher(cfg: TeacherConfig) -> HFDepthTeacher:
     Returns:
         An :class:`HFDepthTeacher` (``feature_info``, ``forward_features``, ``forward``; see its docstring).
     Raises:
-        TeacherError: no path, unreadable path, unsupported model type, unmatched strides.
+        TeacherError: no path, unsupported model type, unmatched strides.
+        ModelSourceError: ``cfg.path`` cannot be loaded (no folder, no weights, hub unreachable).
     """
     model = _load_hf_model(cfg)
-    return HFDepthTeacher(model, *_read_norm(cfg.path, model.config.model_type))
+    return HFDepthTeacher(model, *image_normalisation(cfg.path, model.config.model_type))
 
 
 def build_small_teacher(cfg: TeacherConfig, model_cfg: ModelConfig) -> SmallDepthTransformer:

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from transformers import MobileNetV2Config, MobileNetV2Model, ResNetConfig, ResNetModel
 
+from disdepth.hub import LOCAL_FOLDER, load_pretrained
+
 # Standard ImageNet architectures (the configs of microsoft/resnet-* and google/mobilenet_v2_1.0_224).
 RESNET_CONFIGS = {
     'resnet18': dict(layer_type='basic', depths=[2, 2, 2, 2], hidden_sizes=[64, 128, 256, 512]),
@@ -27,6 +29,7 @@ RESNET_CONFIGS = {
 }
 # MobileNetV2 inverted-residual block indices ending stride 4, 8, 16, 32 (timm's feature taps: 24/32/96/320 ch).
 MOBILENET_V2_TAPS = (1, 4, 11, 15)
+PRETRAINED_INSTEAD = f'{LOCAL_FOLDER}, or model.pretrained=null for random init'
 
 
 class ResNetBackbone(nn.Module):
@@ -91,7 +94,7 @@ def _resnet(name: str) -> Callable[[Optional[str]], nn.Module]:
         if pretrained is None:
             model = ResNetModel(ResNetConfig(embedding_size=64, hidden_act='relu', **RESNET_CONFIGS[name]))
         else:
-            model = ResNetModel.from_pretrained(pretrained)
+            model = load_pretrained(ResNetModel.from_pretrained, pretrained, 'model.pretrained', PRETRAINED_INSTEAD)
         return ResNetBackbone(model)
 
     return build
@@ -106,7 +109,8 @@ def _mobilenet_v2(pretrained: Optional[str] = None) -> nn.Module:
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode='fan_in')
     else:
-        model = MobileNetV2Model.from_pretrained(pretrained)
+        model = load_pretrained(MobileNetV2Model.from_pretrained, pretrained, 'model.pretrained',
+                                PRETRAINED_INSTEAD)
     return MobileNetV2Backbone(model)
 
 
@@ -123,7 +127,7 @@ def build_backbone(name: str, pretrained: Optional[str] = None) -> nn.Module:
 
     Raises:
         ValueError: ``name`` is not a key of ``BACKBONES`` (the message lists them).
-        OSError: ``pretrained`` is neither a folder with a HF checkpoint nor a reachable hub id.
+        ModelSourceError: ``pretrained`` cannot be loaded (one line: no folder, no weights, hub unreachable).
     """
     if name not in BACKBONES:
         raise ValueError(f'unknown backbone {name!r}; choose one of {sorted(BACKBONES)}')
